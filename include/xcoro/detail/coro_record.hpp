@@ -1,0 +1,195 @@
+// The coroutine record (class coro) and the per-thread state, which the inline switch
+// paths in coro.hpp need to see. Layout notes are in docs/design.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string_view>
+
+#include "xcoro/export.hpp"
+
+namespace xcoro {
+
+/// Where a coroutine is in its life. `start` → (first resume) `active` ⇄ `suspended` →
+/// `done`. A coroutine that resumed another one is `suspended` until control comes back.
+enum class status : std::uint8_t { start, active, suspended, done };
+
+class coro;
+class stack_allocator;
+
+/// Thrown out of a suspended coroutine's `xsuspend`/`xyield` when its `frame_t` is
+/// destroyed, so that the coroutine's stack unwinds and its destructors run. User code
+/// must not swallow it: a `catch (...)` has to rethrow. Deliberately not derived from
+/// std::exception.
+class forced_unwind {
+ public:
+  explicit forced_unwind(coro* c) noexcept : coro_(c) {}
+  /// The coroutine being unwound.
+  coro* frame() const noexcept { return coro_; }
+
+ private:
+  coro* coro_;
+};
+
+namespace detail {
+
+/// Mirrors the C++ runtime's per-thread exception globals (`__cxa_eh_globals` in
+/// libstdc++ and libc++abi): the caught-exception stack and the uncaught count.
+struct eh_state {
+  void* caught = nullptr;
+  unsigned int uncaught = 0;
+};
+
+struct thread_state;
+struct frame_storage_base;
+struct coro_access;
+
+/// Where the switch finds the saved context in a record (see class coro).
+struct context_offsets {
+  static constexpr std::size_t sp = 0;
+  static constexpr std::size_t pc = 8;
+  static constexpr std::size_t fp = 16;
+  static constexpr std::size_t fp_control = 24;
+  static constexpr std::size_t fp_control2 = 28;
+};
+
+/// A pending suspend block: set by xsuspend_block, run on the resumer's side.
+struct suspend_block_base {
+  void (*run)(suspend_block_base*) = nullptr;
+};
+
+/// coro::flags_ bits.
+enum : std::uint8_t {
+  flag_unwind = 1,    // destroying frame_t asked this coroutine to unwind its stack
+  flag_canary = 2,    // a canary word sits at the stack's lowest address
+  flag_eh = 4,        // eh_ holds exception globals saved at the last switch out
+};
+
+inline constexpr std::uint64_t canary_value = 0x5E574D6D5E574D6Dull;
+inline constexpr std::size_t max_name_length = 31;
+
+}  // namespace detail
+
+/// The control block of one coroutine. It lives at the high end of the coroutine's own
+/// stack, so a coroutine costs one allocation. Handles to it are `xcoro::frame` (a
+/// `coro*`); it is neither copied nor created by users.
+class alignas(64) coro {
+ public:
+  coro(const coro&) = delete;
+  coro& operator=(const coro&) = delete;
+
+  /// The coroutine's status. Any thread that owns it may call this.
+  xcoro::status status() const noexcept { return status_; }
+  /// Sets the coroutine-local user pointer (zigcoro storage). xcoro never reads it.
+  void set_storage(void* p) noexcept { storage_ = p; }
+  /// The user pointer set by set_storage, cast to T*; nullptr until set.
+  template <class T>
+  T* get_storage() const noexcept {
+    return static_cast<T*>(storage_);
+  }
+  /// Root is 0; coroutines are numbered 1, 2, ... per thread in creation order.
+  std::uint64_t id() const noexcept { return id_; }
+  /// How many times control has switched into this coroutine (zigcoro id.invocation).
+  std::uint64_t invocation() const noexcept { return invocation_; }
+  /// The name given by set_name, or "".
+  std::string_view name() const noexcept { return std::string_view(name_); }
+  /// Copies `n` into the record, truncated to 31 bytes. Names appear in abort messages.
+  void set_name(std::string_view n) noexcept {
+    std::size_t len = n.size() < detail::max_name_length ? n.size() : detail::max_name_length;
+    std::memcpy(name_, n.data(), len);
+    name_[len] = '\0';
+  }
+
+ private:
+  friend struct detail::coro_access;
+  friend struct detail::thread_state;
+  constexpr coro() noexcept = default;
+
+  // First cache line: everything a switch reads or writes. The saved execution context
+  // comes first; the switch (detail/switch_x86_64.hpp, src/arch/*.S) addresses it by the
+  // offsets in detail::context_offsets.
+  void* sp_ = nullptr;                  // saved stack pointer while switched out
+  void* pc_ = nullptr;                  // where it continues
+  void* fp_ = nullptr;                  // saved frame pointer (rbp)
+  std::uint32_t fp_control_ = 0;        // MXCSR
+  std::uint16_t fp_control2_ = 0;       // x87 control word
+  xcoro::status status_ = xcoro::status::start;
+  std::uint8_t flags_ = 0;
+  coro* resumer_ = nullptr;             // most recent resumer: xsuspend goes there
+  std::uint64_t invocation_ = 0;        // switches into this coroutine
+  detail::thread_state* owner_ = nullptr;  // the thread that created it
+  std::uint64_t id_ = 0;
+
+  // Cold part: creation, completion and diagnostics.
+  detail::eh_state eh_{};               // exception globals while switched out (flag_eh)
+  coro* starter_ = nullptr;             // first resumer: a finished coroutine returns there
+  coro* first_child_ = nullptr;         // unfinished coroutines whose starter is this one
+  coro* prev_sibling_ = nullptr;
+  coro* next_sibling_ = nullptr;
+  void* storage_ = nullptr;             // user pointer (set_storage)
+  detail::frame_storage_base* frame_ = nullptr;  // typed-frame storage below the record
+  void (*entry_)(coro*) = nullptr;      // typed trampoline run on the coroutine's stack
+  std::byte* stack_lo_ = nullptr;       // the whole stack: [stack_lo_, stack_lo_ + size)
+  std::size_t stack_size_ = 0;
+  stack_allocator* allocator_ = nullptr;  // non-null: the stack is owned and freed here
+  char name_[detail::max_name_length + 1] = {};
+};
+
+namespace detail {
+
+/// Per-thread coroutine state: the root coroutine, the running one, id counter.
+/// Constant-initialised so that accesses need no TLS init guard.
+struct thread_state {
+  constexpr thread_state() noexcept {}
+
+  coro* current = nullptr;              // nullptr until root first switches away
+  suspend_block_base* pending_block = nullptr;
+  eh_state* eh = nullptr;               // this thread's exception globals
+  std::uint64_t last_id = 0;
+  bool ready = false;                   // thread_init has run
+  coro root;
+
+  coro* cur() noexcept { return current != nullptr ? current : &root; }
+};
+
+XCORO_EXPORT extern thread_local constinit thread_state tls;
+
+/// Accessors for the library's own code; not for users.
+struct coro_access {
+  static void*& sp(coro* c) noexcept { return c->sp_; }
+  static void*& pc(coro* c) noexcept { return c->pc_; }
+  static void*& fp(coro* c) noexcept { return c->fp_; }
+  static std::uint32_t& fp_control(coro* c) noexcept { return c->fp_control_; }
+  static std::uint16_t& fp_control2(coro* c) noexcept { return c->fp_control2_; }
+  static coro*& resumer(coro* c) noexcept { return c->resumer_; }
+  static coro*& starter(coro* c) noexcept { return c->starter_; }
+  static std::uint64_t& invocation(coro* c) noexcept { return c->invocation_; }
+  static eh_state& eh(coro* c) noexcept { return c->eh_; }
+  static thread_state*& owner(coro* c) noexcept { return c->owner_; }
+  static std::uint64_t& id(coro* c) noexcept { return c->id_; }
+  static status& state(coro* c) noexcept { return c->status_; }
+  static std::uint8_t& flags(coro* c) noexcept { return c->flags_; }
+  static coro*& first_child(coro* c) noexcept { return c->first_child_; }
+  static coro*& prev_sibling(coro* c) noexcept { return c->prev_sibling_; }
+  static coro*& next_sibling(coro* c) noexcept { return c->next_sibling_; }
+  static frame_storage_base*& frame(coro* c) noexcept { return c->frame_; }
+  static void (*&entry(coro* c) noexcept)(coro*) { return c->entry_; }
+  static std::byte*& stack_lo(coro* c) noexcept { return c->stack_lo_; }
+  static std::size_t& stack_size(coro* c) noexcept { return c->stack_size_; }
+  static stack_allocator*& allocator(coro* c) noexcept { return c->allocator_; }
+  static coro* make(void* where) noexcept { return ::new (where) coro(); }
+
+  // The switch path must touch one cache line of the record, and the assembly addresses
+  // the saved context by fixed offsets.
+  static_assert(offsetof(coro, id_) + sizeof(coro::id_) <= 64, "hot fields exceed a line");
+  static_assert(offsetof(coro, sp_) == context_offsets::sp);
+  static_assert(offsetof(coro, pc_) == context_offsets::pc);
+  static_assert(offsetof(coro, fp_) == context_offsets::fp);
+  static_assert(offsetof(coro, fp_control_) == context_offsets::fp_control);
+  static_assert(offsetof(coro, fp_control2_) == context_offsets::fp_control2);
+};
+
+}  // namespace detail
+}  // namespace xcoro

@@ -1,0 +1,375 @@
+// Coroutine lifecycle: carving a stack into record + storage + first frame, the entry
+// point and completion, unwinding on destruction, and the rare paths of resume and
+// suspend (first resume, misuse aborts).
+#include <cxxabi.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "arch/context.hpp"
+#include "stack_guard.hpp"
+#include "xcoro/coro.hpp"
+
+namespace xcoro {
+namespace detail {
+
+thread_local constinit thread_state tls;
+
+namespace {
+
+using a = coro_access;
+
+thread_local env tls_env{};
+
+#if defined(XCORO_ASAN)
+thread_local const void* root_stack_bottom = nullptr;
+thread_local std::size_t root_stack_size = 0;
+
+void learn_root_stack() noexcept {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    std::size_t size = 0;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+      root_stack_bottom = addr;
+      root_stack_size = size;
+    }
+    pthread_attr_destroy(&attr);
+  }
+}
+#endif
+
+/// First coroutine on this thread: cache the exception globals, own the root record and
+/// give the thread an alternate signal stack for overflow reports.
+void thread_init(thread_state& t) noexcept {
+  t.eh = reinterpret_cast<eh_state*>(abi::__cxa_get_globals());
+  a::owner(&t.root) = &t;
+  stack_guard::thread_init();
+#if defined(XCORO_ASAN)
+  learn_root_stack();
+#endif
+  t.ready = true;
+}
+
+std::byte* align_down(std::byte* p, std::size_t align) noexcept {
+  auto v = reinterpret_cast<std::uintptr_t>(p);
+  return reinterpret_cast<std::byte*>(v & ~(static_cast<std::uintptr_t>(align) - 1));
+}
+
+std::byte* align_up(std::byte* p, std::size_t align) noexcept {
+  return align_down(p + align - 1, align);
+}
+
+void link_child(coro* parent, coro* child) noexcept {
+  a::starter(child) = parent;
+  a::prev_sibling(child) = nullptr;
+  a::next_sibling(child) = a::first_child(parent);
+  if (a::first_child(parent) != nullptr) {
+    a::prev_sibling(a::first_child(parent)) = child;
+  }
+  a::first_child(parent) = child;
+}
+
+/// Forgets `c`'s starter link and tells its unfinished children that their starter is
+/// gone: they will return to their latest resumer instead.
+void detach_family(coro* c) noexcept {
+  if (coro* p = a::starter(c)) {
+    if (a::prev_sibling(c) != nullptr) {
+      a::next_sibling(a::prev_sibling(c)) = a::next_sibling(c);
+    } else {
+      a::first_child(p) = a::next_sibling(c);
+    }
+    if (a::next_sibling(c) != nullptr) {
+      a::prev_sibling(a::next_sibling(c)) = a::prev_sibling(c);
+    }
+    a::starter(c) = nullptr;
+    a::prev_sibling(c) = a::next_sibling(c) = nullptr;
+  }
+  for (coro* k = a::first_child(c); k != nullptr;) {
+    coro* next = a::next_sibling(k);
+    a::starter(k) = nullptr;
+    a::prev_sibling(k) = a::next_sibling(k) = nullptr;
+    k = next;
+  }
+  a::first_child(c) = nullptr;
+}
+
+std::byte* stack_base(coro* c) noexcept {
+  return align_up(a::stack_lo(c), stack_alignment);
+}
+
+/// False if `c` has a canary and it was overwritten.
+bool canary_intact(coro* c) noexcept {
+  if (!(a::flags(c) & flag_canary)) {
+    return true;
+  }
+  std::uint64_t v = 0;
+  std::memcpy(&v, stack_base(c), sizeof v);
+  return v == canary_value;
+}
+
+/// Ends the running coroutine `self`: marks it done and switches to its first resumer
+/// (zigcoro), or to its latest resumer if the first one is gone or if it was unwound by a
+/// destroying frame_t. Never returns.
+[[noreturn]] void finish(coro* self) noexcept {
+  thread_state& t = tls;
+  a::state(self) = status::done;
+  coro* to = a::resumer(self);
+  if (!(a::flags(self) & flag_unwind) && a::starter(self) != nullptr) {
+    to = a::starter(self);
+  }
+  detach_family(self);
+  if (a::state(to) == status::done) {
+    fatal("return", self, "finished but the coroutine it returns to has finished too");
+  }
+  a::state(to) = status::active;
+  ++a::invocation(to);
+  t.current = to;
+  switch_to(t, self, to);
+  fatal("xresume", self, "was resumed after it finished");
+}
+
+/// The C++ entry of every coroutine, called by the arch entry stub on the new stack.
+[[noreturn]] void coro_main(void* arg) noexcept {
+  auto* self = static_cast<coro*>(arg);
+#if defined(XCORO_ASAN)
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+  thread_state& t = tls;
+  if (t.pending_block != nullptr) {
+    run_pending_block(t);
+  }
+  a::entry(self)(self);
+  finish(self);
+}
+
+}  // namespace
+
+void fatal(const char* call, const coro* c, const char* what) noexcept {
+  char line[256];
+  if (c == nullptr) {
+    std::snprintf(line, sizeof line, "xcoro: %s: coroutine (null) %s\n", call, what);
+  } else if (c->id() == 0) {
+    std::snprintf(line, sizeof line, "xcoro: %s: root coroutine (id 0) %s\n", call, what);
+  } else if (c->name().empty()) {
+    std::snprintf(line, sizeof line, "xcoro: %s: coroutine (id %llu) %s\n", call,
+                  static_cast<unsigned long long>(c->id()), what);
+  } else {
+    std::snprintf(line, sizeof line, "xcoro: %s: coroutine '%s' (id %llu) %s\n", call,
+                  c->name().data(), static_cast<unsigned long long>(c->id()), what);
+  }
+  ssize_t ignored = ::write(STDERR_FILENO, line, std::strlen(line));
+  (void)ignored;
+  std::abort();
+}
+
+void fatal_message(const char* what) noexcept {
+  char line[256];
+  std::snprintf(line, sizeof line, "xcoro: %s\n", what);
+  ssize_t ignored = ::write(STDERR_FILENO, line, std::strlen(line));
+  (void)ignored;
+  std::abort();
+}
+
+void run_pending_block(thread_state& t) noexcept {
+  suspend_block_base* b = t.pending_block;
+  t.pending_block = nullptr;
+  b->run(b);
+}
+
+#if defined(XCORO_ASAN)
+void asan_stack_bounds(coro* c, const void** bottom, std::size_t* size) noexcept {
+  thread_state& t = tls;
+  if (c == &t.root) {
+    *bottom = root_stack_bottom;
+    *size = root_stack_size;
+  } else {
+    *bottom = a::stack_lo(c);
+    *size = a::stack_size(c);
+  }
+}
+#endif
+
+void resume_slow(thread_state& t, coro* cur, coro* f) {
+  if (f == nullptr) {
+    fatal("xresume", f, "cannot be resumed");
+  }
+  if (a::owner(f) != &t) {
+    fatal("xresume", f, "belongs to another thread");
+  }
+  switch (a::state(f)) {
+    case status::done:
+      fatal("xresume", f, "has finished and cannot be resumed");
+    case status::active:
+      fatal("xresume", f, "is already running");
+    case status::start:
+      link_child(cur, f);
+      break;
+    case status::suspended:
+      break;
+  }
+  a::state(cur) = status::suspended;
+  a::resumer(f) = cur;
+  a::state(f) = status::active;
+  ++a::invocation(f);
+  t.current = f;
+  switch_to(t, cur, f);
+}
+
+void suspend_fatal(thread_state& t, const char* call) noexcept {
+  coro* cur = t.cur();
+  if (cur == &t.root) {
+    fatal(call, cur, "called from root, not from a coroutine");
+  }
+  fatal(call, cur, "cannot suspend: the coroutine that resumed it has finished");
+}
+
+void throw_forced_unwind(coro* c) {
+#if defined(__cpp_exceptions)
+  throw forced_unwind(c);
+#else
+  fatal("xsuspend", c, "was asked to unwind in a build without exceptions");
+#endif
+}
+
+void check_canary(coro* c, const char* call) noexcept {
+  if (!canary_intact(c)) {
+    fatal(call, c, "overflowed its stack (the canary at the stack base was overwritten)");
+  }
+}
+
+result<created> coro_create(const stack_arg& stack, std::size_t storage_size,
+                            std::size_t storage_align, void (*entry)(coro*)) {
+  thread_state& t = tls;
+  if (!t.ready) {
+    thread_init(t);
+  }
+  stack_span span;
+  stack_allocator* owner = nullptr;
+  if (stack_arg_access::caller_owned(stack)) {
+    span = stack_arg_access::span(stack);
+  } else {
+    env& e = tls_env;
+    std::size_t size = stack_arg_access::size(stack);
+    if (size == 0) {
+      size = e.default_stack_size != 0 ? e.default_stack_size : default_stack_size;
+    }
+    owner = e.stack_allocator != nullptr ? e.stack_allocator : &default_stack_allocator();
+    result<stack_span> got = owner->allocate(size);
+    if (!got) {
+      return got.error();
+    }
+    span = *got;
+  }
+
+  // Carve from the high end: record (64-aligned), typed storage, then the first frame.
+  // Everything must leave room for the canary and a minimal working stack.
+  constexpr std::size_t min_free = 256;
+  std::byte* lo = span.data();
+  std::byte* hi = lo + span.size();
+  std::byte* base = align_up(lo, stack_alignment);
+  std::size_t align = storage_align > stack_alignment ? storage_align : stack_alignment;
+  std::size_t need = sizeof(coro) + storage_size + align + alignof(coro) + arch::first_frame_size +
+                     min_free + sizeof(canary_value);
+  if (lo == nullptr || span.size() < need) {
+    if (owner != nullptr) {
+      owner->deallocate(span);
+    }
+    return errc::stack_too_small;
+  }
+  std::byte* record = align_down(hi - sizeof(coro), alignof(coro));
+  std::byte* storage = align_down(record - storage_size, align);
+  std::byte* top = align_down(storage, stack_alignment);
+
+  coro* c = a::make(record);
+  a::id(c) = ++t.last_id;
+  a::owner(c) = &t;
+  a::entry(c) = entry;
+  a::stack_lo(c) = lo;
+  a::stack_size(c) = span.size();
+  a::allocator(c) = owner;
+  std::memcpy(base, &canary_value, sizeof canary_value);
+  a::flags(c) = flag_canary;
+  arch::init_context(c, top, &coro_main);
+  return created{c, storage};
+}
+
+void coro_retire(coro* c) noexcept {
+  switch (a::state(c)) {
+    case status::start:
+    case status::done:
+      return;
+    case status::active:
+      fatal("~frame_t", c, "is running; a coroutine cannot destroy its own frame_t");
+    case status::suspended:
+      break;
+  }
+#if defined(__cpp_exceptions)
+  // A coroutine that is waiting for one it resumed cannot be unwound from here: its
+  // suspension point is an xresume, not an xsuspend.
+  thread_state& t = tls;
+  std::size_t steps = 0;
+  for (coro* k = t.cur(); k != nullptr && k != &t.root && steps < 100000; ++steps) {
+    if (k == c) {
+      fatal("~frame_t", c, "is waiting for a coroutine it resumed and cannot be destroyed");
+    }
+    k = a::resumer(k);
+  }
+  a::flags(c) |= flag_unwind;
+  xresume(c);
+  if (a::state(c) != status::done) {
+    fatal("~frame_t", c, "swallowed xcoro::forced_unwind (catch (...) must rethrow it)");
+  }
+#endif
+}
+
+void coro_free(coro* c) noexcept {
+  detach_family(c);
+  stack_allocator* owner = a::allocator(c);
+  stack_span span(a::stack_lo(c), a::stack_size(c));
+  if (owner != nullptr) {
+    owner->deallocate(span);
+  }
+}
+
+}  // namespace detail
+
+void init_env(const env& e) noexcept {
+  detail::tls_env = e;
+}
+
+env& get_env() noexcept {
+  return detail::tls_env;
+}
+
+std::error_code xsuspend_safe() noexcept {
+  detail::thread_state& t = detail::tls;
+  coro* cur = t.current;
+  if (cur == nullptr || cur == &t.root) {
+    return errc::suspend_from_main;
+  }
+  if (!detail::canary_intact(cur)) {
+    return errc::stack_overflow;
+  }
+  if (detail::suspend_to_resumer(t, "xsuspend_safe")) {
+    return errc::canceled;
+  }
+  return {};
+}
+
+std::size_t remaining_stack_size() noexcept {
+  detail::thread_state& t = detail::tls;
+  coro* cur = t.current;
+  if (cur == nullptr || cur == &t.root) {
+    return 0;
+  }
+  volatile char probe = 0;
+  auto here = reinterpret_cast<std::uintptr_t>(&probe);
+  auto base = reinterpret_cast<std::uintptr_t>(detail::stack_base(cur)) +
+              sizeof(detail::canary_value);
+  return here > base ? here - base : 0;
+}
+
+}  // namespace xcoro

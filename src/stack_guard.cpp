@@ -1,0 +1,138 @@
+// The SIGSEGV handler that turns a fault just below the running coroutine's stack into
+// "xcoro: stack overflow in coroutine <name> (id N)". Everything here is async-signal-safe:
+// the message is formatted by hand and written with write(2).
+#include "stack_guard.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "xcoro/coro.hpp"
+
+namespace xcoro::detail::stack_guard {
+namespace {
+
+// A fault this far below a coroutine's stack counts as an overflow of it: the guard page
+// itself, or a frame large enough to jump over it.
+constexpr std::uintptr_t overflow_window = 64 * 1024;
+constexpr std::size_t altstack_size = 64 * 1024;
+
+struct sigaction previous {};
+
+std::size_t append(char* out, std::size_t at, std::size_t cap, const char* s) noexcept {
+  while (*s != '\0' && at + 1 < cap) {
+    out[at++] = *s++;
+  }
+  return at;
+}
+
+std::size_t append_u64(char* out, std::size_t at, std::size_t cap, std::uint64_t v) noexcept {
+  char digits[21];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0 && at + 1 < cap) {
+    out[at++] = digits[--n];
+  }
+  return at;
+}
+
+[[noreturn]] void report_overflow(coro* c) noexcept {
+  char line[160];
+  std::size_t n = append(line, 0, sizeof line, "xcoro: stack overflow in coroutine ");
+  if (!c->name().empty()) {
+    n = append(line, n, sizeof line, "'");
+    n = append(line, n, sizeof line, c->name().data());
+    n = append(line, n, sizeof line, "' ");
+  }
+  n = append(line, n, sizeof line, "(id ");
+  n = append_u64(line, n, sizeof line, c->id());
+  n = append(line, n, sizeof line, ")\n");
+  ssize_t ignored = ::write(STDERR_FILENO, line, n);
+  (void)ignored;
+  std::abort();
+}
+
+void chain(int sig, siginfo_t* info, void* ctx) noexcept {
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction != nullptr) {
+      previous.sa_sigaction(sig, info, ctx);
+      return;
+    }
+  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    previous.sa_handler(sig);
+    return;
+  }
+  // Default action: uninstall ourselves; returning re-executes the faulting instruction,
+  // which now kills the process the usual way (with a core dump where enabled).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(SIGSEGV, &dfl, nullptr);
+}
+
+void on_segv(int sig, siginfo_t* info, void* ctx) noexcept {
+  thread_state& t = tls;
+  coro* c = t.current;
+  if (c != nullptr && c != &t.root) {
+    auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
+    auto lo = reinterpret_cast<std::uintptr_t>(coro_access::stack_lo(c));
+    if (addr < lo && lo - addr <= overflow_window) {
+      report_overflow(c);
+    }
+  }
+  chain(sig, info, ctx);
+}
+
+void install_handler() noexcept {
+  struct sigaction sa {};
+  sa.sa_sigaction = &on_segv;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &previous);
+}
+
+/// This thread's alternate signal stack, if xcoro made it; released at thread exit.
+struct altstack {
+  void* mem = nullptr;
+  ~altstack() {
+    if (mem != nullptr) {
+      stack_t off{};
+      off.ss_flags = SS_DISABLE;
+      sigaltstack(&off, nullptr);
+      munmap(mem, altstack_size);
+    }
+  }
+};
+thread_local altstack thread_altstack;
+
+}  // namespace
+
+void thread_init() noexcept {
+  static std::once_flag once;
+  std::call_once(once, install_handler);
+  stack_t cur{};
+  if (sigaltstack(nullptr, &cur) == 0 && (cur.ss_flags & SS_DISABLE) != 0) {
+    void* mem = mmap(nullptr, altstack_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (mem != MAP_FAILED) {
+      stack_t ss{};
+      ss.ss_sp = mem;
+      ss.ss_size = altstack_size;
+      if (sigaltstack(&ss, nullptr) == 0) {
+        thread_altstack.mem = mem;
+      } else {
+        munmap(mem, altstack_size);
+      }
+    }
+  }
+}
+
+}  // namespace xcoro::detail::stack_guard

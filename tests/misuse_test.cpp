@@ -1,0 +1,201 @@
+// Death tests: every programming error aborts with one line naming the call and the
+// coroutine, never undefined behaviour.
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "support/test_stacks.hpp"
+#include "xcoro/coro.hpp"
+
+namespace {
+
+using xcoro::frame_t;
+using int_gen = frame_t<void, int>;
+using double_gen = frame_t<void, double>;
+
+class Misuse : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(Misuse, XsuspendFromRootBeforeAnySwitch) {
+  EXPECT_DEATH(xcoro::xsuspend(), "xcoro: xsuspend: root coroutine \\(id 0\\) called from root");
+}
+
+TEST_F(Misuse, XsuspendFromRootAfterSwitches) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] { xcoro::xsuspend(); });
+        xcoro::xresume(*f);
+        xcoro::xsuspend();
+      },
+      "xcoro: xsuspend: root coroutine \\(id 0\\) called from root");
+}
+
+TEST_F(Misuse, ResumeFinished) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] {});
+        f->frame()->set_name("finished-one");
+        xcoro::xresume(*f);
+      },
+      "xcoro: xresume: coroutine 'finished-one' \\(id [0-9]+\\) has finished and cannot be "
+      "resumed");
+}
+
+TEST_F(Misuse, XnextWhenCoroutineReturns) {
+  using gen = frame_t<int, int>;
+  EXPECT_DEATH(
+      {
+        auto g = gen::init(nullptr, [] {
+          gen::xyield(1);
+          return 2;
+        });
+        g->xnext_start();
+        g->xnext();
+      },
+      "xcoro: xnext: coroutine \\(id [0-9]+\\) returned instead of yielding");
+}
+
+TEST_F(Misuse, XnextEndWhenCoroutineYields) {
+  using gen = frame_t<int, int>;
+  EXPECT_DEATH(
+      {
+        auto g = gen::init(nullptr, [] {
+          gen::xyield(1);
+          gen::xyield(2);
+          return 3;
+        });
+        g->xnext_start();
+        g->xnext_end();
+      },
+      "xcoro: xnext_end: coroutine \\(id [0-9]+\\) yielded or suspended instead of returning");
+}
+
+TEST_F(Misuse, XyieldWrongType) {
+  EXPECT_DEATH(
+      {
+        auto g = int_gen::init(nullptr, [] { double_gen::xyield(1.0); });
+        g->frame()->set_name("typed");
+        g->xnext_start();
+      },
+      "xcoro: xyield: coroutine 'typed' \\(id [0-9]+\\) is not a frame_t with this "
+      "Yield/Inject type");
+}
+
+TEST_F(Misuse, XyieldInPlainCoroutine) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] { int_gen::xyield(1); });
+      },
+      "xcoro: xyield: coroutine \\(id [0-9]+\\) is not a frame_t with this Yield/Inject type");
+}
+
+TEST_F(Misuse, XyieldFromRoot) {
+  EXPECT_DEATH(int_gen::xyield(1),
+               "xcoro: xyield: root coroutine \\(id 0\\) called from root");
+}
+
+TEST_F(Misuse, XnextStartTwice) {
+  using gen = frame_t<void, int>;
+  EXPECT_DEATH(
+      {
+        auto g = gen::init(nullptr, [] {
+          gen::xyield(1);
+          gen::xyield(2);
+        });
+        g->xnext_start();
+        g->xnext_start();
+      },
+      "xcoro: xnext_start: coroutine \\(id [0-9]+\\) was already started");
+}
+
+TEST_F(Misuse, XawaitFromRootOnUnfinished) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] { xcoro::xsuspend(); });
+        f->frame()->set_name("pending");
+        xcoro::xawait(*f);
+      },
+      "xcoro: xawait: coroutine 'pending' \\(id [0-9]+\\) has not finished and xawait was "
+      "called from root");
+}
+
+TEST_F(Misuse, ResumeFromAnotherThread) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] { xcoro::xsuspend(); });
+        xcoro::frame h = f->frame();
+        std::thread t([h] { xcoro::xresume(h); });
+        t.join();
+      },
+      "xcoro: xresume: coroutine \\(id [0-9]+\\) belongs to another thread");
+}
+
+TEST_F(Misuse, SwallowedForcedUnwind) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] {
+          for (;;) {
+            try {
+              xcoro::xsuspend();
+            } catch (...) {
+              // wrong: swallows xcoro::forced_unwind and suspends again
+            }
+          }
+        });
+        f->frame()->set_name("stubborn");
+      },
+      "xcoro: ~frame_t: coroutine 'stubborn' \\(id [0-9]+\\) swallowed xcoro::forced_unwind");
+}
+
+TEST_F(Misuse, DestroyOwnFrame) {
+  EXPECT_DEATH(
+      {
+        frame_t<void> self;
+        auto f = xcoro::xasync([&self] {
+          xcoro::xsuspend();
+          self = frame_t<void>();
+        });
+        self = std::move(*f);
+        xcoro::xresume(self);
+      },
+      "xcoro: ~frame_t: coroutine \\(id [0-9]+\\) is running");
+}
+
+int recurse(int depth) {
+  volatile char pad[512];
+  pad[0] = static_cast<char>(depth);
+  return depth > 1000000 ? pad[0] : recurse(depth + 1) + pad[0];
+}
+
+// Overflow into the guard page of a default stack is reported by name and id.
+TEST_F(Misuse, StackOverflowIsReported) {
+  EXPECT_DEATH(
+      {
+        auto f = frame_t<int>::init(nullptr, recurse, 0);
+        f->frame()->set_name("deep");
+        xcoro::xresume(*f);
+      },
+      "xcoro: stack overflow in coroutine 'deep' \\(id [0-9]+\\)");
+}
+
+// A caller-owned stack has no guard page; the canary at its base catches an overflow at
+// the next suspend point (debug builds, and always in xsuspend_safe).
+TEST_F(Misuse, CanaryCheckedAtSuspend) {
+  if (!xcoro::detail::debug_checks) {
+    GTEST_SKIP() << "the canary is checked by xsuspend only in debug builds";
+  }
+  EXPECT_DEATH(
+      {
+        alignas(16) static std::byte mem[2 * xcoro_test::small_stack];
+        auto f = frame_t<void>::init(xcoro::stack_span(mem), [] {
+          mem[3] = std::byte{0};
+          xcoro::xsuspend();
+        });
+        xcoro::xresume(*f);
+      },
+      "xcoro: xsuspend: coroutine \\(id [0-9]+\\) overflowed its stack");
+}
+
+}  // namespace

@@ -1,0 +1,26 @@
+// Stack sizes for tests. zigcoro's tests use 4 KiB stacks; sanitizer builds have much
+// larger frames (redzones, checks), so there the small stacks grow to keep testing
+// behaviour rather than the instrumentation's appetite.
+#pragma once
+
+#include <cstddef>
+
+namespace xcoro_test {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(undefined_behavior_sanitizer)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+#else
+inline constexpr bool sanitized = false;
+#endif
+
+/// zigcoro's 4 KiB test stack, or 64 KiB under sanitizers.
+inline constexpr std::size_t small_stack = sanitized ? 64 * 1024 : 4096;
+
+}  // namespace xcoro_test
