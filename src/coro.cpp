@@ -46,6 +46,7 @@ void learn_root_stack() noexcept {
 void thread_init(thread_state& t) noexcept {
   t.eh = reinterpret_cast<eh_state*>(abi::__cxa_get_globals());
   a::owner(&t.root) = &t;
+  a::flags(&t.root) |= flag_root;
   stack_guard::thread_init();
 #if defined(XCORO_ASAN)
   learn_root_stack();
@@ -240,8 +241,8 @@ void check_canary(coro* c, const char* call) noexcept {
   }
 }
 
-result<created> coro_create(const stack_arg& stack, std::size_t storage_size,
-                            std::size_t storage_align, void (*entry)(coro*)) {
+created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_t storage_align,
+                    void (*entry)(coro*), std::error_code& ec) {
   thread_state& t = tls;
   if (!t.ready) {
     thread_init(t);
@@ -259,7 +260,8 @@ result<created> coro_create(const stack_arg& stack, std::size_t storage_size,
     owner = e.stack_allocator != nullptr ? e.stack_allocator : &default_stack_allocator();
     result<stack_span> got = owner->allocate(size);
     if (!got) {
-      return got.error();
+      ec = got.error();
+      return created{nullptr, nullptr};
     }
     span = *got;
   }
@@ -277,7 +279,8 @@ result<created> coro_create(const stack_arg& stack, std::size_t storage_size,
     if (owner != nullptr) {
       owner->deallocate(span);
     }
-    return errc::stack_too_small;
+    ec = errc::stack_too_small;
+    return created{nullptr, nullptr};
   }
   std::byte* record = align_down(hi - sizeof(coro), alignof(coro));
   std::byte* storage = align_down(record - storage_size, align);
@@ -346,8 +349,8 @@ env& get_env() noexcept {
 
 std::error_code xsuspend_safe() noexcept {
   detail::thread_state& t = detail::tls;
-  coro* cur = t.current;
-  if (cur == nullptr || cur == &t.root) {
+  coro* cur = t.running_coroutine();
+  if (cur == nullptr) {
     return errc::suspend_from_main;
   }
   if (!detail::canary_intact(cur)) {
@@ -361,8 +364,8 @@ std::error_code xsuspend_safe() noexcept {
 
 std::size_t remaining_stack_size() noexcept {
   detail::thread_state& t = detail::tls;
-  coro* cur = t.current;
-  if (cur == nullptr || cur == &t.root) {
+  coro* cur = t.running_coroutine();
+  if (cur == nullptr) {
     return 0;
   }
   volatile char probe = 0;

@@ -79,9 +79,8 @@ void chain(int sig, siginfo_t* info, void* ctx) noexcept {
 }
 
 void on_segv(int sig, siginfo_t* info, void* ctx) noexcept {
-  thread_state& t = tls;
-  coro* c = t.current;
-  if (c != nullptr && c != &t.root) {
+  coro* c = tls.running_coroutine();
+  if (c != nullptr) {
     auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
     auto lo = reinterpret_cast<std::uintptr_t>(coro_access::stack_lo(c));
     if (addr < lo && lo - addr <= overflow_window) {

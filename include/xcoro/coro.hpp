@@ -66,8 +66,7 @@ inline frame xframe() noexcept {
 
 /// False in the thread's root, true inside any coroutine.
 inline bool in_coro() noexcept {
-  detail::thread_state& t = detail::tls;
-  return t.current != nullptr && t.current != &t.root;
+  return detail::tls.running_coroutine() != nullptr;
 }
 
 namespace detail {
@@ -91,13 +90,16 @@ XCORO_EXPORT void resume_slow(thread_state& t, coro* cur, coro* f);
 XCORO_EXPORT void check_canary(coro* c, const char* call) noexcept;
 
 struct created {
-  coro* c;
+  coro* c;        // nullptr on failure
   void* storage;
 };
 /// Gets a stack, carves the record and `storage_size` bytes of typed storage from its high
 /// end, and prepares the first switch into `entry`. The coroutine is in status start.
-XCORO_EXPORT result<created> coro_create(const stack_arg& stack, std::size_t storage_size,
-                                         std::size_t storage_align, void (*entry)(coro*));
+/// On failure returns {nullptr, nullptr} and sets `ec` (errc::stack_too_small or the
+/// allocator's error). Returned in registers: xasync's cost is dominated by such details.
+XCORO_EXPORT created coro_create(const stack_arg& stack, std::size_t storage_size,
+                                 std::size_t storage_align, void (*entry)(coro*),
+                                 std::error_code& ec);
 /// Before a frame_t lets go of its coroutine: unwinds a suspended one (forced_unwind),
 /// destroys the callable of one that never started, aborts for a running one.
 XCORO_EXPORT void coro_retire(coro* c) noexcept;
@@ -156,8 +158,8 @@ namespace detail {
 /// The body of xsuspend: checks, bookkeeping and the switch to the resumer. Returns true
 /// when the coroutine came back because its frame_t is being destroyed.
 inline bool suspend_to_resumer(thread_state& t, const char* call) noexcept {
-  coro* cur = t.current;
-  if (cur == nullptr || cur == &t.root) [[unlikely]] {
+  coro* cur = t.running_coroutine();
+  if (cur == nullptr) [[unlikely]] {
     suspend_fatal(t, call);
   }
   if constexpr (debug_checks) {
@@ -235,11 +237,12 @@ class frame_t {
     using S = detail::frame_storage<R, Yield, Inject, std::decay_t<F>, std::decay_t<Args>...>;
     static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
                   "frame_t::init: f is not callable with these arguments");
-    result<detail::created> made = detail::coro_create(stack, sizeof(S), alignof(S), &S::run);
-    if (!made) {
-      return made.error();
+    std::error_code ec;
+    detail::created made = detail::coro_create(stack, sizeof(S), alignof(S), &S::run, ec);
+    if (made.c == nullptr) {
+      return ec;
     }
-    S* s = ::new (made->storage) S();
+    S* s = ::new (made.storage) S;
     s->tag = detail::yield_inject_tag<Yield, Inject>();
     s->destroy = &S::destroy_all;
 #if defined(__cpp_exceptions)
@@ -249,13 +252,13 @@ class frame_t {
 #if defined(__cpp_exceptions)
     } catch (...) {
       S::destroy_all(s);
-      detail::coro_free(made->c);
+      detail::coro_free(made.c);
       throw;
     }
 #endif
     s->slots |= detail::slot_call;
-    detail::a_::frame(made->c) = s;
-    return frame_t(made->c, s);
+    detail::a_::frame(made.c) = s;
+    return frame_t(made.c, s);
   }
 
   frame_t(frame_t&& o) noexcept

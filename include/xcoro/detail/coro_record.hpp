@@ -65,6 +65,7 @@ enum : std::uint8_t {
   flag_unwind = 1,    // destroying frame_t asked this coroutine to unwind its stack
   flag_canary = 2,    // a canary word sits at the stack's lowest address
   flag_eh = 4,        // eh_ holds exception globals saved at the last switch out
+  flag_root = 8,      // the thread's root coroutine (set by thread_init)
 };
 
 inline constexpr std::uint64_t canary_value = 0x5E574D6D5E574D6Dull;
@@ -105,7 +106,10 @@ class alignas(64) coro {
  private:
   friend struct detail::coro_access;
   friend struct detail::thread_state;
-  constexpr coro() noexcept = default;
+  constexpr coro() noexcept : name_{} {}
+  // For a new coroutine: the name only needs its terminator, and zeroing all 32 bytes
+  // shows up in xasync's cost.
+  explicit coro(std::nullptr_t) noexcept { name_[0] = '\0'; }
 
   // First cache line: everything a switch reads or writes. The saved execution context
   // comes first; the switch (detail/switch_x86_64.hpp, src/arch/*.S) addresses it by the
@@ -134,7 +138,7 @@ class alignas(64) coro {
   std::byte* stack_lo_ = nullptr;       // the whole stack: [stack_lo_, stack_lo_ + size)
   std::size_t stack_size_ = 0;
   stack_allocator* allocator_ = nullptr;  // non-null: the stack is owned and freed here
-  char name_[detail::max_name_length + 1] = {};
+  char name_[detail::max_name_length + 1];
 };
 
 namespace detail {
@@ -152,6 +156,11 @@ struct thread_state {
   coro root;
 
   coro* cur() noexcept { return current != nullptr ? current : &root; }
+  /// The running coroutine, or nullptr in root. Reads the record's flags rather than
+  /// comparing with &root, which would cost a TLS address computation (and a register).
+  coro* running_coroutine() const noexcept {
+    return current != nullptr && !(current->flags_ & flag_root) ? current : nullptr;
+  }
 };
 
 XCORO_EXPORT extern thread_local constinit thread_state tls;
@@ -179,7 +188,7 @@ struct coro_access {
   static std::byte*& stack_lo(coro* c) noexcept { return c->stack_lo_; }
   static std::size_t& stack_size(coro* c) noexcept { return c->stack_size_; }
   static stack_allocator*& allocator(coro* c) noexcept { return c->allocator_; }
-  static coro* make(void* where) noexcept { return ::new (where) coro(); }
+  static coro* make(void* where) noexcept { return ::new (where) coro(nullptr); }
 
   // The switch path must touch one cache line of the record, and the assembly addresses
   // the saved context by fixed offsets.
