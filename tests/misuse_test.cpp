@@ -1,5 +1,8 @@
 // Death tests: every programming error aborts with one line naming the call and the
 // coroutine, never undefined behaviour.
+#include <signal.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -178,6 +181,43 @@ TEST_F(Misuse, StackOverflowIsReported) {
         xcoro::xresume(*f);
       },
       "xcoro: stack overflow in coroutine 'deep' \\(id [0-9]+\\)");
+}
+
+void previous_segv_handler(int) {
+  static const char msg[] = "previous handler ran\n";
+  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+  _exit(3);
+}
+
+// A fault that is not a coroutine's overflow goes to the handler installed before xcoro's.
+TEST_F(Misuse, OtherFaultsReachPreviousHandler) {
+  EXPECT_EXIT(
+      {
+        struct sigaction sa {};
+        sa.sa_handler = previous_segv_handler;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, nullptr);
+        auto f = xcoro::xasync([] { xcoro::xsuspend(); });  // installs xcoro's handler
+        volatile int* volatile nowhere = nullptr;
+        *nowhere = 1;
+      },
+      ::testing::ExitedWithCode(3), "previous handler ran");
+}
+
+// The same fault with no previous handler still dies by SIGSEGV, not by a false report.
+TEST_F(Misuse, OtherFaultsKeepDefaultAction) {
+  if (xcoro_test::sanitized) {
+    GTEST_SKIP() << "the sanitizer's own SIGSEGV handler is the previous handler here";
+  }
+  EXPECT_EXIT(
+      {
+        auto f = xcoro::xasync([] {
+          volatile int* volatile nowhere = nullptr;
+          *nowhere = 1;
+        });
+      },
+      ::testing::KilledBySignal(SIGSEGV), "^$");
 }
 
 // A caller-owned stack has no guard page; the canary at its base catches an overflow at
