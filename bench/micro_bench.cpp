@@ -184,10 +184,15 @@ class ratio_reporter : public benchmark::ConsoleReporter {
 
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
-      if (r.run_type == Run::RT_Iteration && !r.error_occurred && r.iterations > 0) {
-        // With --benchmark_repetitions the last repetition wins; good enough for a ratio.
-        seconds_[r.benchmark_name()] =
-            r.real_accumulated_time / static_cast<double>(r.iterations);
+      if (r.error_occurred || r.iterations <= 0) {
+        continue;
+      }
+      double per_iteration = r.real_accumulated_time / static_cast<double>(r.iterations);
+      if (r.run_type == Run::RT_Iteration) {
+        seconds_[r.run_name.str()] = per_iteration;
+      } else if (r.aggregate_name == "median") {
+        // With --benchmark_repetitions, ratios compare the medians.
+        medians_[r.run_name.str()] = per_iteration;
       }
     }
     benchmark::ConsoleReporter::ReportRuns(runs);
@@ -196,15 +201,18 @@ class ratio_reporter : public benchmark::ConsoleReporter {
   // Prints "ratio <label> xcoro/<peer>: r" when both benchmarks ran (a filter may have
   // skipped either).
   void print_ratio(const char* label, const std::string& group, const char* peer) const {
-    auto x = seconds_.find(group + "/xcoro");
-    auto p = seconds_.find(group + "/" + peer);
-    if (x != seconds_.end() && p != seconds_.end() && p->second > 0) {
-      std::printf("ratio %s xcoro/%s: %.2f\n", label, peer, x->second / p->second);
+    const auto& times = medians_.empty() ? seconds_ : medians_;
+    auto x = times.find(group + "/xcoro");
+    auto p = times.find(group + "/" + peer);
+    if (x != times.end() && p != times.end() && p->second > 0) {
+      std::printf("ratio %s xcoro/%s: %.2f%s\n", label, peer, x->second / p->second,
+                  medians_.empty() ? "" : " (medians)");
     }
   }
 
  private:
   std::map<std::string, double> seconds_;
+  std::map<std::string, double> medians_;
 };
 
 }  // namespace

@@ -43,13 +43,14 @@ struct options {
   mode which = mode::context_switch;
   std::size_t ncoros = 100000;
   std::size_t rounds = 1000;
+  std::size_t repeat = 1;
   bool peers = true;
 };
 
 void print_usage(std::FILE* out) {
   std::fputs(
       "Usage:\n"
-      "  xcoro-bench --context_switch [--peers=no]\n"
+      "  xcoro-bench --context_switch [--repeat 1] [--peers=no]\n"
       "  xcoro-bench --ncoros 100000 [--rounds 1000] [--peers=no]\n"
       "Counts may contain _ separators (1_000_000). --peers=no skips the Boost.Context runs.\n",
       out);
@@ -97,6 +98,12 @@ int parse_args(int argc, char** argv, options& o) {
       o.peers = false;
     } else if (a == "--peers=yes") {
       o.peers = true;
+    } else if (a == "--repeat") {
+      if (i + 1 >= argc || !parse_count(argv[i + 1], o.repeat)) {
+        print_usage(stderr);
+        return 2;
+      }
+      ++i;
     } else if (a == "--rounds") {
       if (i + 1 >= argc || !parse_count(argv[i + 1], o.rounds)) {
         print_usage(stderr);
@@ -312,20 +319,31 @@ class fcontext_bouncer {
   fc::fcontext_t ctx_ = nullptr;
 };
 
-// zigcoro's contextSwitchBm loop. Returns the exact ns per switch.
-template <class Bouncer>
-double context_switch_run(const char* name, Bouncer& b) {
-  std::printf("%s:\n", name);
+double median(std::vector<double> v) {
+  if (v.empty()) {
+    return 0;
+  }
+  std::sort(v.begin(), v.end());
+  std::size_t mid = v.size() / 2;
+  return v.size() % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
 
-  // Warm-up.
+// zigcoro's contextSwitchBm warm-up: 100,000 bounces on a fresh coroutine.
+template <class Bouncer>
+void context_switch_warm_up(Bouncer& b) {
   std::size_t num_bounces = 100000;
   b.start(num_bounces);
   for (std::size_t i = 0; i < num_bounces; ++i) {
     b.resume();
   }
   b.finish();
+}
 
-  num_bounces = 20000000;
+// zigcoro's contextSwitchBm measured run: 20,000,000 bounces, each counted as two
+// switches. Prints zigcoro's line and returns the exact ns per switch.
+template <class Bouncer>
+double context_switch_run(const char* name, Bouncer& b) {
+  std::size_t num_bounces = 20000000;
   b.start(num_bounces);
   auto start = clock_type::now();
   for (std::size_t i = 0; i < num_bounces; ++i) {
@@ -334,9 +352,9 @@ double context_switch_run(const char* name, Bouncer& b) {
   auto end = clock_type::now();
   std::int64_t duration = elapsed_ns(start, end);
   auto switches = static_cast<std::int64_t>(num_bounces * 2);
-  std::printf("ns/ctxswitch: %lld\n", static_cast<long long>(duration / switches));
   double exact = static_cast<double>(duration) / static_cast<double>(switches);
-  std::printf("ns/ctxswitch (exact): %.2f\n", exact);
+  std::printf("%s:\nns/ctxswitch: %lld\nns/ctxswitch (exact): %.2f\n", name,
+              static_cast<long long>(duration / switches), exact);
   b.finish();
   return exact;
 }
@@ -348,15 +366,33 @@ int context_switch_bm(const options& o) {
   auto* stack = static_cast<std::byte*>(::operator new(stack_size, align));
 
   xcoro_bouncer x(xcoro::stack_span(stack, stack_size));
-  double xcoro_ns = context_switch_run("xcoro", x);
-
+  fiber_bouncer f(stack);
+  fcontext_bouncer c(stack);
+  context_switch_warm_up(x);
   if (o.peers) {
-    fiber_bouncer f(stack);
-    double fiber_ns = context_switch_run("boost_fiber", f);
-    fcontext_bouncer c(stack);
-    double fcontext_ns = context_switch_run("boost_fcontext", c);
-    std::printf("ratio xcoro/boost_fiber: %.2f\n", xcoro_ns / fiber_ns);
-    std::printf("ratio xcoro/boost_fcontext: %.2f\n", xcoro_ns / fcontext_ns);
+    context_switch_warm_up(f);
+    context_switch_warm_up(c);
+  }
+  // With --repeat, the implementations take turns, so that slow phases of a noisy host
+  // fall on all of them alike; the medians are compared.
+  std::vector<double> xs, fs, cs;
+  for (std::size_t r = 0; r < o.repeat; ++r) {
+    xs.push_back(context_switch_run("xcoro", x));
+    if (o.peers) {
+      fs.push_back(context_switch_run("boost_fiber", f));
+      cs.push_back(context_switch_run("boost_fcontext", c));
+    }
+  }
+  if (o.repeat > 1) {
+    std::printf("median ns/ctxswitch over %zu runs: xcoro %.2f", o.repeat, median(xs));
+    if (o.peers) {
+      std::printf(", boost_fiber %.2f, boost_fcontext %.2f", median(fs), median(cs));
+    }
+    std::printf("\n");
+  }
+  if (o.peers) {
+    std::printf("ratio xcoro/boost_fiber: %.2f\n", median(xs) / median(fs));
+    std::printf("ratio xcoro/boost_fcontext: %.2f\n", median(xs) / median(cs));
   }
   ::operator delete(stack, align);
   return 0;
@@ -463,14 +499,6 @@ class fiber_ring {
   std::vector<bctx::fiber>* fibers_ = nullptr;
 };
 
-double median(std::vector<double> v) {
-  if (v.empty()) {
-    return 0;
-  }
-  std::sort(v.begin(), v.end());
-  std::size_t mid = v.size() / 2;
-  return v.size() % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
 
 // zigcoro's ncorosBm. Returns the median exact ns per switch of the printed batches.
 template <class Ring>
