@@ -10,6 +10,7 @@
 
 #include "arch/context.hpp"
 #include "stack_guard.hpp"
+#include "stack_pool.hpp"
 #include "xcoro/coro.hpp"
 
 namespace xcoro {
@@ -293,8 +294,10 @@ created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_
   a::stack_lo(c) = lo;
   a::stack_size(c) = span.size();
   a::allocator(c) = owner;
-  std::memcpy(base, &canary_value, sizeof canary_value);
-  a::flags(c) = flag_canary;
+  if (owner != &default_stack_allocator() || !default_stacks_guarded()) {
+    std::memcpy(base, &canary_value, sizeof canary_value);
+    a::flags(c) = flag_canary;
+  }
   arch::init_context(c, top, &coro_main);
   return created{c, storage};
 }

@@ -12,12 +12,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <mutex>
 #include <new>
 #include <vector>
 
+#include "stack_pool.hpp"
 #include "xcoro/stack.hpp"
 
 #ifndef MADV_GUARD_INSTALL
@@ -101,6 +103,10 @@ class pooled_allocator final : public stack_allocator {
     give_back(s.data(), s.size());
   }
 
+  /// True while every guard went in with MADV_GUARD_INSTALL (an mprotect fallback may run
+  /// out of its budget and hand out unguarded stacks).
+  bool all_guarded() const noexcept { return mode_.load(std::memory_order_relaxed) == guard_mode::madvise; }
+
   void give_back(std::byte* lo, std::size_t usable) noexcept {
     std::lock_guard<std::mutex> lock(mu_);
     size_class& sc = find(usable);
@@ -163,11 +169,11 @@ class pooled_allocator final : public stack_allocator {
   }
 
   void install_guard(std::byte* guard) noexcept {
-    if (mode_ == guard_mode::madvise) {
+    if (mode_.load(std::memory_order_relaxed) == guard_mode::madvise) {
       if (madvise(guard, page_, MADV_GUARD_INSTALL) == 0) {
         return;
       }
-      mode_ = guard_mode::mprotect;
+      mode_.store(guard_mode::mprotect, std::memory_order_relaxed);
     }
     if (mprotect_guards_ < mprotect_budget_ && mprotect(guard, page_, PROT_NONE) == 0) {
       ++mprotect_guards_;
@@ -177,7 +183,7 @@ class pooled_allocator final : public stack_allocator {
   std::mutex mu_;
   std::vector<size_class> classes_;
   std::size_t page_ = 4096;
-  guard_mode mode_ = guard_mode::madvise;
+  std::atomic<guard_mode> mode_{guard_mode::madvise};
   std::size_t mprotect_guards_ = 0;
   std::size_t mprotect_budget_ = 0;
 };
@@ -198,6 +204,12 @@ pooled_allocator::cache::~cache() {
 }
 
 }  // namespace
+
+namespace detail {
+bool default_stacks_guarded() noexcept {
+  return pool().all_guarded();
+}
+}  // namespace detail
 
 stack_allocator& heap_stack_allocator() noexcept {
   static heap_allocator a;
