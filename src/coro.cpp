@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "arch/context.hpp"
 #include "stack_guard.hpp"
@@ -123,6 +124,7 @@ bool canary_intact(coro* c) noexcept {
     to = a::starter(self);
   }
   detach_family(self);
+  signal_all(a::awaiters(self));
   if (a::state(to) == status::done) {
     fatal("return", self, "finished but the coroutine it returns to has finished too");
   }
@@ -332,12 +334,94 @@ void coro_retire(coro* c) noexcept {
 }
 
 void coro_free(coro* c) noexcept {
+  if (!a::awaiters(c).idle()) {
+    fatal("~frame_t", c, "was destroyed while another coroutine awaits it");
+  }
   detach_family(c);
   stack_allocator* owner = a::allocator(c);
   stack_span span(a::stack_lo(c), a::stack_size(c));
   if (owner != nullptr) {
     owner->deallocate(span);
   }
+}
+
+namespace {
+
+/// Waits until one of `cs` is done. Coroutines that `self` did not start wake it through
+/// the env executor when they finish; those it started switch back to it directly. Without
+/// an env executor only the latter (and spurious wake-ups) can wake it, as in zigcoro.
+std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
+  auto first_done = [&]() -> std::size_t {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (cs[i] == nullptr) {
+        fatal(call, cs[i], "is an empty frame_t");
+      }
+      if (cs[i]->status() == status::done) {
+        return i;
+      }
+    }
+    return n;
+  };
+  std::size_t i = first_done();
+  if (i != n) {
+    return i;
+  }
+  thread_state& t = tls;
+  coro* self = t.running_coroutine();
+  if (self == nullptr) {
+    fatal(call, cs[0], "has not finished and xawait was called from root");
+  }
+  executor* ex = tls_env.executor;
+  if (ex == nullptr) {
+    while ((i = first_done()) == n) {
+      xsuspend();
+    }
+    return i;
+  }
+  waiter w(ex, call);
+  // One entry per frame this coroutine did not start. Small counts stay on the stack.
+  constexpr std::size_t inline_entries = 4;
+  alignas(wait_entry) unsigned char inline_storage[inline_entries][sizeof(wait_entry)];
+  std::unique_ptr<unsigned char[]> heap;
+  auto* slots = reinterpret_cast<wait_entry*>(inline_storage);
+  if (n > inline_entries) {
+    heap.reset(new unsigned char[n * sizeof(wait_entry)]);
+    slots = reinterpret_cast<wait_entry*>(heap.get());
+  }
+  std::size_t made = 0;
+  struct destroy_entries {
+    wait_entry* slots;
+    std::size_t& made;
+    ~destroy_entries() {
+      while (made > 0) {
+        slots[--made].~wait_entry();
+      }
+    }
+  } cleanup{slots, made};
+  for (std::size_t k = 0; k < n; ++k) {
+    ::new (&slots[made]) wait_entry(w, static_cast<int>(k));
+    ++made;
+    if (a::starter(cs[k]) != self) {
+      a::awaiters(cs[k]).push_back(slots[made - 1]);
+    }
+  }
+  while ((i = first_done()) == n) {
+    xsuspend();
+  }
+  return i;
+}
+
+}  // namespace
+
+void await_done(coro* c) {
+  wait_any_done(&c, 1, "xawait");
+}
+
+std::size_t await_any(coro* const* cs, std::size_t n) {
+  if (n == 0) {
+    fatal("xawait_any", nullptr, "was given no frames");
+  }
+  return wait_any_done(cs, n, "xawait_any");
 }
 
 }  // namespace detail

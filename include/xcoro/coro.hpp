@@ -5,6 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <tuple>
+#include <variant>
+#include <vector>
 #include <type_traits>
 #include <utility>
 
@@ -456,16 +459,23 @@ using async_result_t = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>.
 template <class F, class... Args>
 concept async_callable = std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>;
 
-/// xawait's wait: loops xsuspend until `c` is done; aborts in root on an unfinished `c`.
-inline void await_done(coro* c) {
-  if (c == nullptr) {
-    fatal("xawait", c, "is an empty frame_t");
-  }
-  while (c->status() != status::done) {
-    if (!in_coro()) {
-      fatal("xawait", c, "has not finished and xawait was called from root");
-    }
-    xsuspend();
+/// xawait's wait: returns once `c` is done. The caller suspends meanwhile; it is woken by
+/// `c`'s completion directly if it started `c` (zigcoro), else through the env executor.
+/// Aborts in root on an unfinished `c`.
+XCORO_EXPORT void await_done(coro* c);
+/// Returns the index of the first of `cs[0..n)` found done, waiting as await_done does.
+XCORO_EXPORT std::size_t await_any(coro* const* cs, std::size_t n);
+
+template <class R>
+using value_or_monostate = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+template <class R, class Y, class I>
+value_or_monostate<R> take_result(frame_t<R, Y, I>& f) {
+  if constexpr (std::is_void_v<R>) {
+    f.xreturned();
+    return {};
+  } else {
+    return f.take_returned();
   }
 }
 }  // namespace detail
@@ -504,6 +514,54 @@ template <class R, class Y, class I>
 R xawait(frame_t<R, Y, I>&& f) {
   detail::await_done(f.frame());
   return f.take_returned();
+}
+
+/// Waits for all the frames and returns their results as a tuple (void results become
+/// std::monostate), moving them out. Rethrows the first exception in argument order, after
+/// all have finished.
+template <class... Frames>
+auto xawait_all(Frames&... frames) {
+  (detail::await_done(frames.frame()), ...);
+  // Braces: the results are taken (and exceptions rethrown) in argument order.
+  return std::tuple<detail::value_or_monostate<decltype(frames.xreturned())>...>{
+      detail::take_result(frames)...};
+}
+
+/// Waits for every frame of a range (e.g. a std::vector<frame_t<R>>) and returns their
+/// results in order (nothing for R = void), moving them out.
+template <class Range>
+auto xawait_all(Range& frames) -> decltype(void(frames.begin()->frame()),
+                                           std::vector<detail::value_or_monostate<
+                                               decltype(frames.begin()->xreturned())>>()) {
+  using value = detail::value_or_monostate<decltype(frames.begin()->xreturned())>;
+  for (auto& f : frames) {
+    detail::await_done(f.frame());
+  }
+  std::vector<value> out;
+  out.reserve(static_cast<std::size_t>(frames.end() - frames.begin()));
+  for (auto& f : frames) {
+    out.push_back(detail::take_result(f));
+  }
+  return out;
+}
+
+/// Waits until at least one of the frames has finished and returns the index of the first
+/// finished one in argument order (zigcoro's planned xawaitAsReady). Results stay in the
+/// frames: xawait the one it names.
+template <class... Frames>
+std::size_t xawait_any(Frames&... frames) {
+  coro* const cs[] = {frames.frame()...};
+  return detail::await_any(cs, sizeof...(Frames));
+}
+
+/// xawait_any over a range of frames.
+template <class Range>
+auto xawait_any(Range& frames) -> decltype(void(frames.begin()->frame()), std::size_t()) {
+  std::vector<coro*> cs;
+  for (auto& f : frames) {
+    cs.push_back(f.frame());
+  }
+  return detail::await_any(cs.data(), cs.size());
 }
 
 /// xresume for a typed frame.

@@ -8,6 +8,7 @@
 #include <new>
 #include <string_view>
 
+#include "xcoro/detail/wait_queue.hpp"
 #include "xcoro/export.hpp"
 
 namespace xcoro {
@@ -138,6 +139,7 @@ class alignas(64) coro {
   std::byte* stack_lo_ = nullptr;       // the whole stack: [stack_lo_, stack_lo_ + size)
   std::size_t stack_size_ = 0;
   stack_allocator* allocator_ = nullptr;  // non-null: the stack is owned and freed here
+  detail::wait_queue awaiters_;         // coroutines other than the starter in xawait
   char name_[detail::max_name_length + 1];
 };
 
@@ -188,6 +190,7 @@ struct coro_access {
   static std::byte*& stack_lo(coro* c) noexcept { return c->stack_lo_; }
   static std::size_t& stack_size(coro* c) noexcept { return c->stack_size_; }
   static stack_allocator*& allocator(coro* c) noexcept { return c->allocator_; }
+  static wait_queue& awaiters(coro* c) noexcept { return c->awaiters_; }
   static coro* make(void* where) noexcept { return ::new (where) coro(nullptr); }
 
   // The switch path must touch one cache line of the record, and the assembly addresses

@@ -1,0 +1,336 @@
+// Channels between coroutines of one thread (zigcoro Channel), with close that wakes
+// everyone, rendezvous channels, non-blocking variants and select. See docs/executor.md.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "xcoro/coro.hpp"
+#include "xcoro/detail/frame_storage.hpp"
+#include "xcoro/detail/wait_queue.hpp"
+#include "xcoro/executor.hpp"
+#include "xcoro/result.hpp"
+
+namespace xcoro {
+
+/// How a channel is built.
+struct channel_options {
+  /// Values buffered without a receiver. 0 makes a rendezvous channel (Go's unbuffered
+  /// channel): a send completes when a receiver takes the value.
+  std::size_t capacity = 1;
+  /// Where woken coroutines are queued; nullptr: the env executor at construction.
+  xcoro::executor* executor = nullptr;
+};
+
+namespace detail {
+/// Resolves the executor a channel or sync primitive wakes its waiters through.
+XCORO_EXPORT xcoro::executor* default_executor(xcoro::executor* given) noexcept;
+/// Aborts: `what` was destroyed while coroutines wait on it.
+[[noreturn]] XCORO_EXPORT void fatal_destroyed_busy(const char* what) noexcept;
+}  // namespace detail
+
+/// A FIFO channel of T between coroutines of one thread. Blocking calls suspend the
+/// calling coroutine (they abort with a message from root, where nothing could resume
+/// them); woken coroutines are queued on the executor, so something must call its tick().
+/// A channel must outlive the coroutines that use it: destroying it while one waits on it
+/// aborts with a message.
+template <class T>
+class channel {
+  static_assert(std::is_move_constructible_v<T>, "channel<T> needs a movable T");
+
+ public:
+  explicit channel(channel_options o = {})
+      : cap_(o.capacity),
+        ex_(detail::default_executor(o.executor)),
+        buf_(cap_ > 0 ? std::make_unique<detail::manual<T>[]>(cap_) : nullptr) {}
+  channel(const channel&) = delete;
+  channel& operator=(const channel&) = delete;
+  ~channel() {
+    if (!recvq_.idle() || !sendq_.idle()) {
+      detail::fatal_destroyed_busy("channel");
+    }
+    while (count_ > 0) {
+      pop().~T();
+    }
+  }
+
+  /// Sends `value`, suspending while the buffer is full (capacity 0: until a receiver
+  /// takes it). errc::channel_closed if the channel is closed, before or while waiting.
+  result<void> send(T value) {
+    for (;;) {
+      if (closed_) {
+        return errc::channel_closed;
+      }
+      if (cap_ == 0) {
+        if (give_to_receiver(value)) {
+          return {};
+        }
+        detail::waiter w(ex_, "channel::send");
+        detail::wait_entry e(w);
+        e.slot = &value;
+        sendq_.push_back(e);
+        w.wait();
+        if (e.slot == nullptr) {
+          return {};  // a receiver took it
+        }
+        continue;     // closed
+      }
+      if (count_ < cap_) {
+        push(std::move(value));
+        return {};
+      }
+      detail::waiter w(ex_, "channel::send");
+      detail::wait_entry e(w);
+      sendq_.push_back(e);
+      w.wait();
+    }
+  }
+
+  /// Receives the next value, suspending while the channel is empty and open. Buffered
+  /// values are still received after close; nullopt once closed and drained.
+  std::optional<T> recv() {
+    for (;;) {
+      if (std::optional<T> v = try_recv()) {
+        return v;
+      }
+      if (closed_) {
+        return std::nullopt;
+      }
+      detail::waiter w(ex_, "channel::recv");
+      detail::wait_entry e(w);
+      std::optional<T> handed;
+      e.slot = &handed;
+      recvq_.push_back(e);
+      w.wait();
+      if (handed) {
+        return handed;  // rendezvous: a sender gave it to us directly
+      }
+    }
+  }
+
+  /// Sends without suspending: false if the buffer is full (capacity 0: no receiver waits)
+  /// or the channel is closed; the value is then left in place.
+  bool try_send(T& value) {
+    if (closed_) {
+      return false;
+    }
+    if (cap_ == 0) {
+      return give_to_receiver(value);
+    }
+    if (count_ < cap_) {
+      push(std::move(value));
+      return true;
+    }
+    return false;
+  }
+
+  /// Receives without suspending: nullopt if nothing can be received right now.
+  std::optional<T> try_recv() {
+    if (count_ > 0) {
+      std::optional<T> v(pop());
+      // zigcoro: one sender may now have room. Chained: if values remain, a receiver
+      // that was passed over (see docs/executor.md) gets its turn.
+      detail::signal_one(sendq_);
+      if (count_ > 0) {
+        detail::signal_one(recvq_);
+      }
+      return v;
+    }
+    if (cap_ == 0) {
+      if (detail::wait_entry* e = sendq_.first_ready()) {
+        std::optional<T> v(std::move(*static_cast<T*>(e->slot)));
+        e->slot = nullptr;  // tells the sender its value was taken
+        detail::signal(*e);
+        return v;
+      }
+    }
+    return std::nullopt;
+  }
+
+  /// Closes the channel and wakes every waiting sender and receiver. Idempotent.
+  void close() {
+    closed_ = true;
+    detail::signal_all(recvq_);
+    detail::signal_all(sendq_);
+  }
+
+  /// True once close() was called.
+  bool closed() const noexcept { return closed_; }
+  /// Values in the buffer.
+  std::size_t size() const noexcept { return count_; }
+  /// The capacity given at construction.
+  std::size_t capacity() const noexcept { return cap_; }
+
+ private:
+  template <class>
+  friend class recv_case;
+  template <class>
+  friend class send_case;
+
+  T pop() {
+    detail::manual<T>& slot = buf_[head_];
+    T v(std::move(slot.get()));
+    slot.destroy();
+    head_ = head_ + 1 == cap_ ? 0 : head_ + 1;
+    --count_;
+    return v;
+  }
+
+  void push(T&& v) {
+    std::size_t tail = head_ + count_;
+    if (tail >= cap_) {
+      tail -= cap_;
+    }
+    buf_[tail].emplace(std::move(v));
+    ++count_;
+    // zigcoro: one receiver may now have a value. Chained: if room remains, a sender that
+    // was passed over gets its turn.
+    detail::signal_one(recvq_);
+    if (count_ < cap_) {
+      detail::signal_one(sendq_);
+    }
+  }
+
+  /// Rendezvous: hands `value` to a waiting receiver, if any.
+  bool give_to_receiver(T& value) {
+    detail::wait_entry* e = recvq_.first_ready();
+    if (e == nullptr) {
+      return false;
+    }
+    static_cast<std::optional<T>*>(e->slot)->emplace(std::move(value));
+    detail::signal(*e);
+    return true;
+  }
+
+  /// Wakes one more waiter if the channel's state lets one proceed; used when a waiter
+  /// that was signalled here went another way.
+  void pass_on() {
+    if (count_ > 0 || closed_ || (cap_ == 0 && !sendq_.empty())) {
+      detail::signal_one(recvq_);
+    }
+    if (count_ < cap_ || closed_ || (cap_ == 0 && !recvq_.empty())) {
+      detail::signal_one(sendq_);
+    }
+  }
+
+  std::size_t cap_;
+  xcoro::executor* ex_;
+  std::unique_ptr<detail::manual<T>[]> buf_;
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+  bool closed_ = false;
+  detail::wait_queue recvq_;
+  detail::wait_queue sendq_;
+};
+
+/// A receive case of select(): fires when a value can be received from `ch` or `ch` is
+/// closed and drained; the value (or nullopt) goes to `out`.
+template <class T>
+class recv_case {
+ public:
+  recv_case(channel<T>& ch, std::optional<T>& out) noexcept : ch_(&ch), out_(&out) {}
+
+  /// Internal, for select(): the case's side of the protocol.
+  bool try_now() {
+    *out_ = ch_->try_recv();
+    return out_->has_value() || ch_->closed();
+  }
+  void enlist(detail::wait_entry& e) {
+    handed_.reset();
+    e.slot = &handed_;
+    ch_->recvq_.push_back(e);
+  }
+  bool completed(const detail::wait_entry&) {
+    if (handed_) {
+      *out_ = std::move(handed_);
+      return true;
+    }
+    return false;
+  }
+  void pass_on() { ch_->pass_on(); }
+  xcoro::executor* exec() const noexcept { return ch_->ex_; }
+
+ private:
+  channel<T>* ch_;
+  std::optional<T>* out_;
+  std::optional<T> handed_;
+};
+
+/// A send case of select(): fires when `value` can be sent on `ch` (it is moved out), or
+/// when `ch` is closed (the value is then left in place; check ch.closed()).
+template <class T>
+class send_case {
+ public:
+  send_case(channel<T>& ch, T& value) noexcept : ch_(&ch), value_(&value) {}
+
+  /// Internal, for select(): the case's side of the protocol.
+  bool try_now() { return ch_->closed() || ch_->try_send(*value_); }
+  void enlist(detail::wait_entry& e) {
+    e.slot = value_;
+    ch_->sendq_.push_back(e);
+  }
+  bool completed(const detail::wait_entry& e) { return e.slot == nullptr; }
+  void pass_on() { ch_->pass_on(); }
+  xcoro::executor* exec() const noexcept { return ch_->ex_; }
+
+ private:
+  channel<T>* ch_;
+  T* value_;
+};
+
+template <class T>
+recv_case(channel<T>&, std::optional<T>&) -> recv_case<T>;
+template <class T>
+send_case(channel<T>&, T&) -> send_case<T>;
+
+namespace detail {
+/// Calls fn(case) for the case at runtime index `i`.
+template <class Tuple, class Fn, std::size_t... I>
+void visit_case(Tuple& cases, std::size_t i, Fn&& fn, std::index_sequence<I...>) {
+  ((I == i ? (fn(std::get<I>(cases)), 0) : 0), ...);
+}
+}  // namespace detail
+
+/// Waits until one of the cases can proceed, performs it, and returns its index (Go's
+/// select). When several can proceed at once, the first in argument order wins. Suspends
+/// the calling coroutine while none can; it is woken through the first case's executor.
+template <class... Cases>
+std::size_t select(Cases&&... cases) {
+  constexpr std::size_t n = sizeof...(Cases);
+  static_assert(n > 0, "select needs at least one case");
+  auto all = std::forward_as_tuple(cases...);
+  using seq = std::make_index_sequence<n>;
+  std::size_t passed_over = n;  // a case that was signalled but did not fire
+  for (;;) {
+    std::size_t fired = n;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((fired == n && std::get<I>(all).try_now() ? (fired = I, 0) : 0), ...);
+    }(seq{});
+    if (fired != n) {
+      if (passed_over != n && passed_over != fired) {
+        detail::visit_case(all, passed_over, [](auto& c) { c.pass_on(); }, seq{});
+      }
+      return fired;
+    }
+    passed_over = n;  // nothing could proceed: the signal was not needed elsewhere
+    detail::waiter w(std::get<0>(all).exec(), "select");
+    std::optional<detail::wait_entry> entries[n];
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((entries[I].emplace(w, static_cast<int>(I)), std::get<I>(all).enlist(*entries[I])), ...);
+    }(seq{});
+    w.wait();
+    auto signalled = static_cast<std::size_t>(w.fired);
+    bool done = false;
+    detail::visit_case(all, signalled,
+                       [&](auto& c) { done = c.completed(*entries[signalled]); }, seq{});
+    if (done) {
+      return signalled;
+    }
+    passed_over = signalled;
+  }
+}
+
+}  // namespace xcoro

@@ -1,0 +1,50 @@
+// A FIFO executor: the ready queue that channels and sync primitives wake coroutines
+// through (zigcoro Executor). See docs/executor.md.
+#pragma once
+
+#include <cstdint>
+
+#include "xcoro/export.hpp"
+
+namespace xcoro {
+
+/// A single-threaded FIFO ready queue of caller-owned function nodes. Not thread-safe: use
+/// it from the thread that owns the coroutines it resumes.
+class XCORO_EXPORT executor {
+ public:
+  /// An intrusive node (zigcoro Func). The caller owns it and keeps it alive while it is
+  /// queued; `next` is nullptr while it is not queued and must not be touched by users.
+  struct func {
+    void (*fn)(void* userdata) = nullptr;
+    void* userdata = nullptr;
+    func* next = nullptr;
+  };
+
+  executor() noexcept = default;
+  executor(const executor&) = delete;
+  executor& operator=(const executor&) = delete;
+
+  /// Appends `f` to the ready queue; it runs on a later tick(). Aborts with a message if
+  /// `f` is already queued (zigcoro corrupts its list here).
+  void run_soon(func& f);
+
+  /// Runs a snapshot of the ready queue in FIFO order; what the snapshot queues runs on the
+  /// next tick. Returns true if anything ran. Loop `while (ex.tick()) {}` to drain.
+  /// Calling tick() from a function that tick() runs aborts with a message.
+  bool tick();
+
+  /// True if nothing is queued.
+  bool empty() const noexcept { return head_ == nullptr; }
+
+  /// Removes `f` if it is queued, also from the snapshot a running tick() has yet to run;
+  /// returns whether it was. Linear in the queue length.
+  bool cancel(func& f) noexcept;
+
+ private:
+  func* head_ = nullptr;
+  func* tail_ = nullptr;
+  func* running_ = nullptr;  // the rest of the snapshot tick() is running
+  bool ticking_ = false;
+};
+
+}  // namespace xcoro

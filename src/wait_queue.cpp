@@ -1,0 +1,127 @@
+// Wait queues and waiters: the one mechanism behind channels, sync primitives and
+// waiting for another coroutine's completion. See docs/executor.md.
+#include "xcoro/detail/wait_queue.hpp"
+
+#include <cstdio>
+
+#include "xcoro/channel.hpp"
+#include "xcoro/coro.hpp"
+
+namespace xcoro::detail {
+namespace {
+
+void resume_waiter(void* p) {
+  xresume(static_cast<waiter*>(p)->c);
+}
+
+}  // namespace
+
+wait_entry::~wait_entry() {
+  if (queue != nullptr) {
+    queue->remove(*this);
+  }
+  if (pending) {
+    pending = false;
+    --home->pending;
+  }
+}
+
+void wait_queue::push_back(wait_entry& e) noexcept {
+  e.queue = this;
+  e.home = this;
+  e.prev = tail;
+  e.next = nullptr;
+  if (tail != nullptr) {
+    tail->next = &e;
+  } else {
+    head = &e;
+  }
+  tail = &e;
+}
+
+void wait_queue::remove(wait_entry& e) noexcept {
+  if (e.prev != nullptr) {
+    e.prev->next = e.next;
+  } else {
+    head = e.next;
+  }
+  if (e.next != nullptr) {
+    e.next->prev = e.prev;
+  } else {
+    tail = e.prev;
+  }
+  e.prev = e.next = nullptr;
+  e.queue = nullptr;
+}
+
+wait_entry* wait_queue::first_ready() noexcept {
+  while (head != nullptr && head->owner->signalled) {
+    remove(*head);
+  }
+  return head;
+}
+
+waiter::waiter(executor* e, const char* call) noexcept : ex(e), c(xframe()) {
+  if (!in_coro()) {
+    fatal(call, c, "would block in root; only a coroutine can wait");
+  }
+  if (ex == nullptr) {
+    fatal(call, c,
+          "has no executor to be woken through (set channel_options::executor or "
+          "env::executor)");
+  }
+  wake.fn = &resume_waiter;
+  wake.userdata = this;
+}
+
+waiter::~waiter() {
+  if (wake.next != nullptr) {
+    ex->cancel(wake);
+  }
+}
+
+void waiter::wait() {
+  while (!signalled) {
+    xsuspend();
+  }
+}
+
+void signal(wait_entry& e) noexcept {
+  waiter* w = e.owner;
+  e.queue->remove(e);
+  e.pending = true;
+  ++e.home->pending;
+  w->signalled = true;
+  w->fired = e.index;
+  w->ex->run_soon(w->wake);
+}
+
+wait_entry* signal_one(wait_queue& q) noexcept {
+  wait_entry* e = q.first_ready();
+  if (e != nullptr) {
+    signal(*e);
+  }
+  return e;
+}
+
+void signal_all(wait_queue& q) noexcept {
+  while (wait_entry* e = q.first_ready()) {
+    signal(*e);
+  }
+}
+
+}  // namespace xcoro::detail
+
+namespace xcoro::detail {
+
+xcoro::executor* default_executor(xcoro::executor* given) noexcept {
+  return given != nullptr ? given : get_env().executor;
+}
+
+void fatal_destroyed_busy(const char* what) noexcept {
+  char message[96];
+  std::snprintf(message, sizeof message, "~%s: destroyed while coroutines still wait on it", what);
+  fatal_message(message);
+}
+
+}  // namespace xcoro::detail
