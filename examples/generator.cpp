@@ -22,8 +22,12 @@ int main() {
     return 1;
   }
   std::printf("start: %.2f\n", gen->xnext_start());
+  double last = 0;
   for (double sample : {2.0, 4.0, 9.0}) {
-    std::printf("after %.0f: %.2f\n", sample, gen->xnext(sample));
+    last = gen->xnext(sample);
+    std::printf("after %.0f: %.2f\n", sample, last);
   }
-  std::printf("samples: %d\n", gen->xnext_end(0.0));
+  int samples = gen->xnext_end(0.0);
+  std::printf("samples: %d\n", samples);
+  return samples == 4 && last == 5.0 ? 0 : 1;
 }

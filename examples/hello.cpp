@@ -22,5 +22,7 @@ int main() {
     std::printf("root: resuming\n");
     xcoro::xresume(*frame);
   }
-  std::printf("result: %d\n", xcoro::xawait(*frame));
+  int result = xcoro::xawait(*frame);
+  std::printf("result: %d\n", result);
+  return result == 3 ? 0 : 1;
 }
