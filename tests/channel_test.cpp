@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "xcoro/channel.hpp"
+#include "support/executor_fixture.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
 
@@ -20,23 +21,7 @@ namespace {
 
 using xcoro::channel;
 
-class Channel : public ::testing::Test {
- protected:
-  void SetUp() override {
-    saved_ = xcoro::get_env();
-    xcoro::get_env().executor = &ex_;
-  }
-  void TearDown() override {
-    EXPECT_TRUE(ex_.empty());
-    xcoro::init_env(saved_);
-  }
-  void drain() {
-    while (ex_.tick()) {
-    }
-  }
-  xcoro::executor ex_;
-  xcoro::env saved_;
-};
+using Channel = xcoro_test::executor_fixture;
 
 void sender(channel<std::size_t>* ch) {
   for (std::size_t i = 0; i < 6; ++i) {
@@ -53,30 +38,29 @@ std::size_t receiver(channel<std::size_t>* ch) {
   return sum;
 }
 
-// zigcoro test 9: capacity 1, 6 values: exactly 12 switches into root.
-TEST_F(Channel, ZigcoroChannelSwitchCount) {
-  channel<std::size_t> ch({.capacity = 1});
+/// zigcoro's tests 9 and 10: a sender of 0..5 and a summing receiver on env stacks,
+/// driven by ticks from root. Returns the switches into root.
+std::uint64_t switches_into_root(xcoro::executor& ex, std::size_t capacity) {
+  channel<std::size_t> ch({.capacity = capacity});
   std::uint64_t root_before = xcoro::xframe()->invocation();
   auto send = xcoro::xasync(sender, &ch);
   auto recv = xcoro::xasync(receiver, &ch);
-  ASSERT_TRUE(send && recv);
-  drain();
+  EXPECT_TRUE(send && recv);
+  while (ex.tick()) {
+  }
   xcoro::xawait(*send);
   EXPECT_EQ(xcoro::xawait(*recv), 15u);
-  EXPECT_EQ(xcoro::xframe()->invocation() - root_before, 12u);
+  return xcoro::xframe()->invocation() - root_before;
+}
+
+// zigcoro test 9: capacity 1, 6 values: exactly 12 switches into root.
+TEST_F(Channel, ZigcoroChannelSwitchCount) {
+  EXPECT_EQ(switches_into_root(ex_, 1), 12u);
 }
 
 // zigcoro test 10: capacity 6: nobody blocks, 2 switches into root.
 TEST_F(Channel, ZigcoroBufferedChannelSwitchCount) {
-  channel<std::size_t> ch({.capacity = 6});
-  std::uint64_t root_before = xcoro::xframe()->invocation();
-  auto send = xcoro::xasync(sender, &ch);
-  auto recv = xcoro::xasync(receiver, &ch);
-  ASSERT_TRUE(send && recv);
-  drain();
-  xcoro::xawait(*send);
-  EXPECT_EQ(xcoro::xawait(*recv), 15u);
-  EXPECT_EQ(xcoro::xframe()->invocation() - root_before, 2u);
+  EXPECT_EQ(switches_into_root(ex_, 6), 2u);
 }
 
 TEST_F(Channel, CloseWakesEveryReceiver) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/executor_fixture.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
 
@@ -104,23 +105,7 @@ TEST(ExecutorDeathTest, RunSoonOnQueuedNode) {
       "queued");
 }
 
-class WithExecutor : public ::testing::Test {
- protected:
-  void SetUp() override {
-    saved_ = xcoro::get_env();
-    xcoro::get_env().executor = &ex_;
-  }
-  void TearDown() override {
-    EXPECT_TRUE(ex_.empty());
-    xcoro::init_env(saved_);
-  }
-  void drain() {
-    while (ex_.tick()) {
-    }
-  }
-  xcoro::executor ex_;
-  xcoro::env saved_;
-};
+using WithExecutor = xcoro_test::executor_fixture;
 
 // xawait from a coroutine that did not start the frame: woken through the executor.
 TEST_F(WithExecutor, AwaitFromAThirdCoroutine) {

@@ -6,29 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include "support/executor_fixture.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/sync.hpp"
 
 namespace {
 
-class Sync : public ::testing::Test {
- protected:
-  void SetUp() override {
-    saved_ = xcoro::get_env();
-    xcoro::get_env().executor = &ex_;
-  }
-  void TearDown() override {
-    EXPECT_TRUE(ex_.empty());
-    xcoro::init_env(saved_);
-  }
-  void drain() {
-    while (ex_.tick()) {
-    }
-  }
-  xcoro::executor ex_;
-  xcoro::env saved_;
-};
+using Sync = xcoro_test::executor_fixture;
 
 TEST_F(Sync, MutexIsFifoAndExclusive) {
   xcoro::mutex m;
