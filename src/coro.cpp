@@ -227,6 +227,11 @@ void suspend_fatal(thread_state& t, const char* call) noexcept {
   if (cur == &t.root) {
     fatal(call, cur, "called from root, not from a coroutine");
   }
+  if (a::flags(cur) & flag_unwind) {
+    fatal(call, cur,
+          "suspended while its frame_t unwinds it (xcoro::forced_unwind must not be caught "
+          "and kept)");
+  }
   fatal(call, cur, "cannot suspend: the coroutine that resumed it has finished");
 }
 
@@ -304,7 +309,7 @@ created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_
   return created{c, storage};
 }
 
-void coro_retire(coro* c) noexcept {
+void coro_retire(coro* c, bool unwind) noexcept {
   switch (a::state(c)) {
     case status::start:
     case status::done:
@@ -314,9 +319,8 @@ void coro_retire(coro* c) noexcept {
     case status::suspended:
       break;
   }
-#if defined(__cpp_exceptions)
-  // A coroutine that is waiting for one it resumed cannot be unwound from here: its
-  // suspension point is an xresume, not an xsuspend.
+  // A coroutine that is waiting for one it resumed is suspended in an xresume, not an
+  // xsuspend: it can be neither unwound nor freed while that one runs.
   thread_state& t = tls;
   std::size_t steps = 0;
   for (coro* k = t.cur(); k != nullptr && k != &t.root && steps < 100000; ++steps) {
@@ -325,12 +329,14 @@ void coro_retire(coro* c) noexcept {
     }
     k = a::resumer(k);
   }
+  if (!unwind) {
+    return;  // built without exceptions: the stack is freed without unwinding
+  }
   a::flags(c) |= flag_unwind;
   xresume(c);
   if (a::state(c) != status::done) {
     fatal("~frame_t", c, "swallowed xcoro::forced_unwind (catch (...) must rethrow it)");
   }
-#endif
 }
 
 void coro_free(coro* c) noexcept {

@@ -73,6 +73,9 @@ class pooled_allocator final : public stack_allocator {
     if (size == 0) {
       return errc::stack_too_small;
     }
+    if (size > (std::size_t{1} << 40)) {
+      return std::make_error_code(std::errc::not_enough_memory);
+    }
     std::size_t usable = round_up(size, page_);
     cache& tc = thread_cache;
     if (tc.usable == usable && tc.count > 0) {
@@ -96,7 +99,12 @@ class pooled_allocator final : public stack_allocator {
     if (tc.count == 0) {
       tc.usable = s.size();
     }
-    if (tc.usable == s.size() && tc.count < cache::capacity) {
+    if (tc.usable == s.size() && tc.count < cache::capacity && !tc.dead) {
+      if (!tc.armed) {
+        // First use on this thread: have the cache flushed at thread exit.
+        tc.armed = true;
+        thread_flusher.arm();
+      }
       tc.items[tc.count++] = s.data();
       return;
     }
@@ -128,15 +136,24 @@ class pooled_allocator final : public stack_allocator {
   };
 
   /// A per-thread stash of freed stacks of one size, so that xasync/xawait loops take no
-  /// lock. Returned to the pool at thread exit.
+  /// lock. Trivially destructible, so that it stays usable (as `dead`) after the flusher
+  /// below has emptied it at thread exit: stores made in a destructor may be discarded
+  /// by the compiler, since the object's life ends there.
   struct cache {
     static constexpr int capacity = 32;
     std::size_t usable = 0;
     int count = 0;
-    std::byte* items[capacity];
-    ~cache();
+    bool armed = false;  // the flusher is registered
+    bool dead = false;   // flushed at thread exit: later frees go to the pool
+    std::byte* items[capacity] = {};
   };
-  static thread_local cache thread_cache;
+  /// Empties this thread's cache into the pool when the thread exits.
+  struct flusher {
+    void arm() noexcept {}
+    ~flusher();
+  };
+  static thread_local constinit cache thread_cache;
+  static thread_local flusher thread_flusher;
 
   size_class& find(std::size_t usable) {
     for (size_class& sc : classes_) {
@@ -195,12 +212,18 @@ pooled_allocator& pool() noexcept {
   return *p;
 }
 
-thread_local pooled_allocator::cache pooled_allocator::thread_cache;
+thread_local constinit pooled_allocator::cache pooled_allocator::thread_cache;
+thread_local pooled_allocator::flusher pooled_allocator::thread_flusher;
 
-pooled_allocator::cache::~cache() {
-  for (int i = 0; i < count; ++i) {
-    pool().give_back(items[i], usable);
+pooled_allocator::flusher::~flusher() {
+  cache& tc = thread_cache;
+  for (int i = 0; i < tc.count; ++i) {
+    pool().give_back(tc.items[i], tc.usable);
   }
+  // Static and thread-local destructors that run after this one may still make and free
+  // coroutines on this thread.
+  tc.count = 0;
+  tc.dead = true;
 }
 
 }  // namespace

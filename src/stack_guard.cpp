@@ -3,6 +3,7 @@
 // the message is formatted by hand and written with write(2).
 #include "stack_guard.hpp"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -61,21 +62,31 @@ std::size_t append_u64(char* out, std::size_t at, std::size_t cap, std::uint64_t
 }
 
 void chain(int sig, siginfo_t* info, void* ctx) noexcept {
+  // Honour the previous handler's mask while it runs.
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &previous.sa_mask, &old);
   if (previous.sa_flags & SA_SIGINFO) {
     if (previous.sa_sigaction != nullptr) {
       previous.sa_sigaction(sig, info, ctx);
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
       return;
     }
   } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
     previous.sa_handler(sig);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return;
   }
-  // Default action: uninstall ourselves; returning re-executes the faulting instruction,
-  // which now kills the process the usual way (with a core dump where enabled).
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  // Default action: uninstall ourselves. A fault re-executes the faulting instruction on
+  // return, which now kills the process the usual way; a SIGSEGV sent by kill or raise
+  // (si_code <= 0) would not come back, so send it again.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
   sigaction(SIGSEGV, &dfl, nullptr);
+  if (info->si_code <= 0) {
+    raise(sig);
+  }
 }
 
 void on_segv(int sig, siginfo_t* info, void* ctx) noexcept {

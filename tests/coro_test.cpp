@@ -4,6 +4,7 @@
 
 #include <cfenv>
 #include <memory>
+#include <thread>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -516,6 +517,65 @@ TEST(Coro, HundredThousandCoroutines) {
     sum += xcoro::xawait(f);
   }
   EXPECT_EQ(sum, static_cast<long long>(n) * (n - 1) / 2);
+}
+
+}  // namespace
+
+namespace {
+
+// clang keeps a base pointer in rbx in functions with over-aligned locals and a dynamic
+// stack allocation; the switch must preserve it like any callee-saved register.
+__attribute__((noinline)) int sum_across_switch(xcoro::frame f, int n) {
+  alignas(64) volatile int aligned[16] = {};
+  auto* dynamic = static_cast<volatile int*>(__builtin_alloca(sizeof(int) * n));
+  for (int i = 0; i < n; ++i) {
+    dynamic[i] = i;
+    aligned[i % 16] = i;
+  }
+  xcoro::xresume(f);
+  int sum = 0;
+  for (int i = 0; i < n; ++i) {
+    sum += dynamic[i];
+  }
+  return sum + aligned[0] * 0;
+}
+
+TEST(Coro, BasePointerSurvivesTheSwitch) {
+  auto f = xcoro::xasync([] {
+    for (;;) {
+      // Dirty every register the other side might keep a base pointer in.
+      volatile long junk[32];
+      for (long& j : const_cast<long(&)[32]>(junk)) {
+        j = -1;
+      }
+      xcoro::xsuspend();
+    }
+  });
+  ASSERT_TRUE(f);
+  for (int n = 1; n < 40; n += 7) {
+    EXPECT_EQ(sum_across_switch(f->frame(), n), n * (n - 1) / 2);
+  }
+}
+
+// Stacks freed after this thread's stack cache is gone (thread-local destructors that
+// run later) go to the pool, never to the dead cache, and are not handed out twice.
+TEST(Coro, CoroutinesInLateThreadLocalDestructors) {
+  bool distinct = false;
+  std::thread t([&distinct] {
+    struct late {
+      bool* distinct;
+      ~late() {
+        auto a = xcoro::xasync([] { xcoro::xsuspend(); });
+        auto b = xcoro::xasync([] { xcoro::xsuspend(); });
+        *distinct = a && b && a->frame() != b->frame();
+      }
+    };
+    thread_local late l{&distinct};  // constructed before the stack cache is first used
+    (void)l;
+    auto f = xcoro::xasync([] {});
+  });
+  t.join();
+  EXPECT_TRUE(distinct);
 }
 
 }  // namespace

@@ -149,7 +149,8 @@ TEST_F(Misuse, SwallowedForcedUnwind) {
         });
         f->frame()->set_name("stubborn");
       },
-      "xcoro: ~frame_t: coroutine 'stubborn' \\(id [0-9]+\\) swallowed xcoro::forced_unwind");
+      "xcoro: xsuspend: coroutine 'stubborn' \\(id [0-9]+\\) suspended while its frame_t "
+      "unwinds it \\(xcoro::forced_unwind must not be caught and kept\\)");
 }
 
 TEST_F(Misuse, DestroyOwnFrame) {
@@ -218,6 +219,36 @@ TEST_F(Misuse, OtherFaultsKeepDefaultAction) {
         });
       },
       ::testing::KilledBySignal(SIGSEGV), "^$");
+}
+
+// A SIGSEGV sent with raise() (not a fault) still kills, once xcoro's handler is in.
+TEST_F(Misuse, SentSegvStillKills) {
+  if (xcoro_test::sanitized) {
+    GTEST_SKIP() << "the sanitizer's own SIGSEGV handler is the previous handler here";
+  }
+  EXPECT_EXIT(
+      {
+        auto f = xcoro::xasync([] { xcoro::xsuspend(); });
+        raise(SIGSEGV);
+        _exit(0);
+      },
+      ::testing::KilledBySignal(SIGSEGV), "");
+}
+
+TEST_F(Misuse, SuspendWhileBeingUnwound) {
+  EXPECT_DEATH(
+      {
+        struct suspends_in_dtor {
+          ~suspends_in_dtor() { xcoro::xsuspend(); }
+        };
+        auto f = xcoro::xasync([] {
+          suspends_in_dtor d;
+          xcoro::xsuspend();
+        });
+        f->frame()->set_name("clingy");
+      },
+      "xcoro: xsuspend: coroutine 'clingy' \\(id [0-9]+\\) suspended while its frame_t unwinds "
+      "it");
 }
 
 // A caller-owned stack has no guard page; the canary at its base catches an overflow at

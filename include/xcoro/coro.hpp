@@ -103,9 +103,18 @@ struct created {
 XCORO_EXPORT created coro_create(const stack_arg& stack, std::size_t storage_size,
                                  std::size_t storage_align, void (*entry)(coro*),
                                  std::error_code& ec);
-/// Before a frame_t lets go of its coroutine: unwinds a suspended one (forced_unwind),
-/// destroys the callable of one that never started, aborts for a running one.
-XCORO_EXPORT void coro_retire(coro* c) noexcept;
+/// Before a frame_t lets go of its coroutine: unwinds a suspended one (forced_unwind) if
+/// `unwind` (the caller's code has exceptions), aborts for a running one or one waiting in
+/// xresume.
+XCORO_EXPORT void coro_retire(coro* c, bool unwind) noexcept;
+
+#if defined(__cpp_exceptions)
+inline constexpr bool unwind_on_destroy = true;
+#else
+// Decided in the user's code, not the library's: forced_unwind thrown into code built
+// without exceptions would terminate.
+inline constexpr bool unwind_on_destroy = false;
+#endif
 /// Frees the coroutine's stack if owned. The record is gone afterwards.
 XCORO_EXPORT void coro_free(coro* c) noexcept;
 
@@ -169,7 +178,7 @@ inline bool suspend_to_resumer(thread_state& t, const char* call) noexcept {
     check_canary(cur, call);
   }
   coro* to = a_::resumer(cur);
-  if (a_::state(to) == status::done) [[unlikely]] {
+  if (a_::state(to) == status::done || (a_::flags(cur) & flag_unwind)) [[unlikely]] {
     suspend_fatal(t, call);
   }
   a_::state(cur) = status::suspended;
@@ -361,7 +370,7 @@ class frame_t {
 
   void reset() noexcept {
     if (c_ != nullptr) {
-      detail::coro_retire(c_);
+      detail::coro_retire(c_, detail::unwind_on_destroy);
       s_->destroy(s_);
       detail::coro_free(c_);
       c_ = nullptr;

@@ -33,6 +33,7 @@ inline void init_context(coro* c, std::byte* top, void (*fn)(void*)) noexcept {
   a::sp(c) = sp;
   a::pc(c) = reinterpret_cast<void*>(&xcoro_entry_stub);
   a::fp(c) = nullptr;
+  a::bx(c) = nullptr;
   a::fp_control(c) = mxcsr;
   a::fp_control2(c) = fpcw;
 }

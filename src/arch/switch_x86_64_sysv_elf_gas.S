@@ -5,12 +5,13 @@
 // Like the inline switch (include/xcoro/detail/switch_x86_64.hpp), it keeps the resume
 // context in the coroutine record:
 //
-//   record + 0   saved rsp            record + 24  MXCSR (4 bytes)
-//   record + 8   resume address       record + 28  x87 control word (2 bytes)
+//   record + 0   saved rsp            record + 32  MXCSR (4 bytes)
+//   record + 8   resume address       record + 36  x87 control word (2 bytes)
 //   record + 16  saved rbp
 //
 // and, since its caller cannot know which callee-saved registers are live, it also saves
-// r12-r15 and rbx on the suspended stack:
+// r12-r15 and rbx on the suspended stack, where the CFI can describe them (the record's rbx
+// slot is the inline switch's):
 //
 //   rsp + 0x00  r12      rsp + 0x18  r15
 //   rsp + 0x08  r13      rsp + 0x20  rbx
@@ -50,22 +51,22 @@ xcoro_switch_context:
         .cfi_rel_offset %r15, 0x18
         movq    %rbx, 0x20(%rsp)
         .cfi_rel_offset %rbx, 0x20
-        stmxcsr 24(%rdi)
-        fnstcw  28(%rdi)
+        stmxcsr 32(%rdi)
+        fnstcw  36(%rdi)
         movq    %rbp, 16(%rdi)
         leaq    .Lresume(%rip), %rax
         movq    %rax, 8(%rdi)
         movq    %rsp, (%rdi)            // from here on `from` is suspended
 
-        movl    24(%rdi), %eax
-        xorl    24(%rsi), %eax          // MXCSR control bits (6..15) differ?
+        movl    32(%rdi), %eax
+        xorl    32(%rsi), %eax          // MXCSR control bits (6..15) differ?
         testl   $0xffc0, %eax
         jz      1f
-        ldmxcsr 24(%rsi)
-1:      movzwl  28(%rdi), %eax
-        cmpw    28(%rsi), %ax
+        ldmxcsr 32(%rsi)
+1:      movzwl  36(%rdi), %eax
+        cmpw    36(%rsi), %ax
         je      2f
-        fldcw   28(%rsi)
+        fldcw   36(%rsi)
 2:      movq    (%rsi), %rsp
         movq    16(%rsi), %rbp
         jmpq    *8(%rsi)

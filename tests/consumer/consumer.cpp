@@ -11,5 +11,11 @@ int main() {
     return 1;
   }
   xcoro::xresume(*f);
-  return xcoro::xawait(*f) == 42 ? 0 : 2;
+  if (xcoro::xawait(*f) != 42) {
+    return 2;
+  }
+  // Destroying a suspended frame unwinds it, or, built without exceptions, frees it: it
+  // must never terminate.
+  auto abandoned = xcoro::xasync([] { xcoro::xsuspend(); });
+  return abandoned && abandoned->status() == xcoro::status::suspended ? 0 : 3;
 }

@@ -52,8 +52,9 @@ struct context_offsets {
   static constexpr std::size_t sp = 0;
   static constexpr std::size_t pc = 8;
   static constexpr std::size_t fp = 16;
-  static constexpr std::size_t fp_control = 24;
-  static constexpr std::size_t fp_control2 = 28;
+  static constexpr std::size_t bx = 24;
+  static constexpr std::size_t fp_control = 32;
+  static constexpr std::size_t fp_control2 = 36;
 };
 
 /// A pending suspend block: set by xsuspend_block, run on the resumer's side.
@@ -118,6 +119,8 @@ class alignas(64) coro {
   void* sp_ = nullptr;                  // saved stack pointer while switched out
   void* pc_ = nullptr;                  // where it continues
   void* fp_ = nullptr;                  // saved frame pointer (rbp)
+  void* bx_ = nullptr;                  // saved rbx: clang's base pointer in functions with
+                                        // over-aligned locals and VLAs, so never clobbered
   std::uint32_t fp_control_ = 0;        // MXCSR
   std::uint16_t fp_control2_ = 0;       // x87 control word
   xcoro::status status_ = xcoro::status::start;
@@ -125,9 +128,9 @@ class alignas(64) coro {
   coro* resumer_ = nullptr;             // most recent resumer: xsuspend goes there
   std::uint64_t invocation_ = 0;        // switches into this coroutine
   detail::thread_state* owner_ = nullptr;  // the thread that created it
-  std::uint64_t id_ = 0;
 
   // Cold part: creation, completion and diagnostics.
+  std::uint64_t id_ = 0;
   detail::eh_state eh_{};               // exception globals while switched out (flag_eh)
   coro* starter_ = nullptr;             // first resumer: a finished coroutine returns there
   coro* first_child_ = nullptr;         // unfinished coroutines whose starter is this one
@@ -140,6 +143,7 @@ class alignas(64) coro {
   std::size_t stack_size_ = 0;
   stack_allocator* allocator_ = nullptr;  // non-null: the stack is owned and freed here
   detail::wait_queue awaiters_;         // coroutines other than the starter in xawait
+  void* pending_io_ = nullptr;          // aio: the operation it is suspended in
   char name_[detail::max_name_length + 1];
 };
 
@@ -172,6 +176,7 @@ struct coro_access {
   static void*& sp(coro* c) noexcept { return c->sp_; }
   static void*& pc(coro* c) noexcept { return c->pc_; }
   static void*& fp(coro* c) noexcept { return c->fp_; }
+  static void*& bx(coro* c) noexcept { return c->bx_; }
   static std::uint32_t& fp_control(coro* c) noexcept { return c->fp_control_; }
   static std::uint16_t& fp_control2(coro* c) noexcept { return c->fp_control2_; }
   static coro*& resumer(coro* c) noexcept { return c->resumer_; }
@@ -191,14 +196,16 @@ struct coro_access {
   static std::size_t& stack_size(coro* c) noexcept { return c->stack_size_; }
   static stack_allocator*& allocator(coro* c) noexcept { return c->allocator_; }
   static wait_queue& awaiters(coro* c) noexcept { return c->awaiters_; }
+  static void*& pending_io(coro* c) noexcept { return c->pending_io_; }
   static coro* make(void* where) noexcept { return ::new (where) coro(nullptr); }
 
   // The switch path must touch one cache line of the record, and the assembly addresses
   // the saved context by fixed offsets.
-  static_assert(offsetof(coro, id_) + sizeof(coro::id_) <= 64, "hot fields exceed a line");
+  static_assert(offsetof(coro, owner_) + sizeof(coro::owner_) <= 64, "hot fields exceed a line");
   static_assert(offsetof(coro, sp_) == context_offsets::sp);
   static_assert(offsetof(coro, pc_) == context_offsets::pc);
   static_assert(offsetof(coro, fp_) == context_offsets::fp);
+  static_assert(offsetof(coro, bx_) == context_offsets::bx);
   static_assert(offsetof(coro, fp_control_) == context_offsets::fp_control);
   static_assert(offsetof(coro, fp_control2_) == context_offsets::fp_control2);
 };
