@@ -8,13 +8,9 @@
 #include "xcoro/coro.hpp"
 
 namespace xcoro::detail {
-namespace {
-
 void resume_waiter(void* p) {
   xresume(static_cast<waiter*>(p)->c);
 }
-
-}  // namespace
 
 wait_entry::~wait_entry() {
   if (queue != nullptr) {
@@ -77,12 +73,6 @@ waiter::waiter(executor* e, const char* call) noexcept : ex(e), c(xframe()) {
 waiter::~waiter() {
   if (wake.next != nullptr) {
     ex->cancel(wake);
-  }
-}
-
-void waiter::wait() {
-  while (!signalled) {
-    xsuspend();
   }
 }
 
