@@ -3,8 +3,9 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 
+# libboost-fiber-dev and golang-go are only the peers of xcoro-channel-bench.
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev libbenchmark-dev
-          libboost-context-dev "$@")
+          libboost-context-dev liburing-dev libboost-fiber-dev golang-go "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds xcoro in Release and runs the showcase: zigcoro's
-# benchmark (context switch, many coroutines) beside Boost.Context, then the micro suite.
-# Every figure is printed beside the same-run figure of its Boost.Context peer and the
-# ratio. About a minute. Usage: scripts/showcase.sh [--full]
+# benchmark (context switch, many coroutines) beside Boost.Context, then the micro suite,
+# then channels (ping-pong, 10^3..10^6 coroutines on one channel, xawait_all) beside
+# Boost.Fiber and Go. Every figure is printed beside the same-run figure of its peer and the
+# ratio. About two minutes; 4 GiB of memory at the peak. Usage: scripts/showcase.sh [--full]
 #   --full  also runs the full-length case: 1,000,000 coroutines for 1,000 rounds
 #           (about 3 more minutes, 4 GiB of memory).
 set -euo pipefail
@@ -32,3 +33,10 @@ echo
 echo "== xcoro-micro (Google Benchmark, with Boost.Context peers)"
 "$bench/xcoro-micro" --benchmark_min_time=0.3 --benchmark_repetitions=5 \
   --benchmark_report_aggregates_only=true
+echo
+if [ -x "$bench/xcoro-channel-bench" ]; then
+  echo "== xcoro-channel-bench (channels beside Boost.Fiber and Go, one OS thread)"
+  "$bench/xcoro-channel-bench"
+else
+  echo "== xcoro-channel-bench was not built (Boost.Fiber missing); skipped"
+fi
