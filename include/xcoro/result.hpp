@@ -128,6 +128,16 @@ class result {
   T* operator->() noexcept { return &val_; }
   const T* operator->() const noexcept { return &val_; }
 
+  /// As std::expected: equal to a value if it holds an equal value.
+  template <class U>
+    requires(!std::is_same_v<std::remove_cvref_t<U>, result> &&
+             !std::is_same_v<std::remove_cvref_t<U>, std::error_code> &&
+             !std::is_same_v<std::remove_cvref_t<U>, errc> &&
+             requires(const T& t, const U& u) { bool(t == u); })
+  friend bool operator==(const result& r, const U& v) {
+    return r.has_ && bool(r.val_ == v);
+  }
+
  private:
   void check() const {
     if (!has_) {

@@ -1,0 +1,324 @@
+// Async IO for coroutines (zigcoro asyncio): an event loop on io_uring or epoll, sleep,
+// TCP, UDP, files, child processes and cross-thread notifications, all with timeouts.
+// See docs/aio.md.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "xcoro/coro.hpp"
+#include "xcoro/executor.hpp"
+#include "xcoro/export.hpp"
+#include "xcoro/result.hpp"
+
+namespace xcoro::aio {
+
+/// Which kernel interface a loop uses.
+enum class backend {
+  automatic,  ///< io_uring, or epoll when io_uring is refused (ENOSYS, EPERM, seccomp)
+  io_uring,
+  epoll,
+};
+
+/// How a loop is built.
+struct loop_options {
+  aio::backend backend = backend::automatic;
+  /// io_uring submission queue entries.
+  unsigned entries = 256;
+};
+
+namespace detail {
+class io_backend;
+struct io_op;
+}  // namespace detail
+
+/// An event loop: one io_uring ring or one epoll instance, and its timers. Single-threaded:
+/// use it from the thread that created it (async_notification::notify excepted).
+class XCORO_EXPORT loop {
+ public:
+  /// Creates a loop. The environment variable XCORO_BACKEND=io_uring|epoll overrides
+  /// `o.backend`. Errors: the errno of the failed setup call.
+  static result<loop> create(loop_options o = {});
+  loop(loop&&) noexcept;
+  loop& operator=(loop&&) noexcept;
+  ~loop();
+  /// The backend actually in use.
+  aio::backend backend() const noexcept;
+
+  /// Internal.
+  detail::io_backend& impl() noexcept { return *impl_; }
+
+ private:
+  explicit loop(std::unique_ptr<detail::io_backend> impl) noexcept;
+  std::unique_ptr<detail::io_backend> impl_;
+};
+
+/// A loop plus the executor that channels and other coroutines are woken through (zigcoro
+/// asyncio.Executor).
+class XCORO_EXPORT executor {
+ public:
+  explicit executor(loop& l) noexcept : loop_(&l) {}
+  executor(const executor&) = delete;
+  executor& operator=(const executor&) = delete;
+
+  /// The plain executor inside.
+  xcoro::executor& exec() noexcept { return exec_; }
+  /// The loop.
+  aio::loop& get_loop() noexcept { return *loop_; }
+
+  /// One step of the event loop: runs ready executor work without blocking in the kernel
+  /// while there is any; otherwise waits for IO or a timer. Returns false when nothing can
+  /// make progress (nothing ready, no IO or timer in flight).
+  bool tick();
+
+ private:
+  loop* loop_;
+  xcoro::executor exec_;
+};
+
+/// The thread-local aio environment (zigcoro asyncio.Env).
+struct env {
+  aio::executor* executor = nullptr;
+  xcoro::stack_allocator* stack_allocator = nullptr;
+  std::size_t default_stack_size = 0;
+};
+
+/// Sets this thread's aio env, and xcoro's env with executor = &e.executor->exec().
+XCORO_EXPORT void init_env(const env& e) noexcept;
+/// This thread's aio env.
+XCORO_EXPORT env& get_env() noexcept;
+
+namespace detail {
+/// `ex`, or the env executor; aborts with a message naming `call` if both are null.
+XCORO_EXPORT aio::executor& resolve(aio::executor* ex, const char* call) noexcept;
+/// Pumps `ex` until `c` is done. False if nothing could make progress first.
+XCORO_EXPORT bool pump_until_done(aio::executor& ex, coro* c);
+
+template <class R>
+struct run_result {
+  using type = result<R>;
+};
+template <class T>
+struct run_result<result<T>> {
+  using type = result<T>;
+};
+}  // namespace detail
+
+/// Runs `f(args...)` in a new coroutine to completion, pumping IO and the ready queue, and
+/// returns its result (a result<T> returned by f is passed through, not nested). Call it
+/// from root. errc::deadlock if nothing can make progress while f is unfinished (zigcoro
+/// spins forever); stack errors as xasync. `ex` nullptr: the env executor.
+template <class F, class... Args>
+  requires xcoro::detail::async_callable<F, Args...>
+auto run(aio::executor* ex, stack_arg stack, F&& f, Args&&... args)
+    -> typename detail::run_result<xcoro::detail::async_result_t<F, Args...>>::type {
+  using R = xcoro::detail::async_result_t<F, Args...>;
+  aio::executor& e = detail::resolve(ex, "aio::run");
+  auto fr = xasync(stack, std::forward<F>(f), std::forward<Args>(args)...);
+  if (!fr) {
+    return fr.error();
+  }
+  if (!detail::pump_until_done(e, fr->frame())) {
+    return errc::deadlock;
+  }
+  if constexpr (std::is_void_v<R>) {
+    xawait(*fr);
+    return {};
+  } else {
+    return xawait(std::move(*fr));
+  }
+}
+
+/// run() on the env's default stack.
+template <class F, class... Args>
+  requires xcoro::detail::async_callable<F, Args...>
+auto run(aio::executor* ex, F&& f, Args&&... args)
+    -> typename detail::run_result<xcoro::detail::async_result_t<F, Args...>>::type {
+  return run(ex, stack_arg(), std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+using std::chrono::milliseconds;
+
+/// An IPv4 or IPv6 socket address.
+class XCORO_EXPORT endpoint {
+ public:
+  /// "127.0.0.1:8080", "[::1]:0". std::errc::invalid_argument if malformed.
+  static result<endpoint> parse(std::string_view text);
+  /// Internal: from a sockaddr of `len` bytes.
+  static endpoint from_sockaddr(const void* sa, std::size_t len) noexcept;
+  endpoint() noexcept;
+  std::uint16_t port() const noexcept;
+  /// "127.0.0.1:8080" or "[::1]:8080".
+  std::string to_string() const;
+  /// AF_INET or AF_INET6.
+  int family() const noexcept;
+  /// The sockaddr, for system calls.
+  const void* data() const noexcept { return storage_; }
+  std::size_t size() const noexcept { return len_; }
+
+ private:
+  alignas(8) unsigned char storage_[28];  // sockaddr_in6
+  std::uint32_t len_ = 0;
+};
+
+/// Suspends the calling coroutine (or, from root, pumps the loop) for at least `ms`.
+XCORO_EXPORT result<void> sleep(executor* ex, milliseconds ms);
+
+/// Cancels the IO operation `f` is suspended in; it resumes with errc::canceled. Returns
+/// false if `f` is not waiting for IO.
+XCORO_EXPORT bool cancel(xcoro::frame f) noexcept;
+
+/// A TCP socket. Move-only; closes its descriptor when destroyed.
+class XCORO_EXPORT tcp {
+ public:
+  /// A new socket of `family_of`'s address family.
+  static result<tcp> open(executor* ex, const endpoint& family_of);
+  /// Adopts a connected or listening socket (made non-blocking).
+  tcp(executor* ex, int fd) noexcept;
+  tcp(tcp&& o) noexcept;
+  tcp& operator=(tcp&& o) noexcept;
+  ~tcp();
+
+  /// Binds with SO_REUSEADDR.
+  result<void> bind(const endpoint& e);
+  result<void> listen(int backlog);
+  result<endpoint> local_endpoint() const;
+  result<tcp> accept();
+  result<tcp> accept(milliseconds timeout);
+  result<void> connect(const endpoint& e);
+  result<void> connect(const endpoint& e, milliseconds timeout);
+  /// Reads what is available, at least one byte; errc::eof at end of stream.
+  result<std::size_t> read(std::span<std::byte> buf);
+  result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
+  /// One send; may write less than `buf`.
+  result<std::size_t> write(std::span<const std::byte> buf);
+  result<std::size_t> write(std::span<const std::byte> buf, milliseconds timeout);
+  /// Writes all of `buf`, looping over partial writes.
+  result<void> write_all(std::span<const std::byte> buf);
+  result<void> write_all(std::span<const std::byte> buf, milliseconds timeout);
+  /// Shuts down the send side, as zigcoro.
+  result<void> shutdown();
+  result<void> close();
+  int native_handle() const noexcept { return fd_; }
+
+ private:
+  executor* ex_;
+  int fd_ = -1;
+};
+
+/// A UDP socket. Move-only; closes its descriptor when destroyed.
+class XCORO_EXPORT udp {
+ public:
+  static result<udp> open(executor* ex, const endpoint& family_of);
+  udp(executor* ex, int fd) noexcept;
+  udp(udp&& o) noexcept;
+  udp& operator=(udp&& o) noexcept;
+  ~udp();
+
+  /// Binds with SO_REUSEADDR and SO_REUSEPORT, as zigcoro.
+  result<void> bind(const endpoint& e);
+  result<endpoint> local_endpoint() const;
+  /// Receives one datagram (as zigcoro: the sender's address is dropped).
+  result<std::size_t> read(std::span<std::byte> buf);
+  result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
+  /// Receives one datagram and its sender.
+  result<std::pair<std::size_t, endpoint>> read_from(std::span<std::byte> buf);
+  result<std::pair<std::size_t, endpoint>> read_from(std::span<std::byte> buf,
+                                                     milliseconds timeout);
+  result<std::size_t> write(const endpoint& to, std::span<const std::byte> buf);
+  result<std::size_t> write(const endpoint& to, std::span<const std::byte> buf,
+                            milliseconds timeout);
+  result<void> close();
+  int native_handle() const noexcept { return fd_; }
+
+ private:
+  executor* ex_;
+  int fd_ = -1;
+};
+
+/// A file. Reads and writes at the current offset or at a given one (pread/pwrite). On the
+/// epoll backend they run on a small thread pool, since regular files cannot be polled.
+class XCORO_EXPORT file {
+ public:
+  static result<file> open(executor* ex, const std::filesystem::path& path, int flags,
+                           int mode = 0644);
+  file(executor* ex, int fd) noexcept;
+  file(file&& o) noexcept;
+  file& operator=(file&& o) noexcept;
+  ~file();
+
+  result<std::size_t> read(std::span<std::byte> buf);
+  result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
+  result<std::size_t> pread(std::span<std::byte> buf, std::uint64_t offset);
+  result<std::size_t> pread(std::span<std::byte> buf, std::uint64_t offset,
+                            milliseconds timeout);
+  result<std::size_t> write(std::span<const std::byte> buf);
+  result<std::size_t> write(std::span<const std::byte> buf, milliseconds timeout);
+  result<std::size_t> pwrite(std::span<const std::byte> buf, std::uint64_t offset);
+  result<std::size_t> pwrite(std::span<const std::byte> buf, std::uint64_t offset,
+                             milliseconds timeout);
+  result<void> close();
+  int native_handle() const noexcept { return fd_; }
+
+ private:
+  executor* ex_;
+  int fd_ = -1;
+};
+
+/// A child process, waited for through a pidfd.
+class XCORO_EXPORT process {
+ public:
+  /// Starts argv[0] (searched in PATH) with posix_spawn.
+  static result<process> spawn(executor* ex, std::vector<std::string> argv);
+  /// Adopts a child of this process.
+  process(executor* ex, pid_t pid);
+  process(process&& o) noexcept;
+  process& operator=(process&& o) noexcept;
+  ~process();
+
+  /// Waits for the child to exit and reaps it. Returns its exit status, or 128 + the
+  /// signal number if a signal killed it.
+  result<std::uint32_t> wait();
+  result<std::uint32_t> wait(milliseconds timeout);
+  pid_t pid() const noexcept { return pid_; }
+
+ private:
+  executor* ex_;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int open_error_ = 0;
+};
+
+/// A wake-up that any thread can send to a coroutine waiting in the loop (an eventfd).
+class XCORO_EXPORT async_notification {
+ public:
+  static result<async_notification> create(executor* ex);
+  async_notification(async_notification&& o) noexcept;
+  async_notification& operator=(async_notification&& o) noexcept;
+  ~async_notification();
+
+  /// Suspends until notified; notifications sent meanwhile coalesce into one.
+  result<void> wait();
+  result<void> wait(milliseconds timeout);
+  /// Thread-safe; callable from any thread.
+  result<void> notify();
+
+ private:
+  async_notification(executor* ex, int fd) noexcept : ex_(ex), fd_(fd) {}
+  executor* ex_;
+  int fd_ = -1;
+};
+
+}  // namespace xcoro::aio

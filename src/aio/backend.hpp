@@ -1,0 +1,162 @@
+// The internal interface between aio's objects and the two kernel backends: one IO
+// operation (io_op, on the waiting coroutine's stack), the backend base class with the
+// timer heap and the completion path they share. See docs/aio.md.
+#pragma once
+
+#include <linux/time_types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "xcoro/aio.hpp"
+#include "xcoro/coro.hpp"
+
+namespace xcoro::aio::detail {
+
+enum class op_kind : std::uint8_t {
+  timer,    // sleep: completes at its deadline
+  accept,   // accept4 on fd
+  connect,  // connect fd to addr
+  recv,     // recv into buf
+  send,     // send buf (MSG_NOSIGNAL)
+  recvmsg,  // recvmsg with msg (UDP, sender address kept)
+  sendmsg,  // sendmsg with msg (UDP)
+  read,     // read / pread into buf (offset == current_offset: the file position)
+  write,    // write / pwrite buf
+  poll_in,  // wait until fd is readable (pidfd)
+};
+
+inline constexpr std::uint64_t current_offset = ~std::uint64_t{0};
+inline constexpr std::size_t no_heap_index = ~std::size_t{0};
+
+/// One IO operation. Lives on the calling coroutine's stack from submit to completion; its
+/// destructor makes sure the kernel is done with it (see io_backend::abandon).
+struct io_op {
+  io_op(io_backend& b, op_kind k, int f) noexcept : backend(&b), kind(k), fd(f) {}
+  io_op(const io_op&) = delete;
+  io_op& operator=(const io_op&) = delete;
+  ~io_op();
+
+  enum class state : std::uint8_t { idle, in_flight, completed };
+
+  io_backend* backend;
+  op_kind kind;
+  int fd;
+  state st = state::idle;
+  bool cancel_requested = false;  // aio::cancel or abandon asked for it
+  bool waiting = false;           // its coroutine is suspended for it (resume on completion)
+  bool ready_listed = false;      // completed while deferred; in the backend's ready list
+  bool timeout_linked = false;    // io_uring: a linked timeout follows the op's SQE
+  bool regular_file = false;      // epoll: runs on the thread pool (files cannot be polled)
+  bool connecting = false;        // epoll: connect returned EINPROGRESS
+  std::atomic<bool> pool_done{false};  // epoll: the pool thread is done with the op
+
+  void* buf = nullptr;
+  std::size_t len = 0;
+  std::uint64_t offset = current_offset;
+  const sockaddr* addr = nullptr;  // connect
+  socklen_t addrlen = 0;
+  msghdr msg{};                    // recvmsg / sendmsg
+  iovec iov{};
+  sockaddr_storage peer{};         // recvmsg: the sender
+
+  std::int64_t deadline_ns = -1;   // steady clock; -1: none
+  __kernel_timespec timeout{};     // io_uring linked timeout (relative)
+  std::size_t heap_index = no_heap_index;
+
+  std::int64_t res = 0;            // >= 0: result; < 0: -errno
+  coro* waiter = nullptr;
+
+  io_op* next = nullptr;           // epoll interest list / ready list / thread-pool queue
+  io_op* prev = nullptr;
+};
+
+/// Monotonic time in nanoseconds.
+inline std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// What both backends share: in-flight accounting, the timer heap (sleeps, and op
+/// deadlines on epoll), the list of ops completed while their resumption had to wait, and
+/// the completion path.
+class io_backend {
+ public:
+  virtual ~io_backend() = default;
+  virtual aio::backend kind() const noexcept = 0;
+  /// Whether sockets and eventfds should be O_NONBLOCK for this backend.
+  virtual bool wants_nonblocking() const noexcept = 0;
+  /// Starts `op`; it may complete before this returns.
+  virtual void submit(io_op& op) = 0;
+  /// Asks for `op` to end early with errc::canceled (or timed_out); completes later.
+  virtual void cancel(io_op& op) = 0;
+  /// Returns once the kernel no longer refers to `op` or its buffers; `op` is then
+  /// completed without resuming anyone. Used by ~io_op when a coroutine is unwound.
+  virtual void abandon(io_op& op) = 0;
+  /// Forgets per-descriptor state before `fd` is closed.
+  virtual void forget(int fd) noexcept = 0;
+  /// Processes completions: without blocking, or waiting until one arrives or the earliest
+  /// timer is due. Resumes the coroutines whose ops completed.
+  virtual void poll(bool block) = 0;
+
+  /// Ops submitted and not completed (timers included), plus ops awaiting resumption.
+  bool busy() const noexcept { return in_flight_ > 0 || ready_head_ != nullptr; }
+
+  /// Marks `op` complete with `res` and resumes its coroutine (directly, or through the
+  /// ready list while `defer_` is set).
+  void complete(io_op& op, std::int64_t res) noexcept;
+  /// Resumes ops parked in the ready list.
+  void resume_ready() noexcept;
+
+  void timer_add(io_op& op);
+  void timer_remove(io_op& op) noexcept;
+  /// Nanoseconds until the earliest timer (0 if due), or -1 with no timers.
+  std::int64_t timer_wait_ns() const noexcept;
+  /// Completes every op whose deadline has passed: a sleep with 0, an op with timed_out.
+  void timers_expire();
+
+  void unlink_ready(io_op& op) noexcept;
+
+ protected:
+  /// Marks `op` in flight (every submit starts with this).
+  void start(io_op& op) noexcept {
+    op.st = io_op::state::in_flight;
+    ++in_flight_;
+  }
+  /// Cancels a sleep: out of the heap, completed with -ECANCELED.
+  void cancel_timer(io_op& op) noexcept {
+    if (op.heap_index != no_heap_index) {
+      timer_remove(op);
+    }
+    complete(op, -ECANCELED);
+  }
+
+  /// What an op whose deadline passed does (epoll: withdraw it, complete with timed_out).
+  virtual void expire(io_op& op) = 0;
+
+  std::size_t in_flight_ = 0;
+  bool defer_ = false;  // completions park in the ready list instead of resuming
+  std::vector<io_op*> heap_;
+  io_op* ready_head_ = nullptr;
+  io_op* ready_tail_ = nullptr;
+};
+
+std::unique_ptr<io_backend> make_uring_backend(const loop_options& o, std::error_code& ec);
+std::unique_ptr<io_backend> make_epoll_backend(std::error_code& ec);
+
+/// Runs `op` to completion from the calling coroutine (suspending) or from root (pumping
+/// `ex`). Returns op.res.
+std::int64_t execute(aio::executor& ex, io_op& op);
+
+/// Maps an op result to a result<std::size_t>: -errno to an error_code, and -ECANCELED to
+/// errc::canceled or std::errc::timed_out.
+result<std::size_t> to_size(const io_op& op, std::int64_t res);
+
+}  // namespace xcoro::aio::detail

@@ -1,0 +1,475 @@
+// The epoll backend: readiness turned into completion. Each op first tries its system call
+// on the non-blocking descriptor; on EAGAIN it waits in its descriptor's reader or writer
+// list until epoll (edge-triggered, registered once per descriptor) reports readiness, and
+// tries again. Deadlines live in the loop's timer heap. Regular files cannot be polled, so
+// their reads and writes run on a two-thread pool that reports back through an eventfd.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <poll.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "aio/backend.hpp"
+
+namespace xcoro::aio::detail {
+namespace {
+
+/// An intrusive FIFO of ops through io_op::next / prev.
+struct op_list {
+  io_op* head = nullptr;
+  io_op* tail = nullptr;
+
+  bool empty() const noexcept { return head == nullptr; }
+  void push_back(io_op& op) noexcept {
+    op.next = nullptr;
+    op.prev = tail;
+    if (tail != nullptr) {
+      tail->next = &op;
+    } else {
+      head = &op;
+    }
+    tail = &op;
+  }
+  void remove(io_op& op) noexcept {
+    if (op.prev != nullptr) {
+      op.prev->next = op.next;
+    } else {
+      head = op.next;
+    }
+    if (op.next != nullptr) {
+      op.next->prev = op.prev;
+    } else {
+      tail = op.prev;
+    }
+    op.next = op.prev = nullptr;
+  }
+  bool contains(const io_op& op) const noexcept {
+    for (io_op* p = head; p != nullptr; p = p->next) {
+      if (p == &op) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+bool is_reader(op_kind k) noexcept {
+  return k == op_kind::accept || k == op_kind::recv || k == op_kind::recvmsg ||
+         k == op_kind::read || k == op_kind::poll_in;
+}
+
+/// Runs regular-file reads and writes off the loop thread.
+class file_pool {
+ public:
+  explicit file_pool(int wake_fd) noexcept : wake_fd_(wake_fd) {}
+  ~file_pool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : workers_) {
+      t.join();
+    }
+  }
+
+  void push(io_op& op) {
+    op.pool_done.store(false, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (workers_.empty()) {
+        for (int i = 0; i < 2; ++i) {
+          workers_.emplace_back([this] { work(); });
+        }
+      }
+      jobs_.push_back(op);
+    }
+    cv_.notify_one();
+  }
+
+  /// Takes the finished ops.
+  op_list take_done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    op_list out = done_;
+    done_ = op_list{};
+    return out;
+  }
+
+  /// Waits until the pool is done with `op`, then takes it off whichever list holds it.
+  void wait_done(io_op& op) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (jobs_.contains(op)) {
+        jobs_.remove(op);
+        op.res = -ECANCELED;
+        return;
+      }
+    }
+    while (!op.pool_done.load(std::memory_order_acquire)) {
+      sched_yield();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_.contains(op)) {
+      done_.remove(op);
+    }
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      io_op* op = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+        if (stop_) {
+          return;
+        }
+        op = jobs_.head;
+        jobs_.remove(*op);
+      }
+      ssize_t n;
+      do {
+        if (op->kind == op_kind::read) {
+          n = op->offset == current_offset
+                  ? ::read(op->fd, op->buf, op->len)
+                  : ::pread(op->fd, op->buf, op->len, static_cast<off_t>(op->offset));
+        } else {
+          n = op->offset == current_offset
+                  ? ::write(op->fd, op->buf, op->len)
+                  : ::pwrite(op->fd, op->buf, op->len, static_cast<off_t>(op->offset));
+        }
+      } while (n < 0 && errno == EINTR);
+      op->res = n < 0 ? -errno : n;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_.push_back(*op);
+        op->pool_done.store(true, std::memory_order_release);
+      }
+      std::uint64_t one = 1;
+      ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+      (void)ignored;
+    }
+  }
+
+  int wake_fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  op_list jobs_;
+  op_list done_;
+  std::vector<std::thread> workers_;
+  bool stop_ = false;
+};
+
+class epoll_backend final : public io_backend {
+ public:
+  ~epoll_backend() override {
+    pool_.reset();
+    if (wake_fd_ >= 0) {
+      ::close(wake_fd_);
+    }
+    if (epfd_ >= 0) {
+      ::close(epfd_);
+    }
+  }
+
+  std::error_code init() {
+    epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ < 0) {
+      return std::error_code(errno, std::system_category());
+    }
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) {
+      return std::error_code(errno, std::system_category());
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = wake_fd_;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, wake_fd_, &ev) < 0) {
+      return std::error_code(errno, std::system_category());
+    }
+    pool_ = std::make_unique<file_pool>(wake_fd_);
+    return {};
+  }
+
+  aio::backend kind() const noexcept override { return aio::backend::epoll; }
+  bool wants_nonblocking() const noexcept override { return true; }
+
+  void submit(io_op& op) override {
+    start(op);
+    if (op.kind == op_kind::timer) {
+      timer_add(op);
+      return;
+    }
+    if (op.regular_file) {
+      ++pool_ops_;
+      pool_->push(op);
+      return;
+    }
+    if (try_now(op)) {
+      return;
+    }
+    fd_state& s = state_of(op.fd);
+    if (!s.registered) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+      ev.data.fd = op.fd;
+      if (epoll_ctl(epfd_, EPOLL_CTL_ADD, op.fd, &ev) < 0) {
+        complete(op, -errno);
+        return;
+      }
+      s.registered = true;
+    }
+    (is_reader(op.kind) ? s.readers : s.writers).push_back(op);
+    if (op.deadline_ns >= 0) {
+      timer_add(op);
+    }
+  }
+
+  void cancel(io_op& op) override {
+    op.cancel_requested = true;
+    withdraw(op, -ECANCELED);
+  }
+
+  void abandon(io_op& op) override {
+    op.cancel_requested = true;
+    op.waiting = false;
+    if (op.regular_file) {
+      pool_->wait_done(op);
+      --pool_ops_;
+      complete(op, op.res);
+      return;
+    }
+    withdraw(op, -ECANCELED);
+  }
+
+  void forget(int fd) noexcept override {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) {
+      return;
+    }
+    fd_state& s = fds_[static_cast<std::size_t>(fd)];
+    if (s.registered) {
+      epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+      s.registered = false;
+    }
+    // Ops still waiting on a descriptor being closed end with EBADF.
+    for (op_list* l : {&s.readers, &s.writers}) {
+      while (io_op* op = l->head) {
+        l->remove(*op);
+        complete(*op, -EBADF);
+      }
+    }
+  }
+
+  void poll(bool block) override {
+    timers_expire();
+    timespec ts{};
+    timespec* tsp = &ts;
+    if (block) {
+      std::int64_t wait = timer_wait_ns();
+      if (wait < 0) {
+        tsp = nullptr;
+      } else {
+        ts.tv_sec = wait / 1000000000;
+        ts.tv_nsec = wait % 1000000000;
+      }
+    }
+    epoll_event events[128];
+    int n = epoll_pwait2(epfd_, events, 128, tsp, nullptr);
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        drain_pool();
+        continue;
+      }
+      std::uint32_t ev = events[i].events;
+      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
+        retry(fd, true);
+      }
+      if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+        retry(fd, false);
+      }
+    }
+    timers_expire();
+    resume_ready();
+  }
+
+ protected:
+  void expire(io_op& op) override { withdraw(op, -ETIMEDOUT); }
+
+ private:
+  struct fd_state {
+    op_list readers;
+    op_list writers;
+    bool registered = false;
+  };
+
+  fd_state& state_of(int fd) {
+    auto i = static_cast<std::size_t>(fd);
+    if (i >= fds_.size()) {
+      fds_.resize(i + 1 > fds_.size() * 2 ? i + 1 : fds_.size() * 2);
+    }
+    return fds_[i];
+  }
+
+  /// Takes `op` out of its wait list (or the heap) and completes it with `res`. Pool ops
+  /// cannot be withdrawn: they finish and report as usual.
+  void withdraw(io_op& op, std::int64_t res) {
+    if (op.st != io_op::state::in_flight) {
+      return;
+    }
+    if (op.kind == op_kind::timer) {
+      cancel_timer(op);
+      return;
+    }
+    if (op.regular_file) {
+      return;
+    }
+    fd_state& s = state_of(op.fd);
+    op_list& l = is_reader(op.kind) ? s.readers : s.writers;
+    if (l.contains(op)) {
+      l.remove(op);
+    }
+    complete(op, res);
+  }
+
+  /// Retries the first waiting ops of one direction of `fd` until one would block.
+  void retry(int fd, bool readers) {
+    for (;;) {
+      if (static_cast<std::size_t>(fd) >= fds_.size()) {
+        return;
+      }
+      fd_state& s = fds_[static_cast<std::size_t>(fd)];
+      op_list& l = readers ? s.readers : s.writers;
+      io_op* op = l.head;
+      if (op == nullptr) {
+        return;
+      }
+      l.remove(*op);
+      if (!try_now(*op)) {
+        // Still would block: back to the front, in order.
+        op_list& again = readers ? fds_[static_cast<std::size_t>(fd)].readers
+                                 : fds_[static_cast<std::size_t>(fd)].writers;
+        op->next = again.head;
+        op->prev = nullptr;
+        if (again.head != nullptr) {
+          again.head->prev = op;
+        } else {
+          again.tail = op;
+        }
+        again.head = op;
+        return;
+      }
+    }
+  }
+
+  /// Tries `op`'s system call; completes it and returns true unless it would block.
+  bool try_now(io_op& op) {
+    ssize_t n = 0;
+    for (;;) {
+      switch (op.kind) {
+        case op_kind::accept:
+          n = ::accept4(op.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          break;
+        case op_kind::connect:
+          if (!op.connecting) {
+            n = ::connect(op.fd, op.addr, op.addrlen);
+            if (n < 0 && errno == EINPROGRESS) {
+              op.connecting = true;
+              errno = EAGAIN;
+            }
+          } else {
+            int err = 0;
+            socklen_t len = sizeof err;
+            pollfd p{op.fd, POLLOUT, 0};
+            if (::poll(&p, 1, 0) == 0) {
+              errno = EAGAIN;
+              n = -1;
+              break;
+            }
+            getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            n = err == 0 ? 0 : -1;
+            errno = err;
+          }
+          break;
+        case op_kind::recv:
+          n = ::recv(op.fd, op.buf, op.len, 0);
+          break;
+        case op_kind::send:
+          n = ::send(op.fd, op.buf, op.len, MSG_NOSIGNAL);
+          break;
+        case op_kind::recvmsg:
+          n = ::recvmsg(op.fd, &op.msg, 0);
+          break;
+        case op_kind::sendmsg:
+          n = ::sendmsg(op.fd, &op.msg, MSG_NOSIGNAL);
+          break;
+        case op_kind::read:
+          n = ::read(op.fd, op.buf, op.len);
+          break;
+        case op_kind::write:
+          n = ::write(op.fd, op.buf, op.len);
+          break;
+        case op_kind::poll_in: {
+          pollfd p{op.fd, POLLIN, 0};
+          n = ::poll(&p, 1, 0);
+          if (n == 0) {
+            errno = EAGAIN;
+            n = -1;
+          } else if (n > 0) {
+            n = 0;
+          }
+          break;
+        }
+        case op_kind::timer:
+          return false;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      break;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return false;
+    }
+    complete(op, n < 0 ? -errno : n);
+    return true;
+  }
+
+  void drain_pool() {
+    std::uint64_t count = 0;
+    ssize_t ignored = ::read(wake_fd_, &count, sizeof count);
+    (void)ignored;
+    op_list done = pool_->take_done();
+    while (io_op* op = done.head) {
+      done.remove(*op);
+      --pool_ops_;
+      complete(*op, op->res);
+    }
+  }
+
+  int epfd_ = -1;
+  int wake_fd_ = -1;
+  std::vector<fd_state> fds_;
+  std::unique_ptr<file_pool> pool_;
+  std::size_t pool_ops_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<io_backend> make_epoll_backend(std::error_code& ec) {
+  auto b = std::make_unique<epoll_backend>();
+  ec = b->init();
+  if (ec) {
+    return nullptr;
+  }
+  return b;
+}
+
+}  // namespace xcoro::aio::detail

@@ -1,0 +1,333 @@
+// The aio core: the loop and its executor, the env, running an operation from a coroutine
+// or from root, the timer heap and the completion path shared by both backends.
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "aio/backend.hpp"
+
+namespace xcoro::aio {
+namespace detail {
+
+using xcoro::detail::coro_access;
+
+// ---------------------------------------------------------------------------------------
+// io_op and the shared completion path
+
+io_op::~io_op() {
+  if (st == state::in_flight) {
+    // Unwinding (~frame_t) with the op in flight: the kernel may still write into the
+    // buffers on this stack, so wait here until it is done with them.
+    backend->abandon(*this);
+  }
+  if (ready_listed) {
+    backend->unlink_ready(*this);
+  }
+  if (waiter != nullptr && coro_access::pending_io(waiter) == this) {
+    coro_access::pending_io(waiter) = nullptr;
+  }
+}
+
+void io_backend::complete(io_op& op, std::int64_t res) noexcept {
+  op.res = res;
+  op.st = io_op::state::completed;
+  --in_flight_;
+  if (op.heap_index != no_heap_index) {
+    timer_remove(op);
+  }
+  if (!op.waiting) {
+    return;  // completed inline, or its waiter pumps the loop from root
+  }
+  if (defer_) {
+    op.ready_listed = true;
+    op.next = nullptr;
+    op.prev = ready_tail_;
+    if (ready_tail_ != nullptr) {
+      ready_tail_->next = &op;
+    } else {
+      ready_head_ = &op;
+    }
+    ready_tail_ = &op;
+    return;
+  }
+  xresume(op.waiter);
+}
+
+void io_backend::unlink_ready(io_op& op) noexcept {
+  if (op.prev != nullptr) {
+    op.prev->next = op.next;
+  } else {
+    ready_head_ = op.next;
+  }
+  if (op.next != nullptr) {
+    op.next->prev = op.prev;
+  } else {
+    ready_tail_ = op.prev;
+  }
+  op.next = op.prev = nullptr;
+  op.ready_listed = false;
+}
+
+void io_backend::resume_ready() noexcept {
+  if (defer_) {
+    return;
+  }
+  while (io_op* op = ready_head_) {
+    unlink_ready(*op);
+    xresume(op->waiter);
+  }
+}
+
+// A binary min-heap on deadline_ns; each op knows its index, so removal is O(log n).
+void io_backend::timer_add(io_op& op) {
+  op.heap_index = heap_.size();
+  heap_.push_back(&op);
+  std::size_t i = op.heap_index;
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    if (heap_[parent]->deadline_ns <= heap_[i]->deadline_ns) {
+      break;
+    }
+    std::swap(heap_[parent], heap_[i]);
+    heap_[parent]->heap_index = parent;
+    heap_[i]->heap_index = i;
+    i = parent;
+  }
+}
+
+void io_backend::timer_remove(io_op& op) noexcept {
+  std::size_t i = op.heap_index;
+  std::size_t last = heap_.size() - 1;
+  op.heap_index = no_heap_index;
+  if (i != last) {
+    heap_[i] = heap_[last];
+    heap_[i]->heap_index = i;
+  }
+  heap_.pop_back();
+  if (i >= heap_.size()) {
+    return;
+  }
+  // Sift the moved element up or down.
+  while (i > 0 && heap_[(i - 1) / 2]->deadline_ns > heap_[i]->deadline_ns) {
+    std::size_t parent = (i - 1) / 2;
+    std::swap(heap_[parent], heap_[i]);
+    heap_[parent]->heap_index = parent;
+    heap_[i]->heap_index = i;
+    i = parent;
+  }
+  for (;;) {
+    std::size_t l = 2 * i + 1;
+    std::size_t r = l + 1;
+    std::size_t m = i;
+    if (l < heap_.size() && heap_[l]->deadline_ns < heap_[m]->deadline_ns) {
+      m = l;
+    }
+    if (r < heap_.size() && heap_[r]->deadline_ns < heap_[m]->deadline_ns) {
+      m = r;
+    }
+    if (m == i) {
+      break;
+    }
+    std::swap(heap_[m], heap_[i]);
+    heap_[m]->heap_index = m;
+    heap_[i]->heap_index = i;
+    i = m;
+  }
+}
+
+std::int64_t io_backend::timer_wait_ns() const noexcept {
+  if (heap_.empty()) {
+    return -1;
+  }
+  std::int64_t left = heap_.front()->deadline_ns - now_ns();
+  return left > 0 ? left : 0;
+}
+
+void io_backend::timers_expire() {
+  if (heap_.empty()) {
+    return;
+  }
+  std::int64_t now = now_ns();
+  while (!heap_.empty() && heap_.front()->deadline_ns <= now) {
+    io_op& op = *heap_.front();
+    timer_remove(op);
+    if (op.kind == op_kind::timer) {
+      complete(op, 0);
+    } else {
+      expire(op);
+    }
+  }
+}
+
+std::int64_t execute(aio::executor& ex, io_op& op) {
+  io_backend& b = *op.backend;
+  coro* self = xcoro::detail::tls.running_coroutine();
+  op.waiter = self;
+  b.submit(op);
+  if (op.st == io_op::state::completed) {
+    return op.res;
+  }
+  if (self != nullptr) {
+    op.waiting = true;
+    coro_access::pending_io(self) = &op;
+    while (op.st != io_op::state::completed) {
+      xsuspend();
+    }
+    coro_access::pending_io(self) = nullptr;
+    op.waiting = false;
+  } else {
+    while (op.st != io_op::state::completed) {
+      ex.tick();
+    }
+  }
+  return op.res;
+}
+
+result<std::size_t> to_size(const io_op& op, std::int64_t res) {
+  if (res >= 0) {
+    return static_cast<std::size_t>(res);
+  }
+  int err = static_cast<int>(-res);
+  if (err == ECANCELED || err == EINTR) {
+    if (op.cancel_requested) {
+      return errc::canceled;
+    }
+    if (err == ECANCELED && op.timeout_linked) {
+      return std::make_error_code(std::errc::timed_out);
+    }
+  }
+  if (err == ETIMEDOUT && op.deadline_ns >= 0 && op.kind != op_kind::timer) {
+    return std::make_error_code(std::errc::timed_out);
+  }
+  return std::error_code(err, std::system_category());
+}
+
+// ---------------------------------------------------------------------------------------
+// env and executor resolution
+
+namespace {
+thread_local aio::env tls_env{};
+}  // namespace
+
+aio::executor& resolve(aio::executor* ex, const char* call) noexcept {
+  if (ex == nullptr) {
+    ex = tls_env.executor;
+  }
+  if (ex == nullptr) {
+    xcoro::detail::fatal(call, xframe(),
+                         "has no aio executor (pass one, or set aio::env::executor)");
+  }
+  return *ex;
+}
+
+bool pump_until_done(aio::executor& ex, coro* c) {
+  while (c->status() != status::done) {
+    if (!ex.tick()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace detail
+
+void init_env(const env& e) noexcept {
+  detail::tls_env = e;
+  xcoro::env& base = xcoro::get_env();
+  base.executor = e.executor != nullptr ? &e.executor->exec() : nullptr;
+  base.stack_allocator = e.stack_allocator;
+  base.default_stack_size = e.default_stack_size;
+}
+
+env& get_env() noexcept {
+  return detail::tls_env;
+}
+
+// ---------------------------------------------------------------------------------------
+// loop and executor
+
+result<loop> loop::create(loop_options o) {
+  if (const char* forced = std::getenv("XCORO_BACKEND")) {
+    std::string_view name(forced);
+    if (name == "io_uring") {
+      o.backend = backend::io_uring;
+    } else if (name == "epoll") {
+      o.backend = backend::epoll;
+    } else if (!name.empty() && name != "automatic") {
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+  }
+  std::error_code ec;
+  std::unique_ptr<detail::io_backend> impl;
+  if (o.backend != backend::epoll) {
+    impl = detail::make_uring_backend(o, ec);
+    bool refused = ec == std::errc::function_not_supported || ec == std::errc::operation_not_permitted ||
+                   ec == std::errc::permission_denied;
+    if (impl == nullptr && (o.backend == backend::io_uring || !refused)) {
+      return ec;
+    }
+  }
+  if (impl == nullptr) {
+    impl = detail::make_epoll_backend(ec);
+    if (impl == nullptr) {
+      return ec;
+    }
+  }
+  return loop(std::move(impl));
+}
+
+loop::loop(std::unique_ptr<detail::io_backend> impl) noexcept : impl_(std::move(impl)) {}
+loop::loop(loop&&) noexcept = default;
+loop& loop::operator=(loop&&) noexcept = default;
+loop::~loop() = default;
+
+aio::backend loop::backend() const noexcept {
+  return impl_->kind();
+}
+
+bool executor::tick() {
+  detail::io_backend& b = loop_->impl();
+  b.resume_ready();
+  if (!exec_.empty()) {
+    // Ready work first: never block in the kernel while the ready queue holds work.
+    b.poll(false);
+    exec_.tick();
+    return true;
+  }
+  if (!b.busy()) {
+    return false;  // nothing ready, nothing in flight: no progress is possible
+  }
+  b.poll(true);
+  exec_.tick();
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// sleep and cancel
+
+result<void> sleep(executor* ex, milliseconds ms) {
+  executor& e = detail::resolve(ex, "aio::sleep");
+  detail::io_op op(e.get_loop().impl(), detail::op_kind::timer, -1);
+  op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(ms).count();
+  std::int64_t res = detail::execute(e, op);
+  if (res < 0) {
+    return detail::to_size(op, res).error();
+  }
+  return {};
+}
+
+bool cancel(xcoro::frame f) noexcept {
+  if (f == nullptr) {
+    return false;
+  }
+  auto* op = static_cast<detail::io_op*>(xcoro::detail::coro_access::pending_io(f));
+  if (op == nullptr || op->st != detail::io_op::state::in_flight) {
+    return false;
+  }
+  op->cancel_requested = true;
+  op->backend->cancel(*op);
+  return true;
+}
+
+}  // namespace xcoro::aio
