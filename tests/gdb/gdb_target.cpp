@@ -1,0 +1,102 @@
+// The program tests/gdb/run_gdb_test.sh debugs: it leaves coroutines in every state that
+// `info xcoro` and `xcoro bt` have to show, then stops in gdb_stop_here(), called from a
+// running coroutine, where the script's breakpoint (or its core file) looks at them.
+//
+//   id 1  "runner"      active: calls gdb_stop_here()
+//   id 2  "alpha"       suspended in deep_function_b <- deep_function_a
+//   id 3  "beta"        suspended generator, in generator_body's xyield
+//   id 4  "parent"      suspended; started "child", so it is child's starter
+//   id 5  "child"       suspended in child_body
+//   id 6  "short"       done: started "orphan" and returned
+//   id 7  "orphan"      suspended, starter gone: not in any children list
+//   id 8  "unstarted"   created by frame_t::init, never resumed
+//
+// Without a debugger the program just runs to the end and cleans up.
+#include <cstdio>
+
+#include "xcoro/coro.hpp"
+
+namespace {
+
+int sink = 0;
+
+[[gnu::noinline]] void deep_function_b(int depth) {
+  sink += depth;
+  xcoro::xsuspend();
+  sink -= depth;
+}
+
+[[gnu::noinline]] void deep_function_a(int depth) {
+  deep_function_b(depth + 1);
+  sink += 1;
+}
+
+[[gnu::noinline]] void generator_body() {
+  for (int i = 0;; ++i) {
+    xcoro::frame_t<void, int>::xyield(i);
+  }
+}
+
+[[gnu::noinline]] void child_body() {
+  xcoro::xsuspend();
+}
+
+xcoro::frame_t<void> child_frame;
+xcoro::frame_t<void> orphan_frame;
+
+[[gnu::noinline]] void parent_body() {
+  child_frame = std::move(xcoro::xasync([] {
+    xcoro::xframe()->set_name("child");
+    child_body();
+  }).value());
+  xcoro::xsuspend();
+}
+
+[[gnu::noinline]] void short_body() {
+  orphan_frame = std::move(xcoro::xasync([] {
+    xcoro::xframe()->set_name("orphan");
+    xcoro::xsuspend();
+  }).value());
+}
+
+}  // namespace
+
+/// Where gdb stops. Not static, and kept from being inlined or folded away.
+extern "C" [[gnu::noinline]] void gdb_stop_here() {
+  __asm__ volatile("" ::: "memory");
+}
+
+int main() {
+  auto runner = xcoro::frame_t<void>::init({}, [] {}).value();
+  runner.frame()->set_name("runner");
+
+  auto alpha = xcoro::xasync([] {
+    xcoro::xframe()->set_name("alpha");
+    deep_function_a(1);
+  }).value();
+
+  auto beta = xcoro::frame_t<void, int>::init({}, [] { generator_body(); }).value();
+  beta.frame()->set_name("beta");
+  int first = beta.xnext_start();
+
+  auto parent = xcoro::xasync([] {
+    xcoro::xframe()->set_name("parent");
+    parent_body();
+  }).value();
+
+  auto short_lived = xcoro::xasync([] {
+    xcoro::xframe()->set_name("short");
+    short_body();
+  }).value();
+
+  auto unstarted = xcoro::frame_t<void>::init({}, [] {}).value();
+  unstarted.frame()->set_name("unstarted");
+
+  // The runner is created first (id 1) but started last, so that gdb stops inside a
+  // coroutine: the root is then suspended too.
+  auto stop = xcoro::xasync([] { gdb_stop_here(); });
+  (void)stop;
+  runner = xcoro::frame_t<void>::init({}, [] {}).value();
+  std::printf("gdb_target: first=%d sink=%d\n", first, sink);
+  return 0;
+}
