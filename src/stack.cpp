@@ -187,7 +187,8 @@ class pooled_allocator final : public stack_allocator {
 
   void install_guard(std::byte* guard) noexcept {
     if (mode_.load(std::memory_order_relaxed) == guard_mode::madvise) {
-      if (madvise(guard, page_, MADV_GUARD_INSTALL) == 0) {
+      if (madvise(guard, page_, MADV_GUARD_INSTALL) == 0 && (guard_checked_ || guard_works(guard))) {
+        guard_checked_ = true;
         return;
       }
       mode_.store(guard_mode::mprotect, std::memory_order_relaxed);
@@ -197,8 +198,24 @@ class pooled_allocator final : public stack_allocator {
     }
   }
 
+  /// Whether the guard just installed at `guard` really faults. An emulator (qemu-user)
+  /// may accept MADV_GUARD_INSTALL as a no-op hint; then the page stays readable. The
+  /// kernel answers a write(2) from an unreadable page with EFAULT, without a signal.
+  static bool guard_works(std::byte* guard) noexcept {
+    int fds[2];
+    if (pipe(fds) != 0) {
+      return false;
+    }
+    ssize_t n = ::write(fds[1], guard, 1);
+    bool faulted = n < 0 && errno == EFAULT;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return faulted;
+  }
+
   std::mutex mu_;
   std::vector<size_class> classes_;
+  bool guard_checked_ = false;
   std::size_t page_ = 4096;
   std::atomic<guard_mode> mode_{guard_mode::madvise};
   std::size_t mprotect_guards_ = 0;

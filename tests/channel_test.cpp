@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_stacks.hpp"
 #include "xcoro/channel.hpp"
 #include "support/executor_fixture.hpp"
 #include "xcoro/coro.hpp"
@@ -300,7 +301,7 @@ TEST_F(Channel, SelectPassesOnASignalItDidNotUse) {
 }
 
 TEST(ChannelDeathTest, BlockingInRoot) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {
         xcoro::executor ex;
@@ -311,7 +312,7 @@ TEST(ChannelDeathTest, BlockingInRoot) {
 }
 
 TEST(ChannelDeathTest, NoExecutor) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {
         channel<int> ch;
@@ -321,7 +322,7 @@ TEST(ChannelDeathTest, NoExecutor) {
 }
 
 TEST(ChannelDeathTest, DestroyedWithWaiters) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {
         xcoro::executor ex;

@@ -1,6 +1,8 @@
 // Tests of the coroutine core: zigcoro's core tests 1-8 ported, plus the fixes API.md
 // lists for resume/suspend, completion, FP control state and exception state.
+#if defined(__x86_64__)
 #include <xmmintrin.h>
+#endif
 
 #include <cfenv>
 #include <memory>
@@ -311,25 +313,40 @@ TEST(Coro, NestedAwait) {
 // FP control state is per coroutine: a rounding mode set inside does not leak to root.
 TEST(Coro, FpControlStateStaysPerCoroutine) {
   ASSERT_EQ(std::fegetround(), FE_TONEAREST);
-  unsigned root_csr = _mm_getcsr();
   int inside_after = -1;
-  unsigned inside_csr_after = 0;
   auto f = xcoro::xasync([&] {
     std::fesetround(FE_DOWNWARD);
     xcoro::xsuspend();
     inside_after = std::fegetround();
-    inside_csr_after = _mm_getcsr();
   });
   ASSERT_TRUE(f);
   EXPECT_EQ(std::fegetround(), FE_TONEAREST);
-  EXPECT_EQ(_mm_getcsr() & 0xffc0u, root_csr & 0xffc0u);
   volatile double a = 1.0, b = 3.0;
   EXPECT_EQ(a / b, 1.0 / 3.0);
   xcoro::xresume(*f);
   EXPECT_EQ(inside_after, FE_DOWNWARD);
-  EXPECT_EQ(inside_csr_after & 0x6000u, 0x2000u);  // MXCSR RC = round down
   EXPECT_EQ(std::fegetround(), FE_TONEAREST);
 }
+
+#if defined(__x86_64__)
+// On x86-64 both MXCSR (SSE) and the x87 control word travel with the coroutine.
+TEST(Coro, MxcsrAndX87ControlWordStayPerCoroutine) {
+  unsigned root_csr = _mm_getcsr();
+  unsigned inside_csr = 0;
+  auto f = xcoro::xasync([&] {
+    std::fesetround(FE_UPWARD);  // sets both MXCSR.RC and the x87 CW.RC
+    xcoro::xsuspend();
+    inside_csr = _mm_getcsr();
+  });
+  ASSERT_TRUE(f);
+  EXPECT_EQ(_mm_getcsr() & 0xffc0u, root_csr & 0xffc0u);
+  std::uint16_t cw = 0;
+  __asm__ volatile("fnstcw %0" : "=m"(cw));
+  EXPECT_EQ(cw & 0x0c00u, 0u);  // x87 round-to-nearest in root
+  xcoro::xresume(*f);
+  EXPECT_EQ(inside_csr & 0x6000u, 0x4000u);  // MXCSR RC = round up
+}
+#endif
 
 // A coroutine may suspend inside a catch block: the caught exception stays its own.
 TEST(Coro, SuspendInsideCatchKeepsExceptionState) {

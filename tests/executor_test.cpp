@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "support/executor_fixture.hpp"
+#include "support/test_stacks.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
 
@@ -92,7 +93,7 @@ TEST(Executor, CancelFromInsideTheSnapshot) {
 }
 
 TEST(ExecutorDeathTest, RunSoonOnQueuedNode) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {
         xcoro::executor ex;
@@ -218,7 +219,7 @@ TEST_F(WithExecutor, AwaitAnyOfOwnChildren) {
 }
 
 TEST(ExecutorDeathTest, DestroyAwaitedFrame) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {
         xcoro::executor ex;

@@ -18,7 +18,7 @@ using double_gen = frame_t<void, double>;
 
 class Misuse : public ::testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style()); }
 };
 
 TEST_F(Misuse, XsuspendFromRootBeforeAnySwitch) {
@@ -211,6 +211,9 @@ TEST_F(Misuse, OtherFaultsKeepDefaultAction) {
   if (xcoro_test::sanitized) {
     GTEST_SKIP() << "the sanitizer's own SIGSEGV handler is the previous handler here";
   }
+  if (xcoro_test::emulated) {
+    GTEST_SKIP() << "qemu-user reports a guest's fatal SIGSEGV in its own way";
+  }
   EXPECT_EXIT(
       {
         auto f = xcoro::xasync([] {
@@ -223,7 +226,7 @@ TEST_F(Misuse, OtherFaultsKeepDefaultAction) {
 
 // A SIGSEGV sent with raise() (not a fault) still kills, once xcoro's handler is in.
 TEST_F(Misuse, SentSegvStillKills) {
-  if (xcoro_test::sanitized) {
+  if (xcoro_test::sanitized || xcoro_test::emulated) {
     GTEST_SKIP() << "the sanitizer's own SIGSEGV handler is the previous handler here";
   }
   EXPECT_EXIT(

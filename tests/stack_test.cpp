@@ -161,6 +161,9 @@ TEST(Stack, RemainingShrinksWithDepth) {
 // A hundred thousand guarded stacks must not cost a mapping each (vm.max_map_count is
 // 65530 by default), or a million live coroutines would be impossible.
 TEST(Stack, ManyStacksFewMappings) {
+  if (xcoro_test::emulated) {
+    GTEST_SKIP() << "qemu-user ignores MADV_GUARD_INSTALL, so guards fall back to mprotect";
+  }
   std::size_t before = count_mappings();
   std::vector<xcoro::stack_span> stacks;
   for (int i = 0; i < 100000; ++i) {
@@ -180,8 +183,8 @@ TEST(Stack, ManyStacksFewMappings) {
 // A coroutine that only suspends costs about one page of RSS on a default 64 KiB stack:
 // the guard page replaces the canary, which would commit the stack's lowest page too.
 TEST(Stack, SuspendedCoroutineCostsAboutOnePage) {
-  if (xcoro_test::sanitized) {
-    GTEST_SKIP() << "sanitizer frames and shadow memory change the footprint";
+  if (xcoro_test::sanitized || xcoro_test::emulated) {
+    GTEST_SKIP() << "sanitizers and qemu-user change the footprint (and qemu the guards)";
   }
   constexpr int n = 20000;
   std::vector<xcoro::frame_t<void>> frames;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "support/executor_fixture.hpp"
+#include "support/test_stacks.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/sync.hpp"
@@ -129,7 +130,7 @@ TEST_F(Sync, WaitGroupWakesAllAtZero) {
 }
 
 TEST(SyncDeathTest, UnlockByNonHolder) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {
         xcoro::executor ex;
@@ -140,7 +141,7 @@ TEST(SyncDeathTest, UnlockByNonHolder) {
 }
 
 TEST(SyncDeathTest, RecursiveLock) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {
         xcoro::executor ex;
@@ -154,7 +155,7 @@ TEST(SyncDeathTest, RecursiveLock) {
 }
 
 TEST(SyncDeathTest, DoneTooOften) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {
         xcoro::executor ex;

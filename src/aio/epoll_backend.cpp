@@ -281,7 +281,7 @@ class epoll_backend final : public io_backend {
       }
     }
     epoll_event events[128];
-    int n = epoll_pwait2(epfd_, events, 128, tsp, nullptr);
+    int n = wait(events, 128, tsp);
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == wake_fd_) {
@@ -304,6 +304,24 @@ class epoll_backend final : public io_backend {
   void expire(io_op& op) override { withdraw(op, -ETIMEDOUT); }
 
  private:
+  /// epoll_pwait2 (Linux 5.11) waits to the nanosecond; where it is missing (old kernels,
+  /// qemu-user) epoll_wait with the timeout rounded up to milliseconds, never early.
+  int wait(epoll_event* events, int max, const timespec* timeout) {
+    if (have_pwait2_) {
+      int n = epoll_pwait2(epfd_, events, max, timeout, nullptr);
+      if (n >= 0 || errno != ENOSYS) {
+        return n;
+      }
+      have_pwait2_ = false;
+    }
+    int ms = -1;
+    if (timeout != nullptr) {
+      std::int64_t ns = std::int64_t{timeout->tv_sec} * 1000000000 + timeout->tv_nsec;
+      ms = static_cast<int>((ns + 999999) / 1000000);
+    }
+    return epoll_wait(epfd_, events, max, ms);
+  }
+
   struct fd_state {
     op_list readers;
     op_list writers;
@@ -459,6 +477,7 @@ class epoll_backend final : public io_backend {
   std::vector<fd_state> fds_;
   std::unique_ptr<file_pool> pool_;
   std::size_t pool_ops_ = 0;
+  bool have_pwait2_ = true;
 };
 
 }  // namespace

@@ -247,6 +247,15 @@ env& get_env() noexcept {
 // ---------------------------------------------------------------------------------------
 // loop and executor
 
+#if !defined(XCORO_WITH_IO_URING)
+namespace detail {
+std::unique_ptr<io_backend> make_uring_backend(const loop_options&, std::error_code& ec) {
+  ec = std::make_error_code(std::errc::function_not_supported);  // built without liburing
+  return nullptr;
+}
+}  // namespace detail
+#endif
+
 result<loop> loop::create(loop_options o) {
   if (const char* forced = std::getenv("XCORO_BACKEND")) {
     std::string_view name(forced);

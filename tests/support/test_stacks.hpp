@@ -20,6 +20,19 @@ inline constexpr bool sanitized = false;
 inline constexpr bool sanitized = false;
 #endif
 
+/// True when the test binary runs under qemu-user (cross builds).
+#if defined(XCORO_TEST_EMULATED)
+inline constexpr bool emulated = true;
+#else
+inline constexpr bool emulated = false;
+#endif
+
+/// The death-test style to use: "threadsafe" re-executes the test binary for each death
+/// test, which qemu-user cannot do without binfmt_misc; there, plain fork ("fast").
+inline const char* death_test_style() noexcept {
+  return emulated ? "fast" : "threadsafe";
+}
+
 /// zigcoro's 4 KiB test stack, or 64 KiB under sanitizers.
 inline constexpr std::size_t small_stack = sanitized ? 64 * 1024 : 4096;
 

@@ -19,8 +19,12 @@
 
 #if defined(__x86_64__) && !defined(_WIN32)
 #include "xcoro/detail/switch_x86_64.hpp"
+#elif defined(__aarch64__)
+#include "xcoro/detail/switch_aarch64.hpp"
+#elif defined(__riscv) && __riscv_xlen == 64 && defined(__riscv_float_abi_double)
+#include "xcoro/detail/switch_riscv64.hpp"
 #else
-#error "xcoro: no context switch for this target yet"
+#error "xcoro: no context switch for this target (x86-64, aarch64 and riscv64 LP64D)"
 #endif
 
 namespace xcoro::detail {
