@@ -227,6 +227,41 @@ TEST_F(Channel, SignalledThenUnwoundWaiter) {
   EXPECT_EQ(ch.try_recv(), 1);
 }
 
+// A rendezvous receiver handed a value and then unwound before it ran: the sender counted
+// the value as delivered, so it must reach the next receiver (found by the fuzzer).
+TEST_F(Channel, RendezvousValueSurvivesUnwoundReceiver) {
+  channel<int> ch({.capacity = 0});
+  {
+    auto doomed = xcoro::xasync([&] { ch.recv(); });
+    ASSERT_TRUE(doomed);
+    int v = 7;
+    EXPECT_TRUE(ch.try_send(v));  // handed straight to `doomed`
+  }                               // destroyed before it could take it
+  EXPECT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch.try_recv(), 7);
+  EXPECT_EQ(ch.try_recv(), std::nullopt);
+}
+
+TEST_F(Channel, RendezvousValueFromUnwoundSelectGoesToWaitingReceiver) {
+  channel<int> ch({.capacity = 0}), other({.capacity = 0});
+  int got = 0;
+  {
+    std::optional<int> a, b;
+    auto doomed = xcoro::xasync([&] {
+      xcoro::select(xcoro::recv_case(other, a), xcoro::recv_case(ch, b));
+    });
+    auto waiting = xcoro::xasync([&] { got = ch.recv().value_or(-1); });
+    ASSERT_TRUE(doomed && waiting);
+    int v = 8;
+    EXPECT_TRUE(ch.try_send(v));  // `doomed`'s select is first in the queue
+    doomed->frame()->set_name("doomed");
+    *doomed = xcoro::frame_t<void>();  // its value goes to `waiting`
+    drain();
+    EXPECT_EQ(waiting->status(), xcoro::status::done);
+  }
+  EXPECT_EQ(got, 8);
+}
+
 TEST_F(Channel, MoveOnlyValues) {
   channel<std::unique_ptr<int>> ch({.capacity = 2});
   ASSERT_TRUE(ch.send(std::make_unique<int>(3)));

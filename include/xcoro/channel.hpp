@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -112,7 +113,20 @@ class channel {
       std::optional<T> handed;
       e.slot = &handed;
       recvq_.push_back(e);
+#if defined(__cpp_exceptions)
+      try {
+        w.wait();
+      } catch (...) {
+        // Unwound (frame_t destroyed) after a sender handed us a value: the sender counts
+        // it as delivered, so it must not die with this stack.
+        if (handed) {
+          return_value(std::move(*handed));
+        }
+        throw;
+      }
+#else
       w.wait();
+#endif
       if (handed) {
         return handed;  // rendezvous: a sender gave it to us directly
       }
@@ -148,6 +162,11 @@ class channel {
       return v;
     }
     if (cap_ == 0) {
+      if (!returned_.empty()) {
+        std::optional<T> v(std::move(returned_.front()));
+        returned_.pop_front();
+        return v;
+      }
       if (detail::wait_entry* e = sendq_.first_ready()) {
         std::optional<T> v(std::move(*static_cast<T*>(e->slot)));
         e->slot = nullptr;  // tells the sender its value was taken
@@ -167,8 +186,8 @@ class channel {
 
   /// True once close() was called.
   bool closed() const noexcept { return closed_; }
-  /// Values in the buffer.
-  std::size_t size() const noexcept { return count_; }
+  /// Values in the buffer (capacity 0: values given back by unwound receivers).
+  std::size_t size() const noexcept { return cap_ == 0 ? returned_.size() : count_; }
   /// The capacity given at construction.
   std::size_t capacity() const noexcept { return cap_; }
 
@@ -213,10 +232,19 @@ class channel {
     return true;
   }
 
+  /// A value handed to a rendezvous receiver that was unwound before it could take it:
+  /// to the next waiting receiver, else kept until one comes (the only time a capacity-0
+  /// channel holds a value without a sender waiting with it).
+  void return_value(T&& v) {
+    if (!give_to_receiver(v)) {
+      returned_.push_back(std::move(v));
+    }
+  }
+
   /// Wakes one more waiter if the channel's state lets one proceed; used when a waiter
   /// that was signalled here went another way.
   void pass_on() {
-    if (count_ > 0 || closed_ || (cap_ == 0 && !sendq_.empty())) {
+    if (count_ > 0 || closed_ || (cap_ == 0 && (!sendq_.empty() || !returned_.empty()))) {
       detail::signal_one(recvq_);
     }
     if (count_ < cap_ || closed_ || (cap_ == 0 && !recvq_.empty())) {
@@ -232,6 +260,7 @@ class channel {
   bool closed_ = false;
   detail::wait_queue recvq_;
   detail::wait_queue sendq_;
+  std::deque<T> returned_;  // capacity 0 only; see return_value
 };
 
 /// A receive case of select(): fires when a value can be received from `ch` or `ch` is
@@ -259,6 +288,13 @@ class recv_case {
     return false;
   }
   void pass_on() { ch_->pass_on(); }
+  /// Unwinding: a value handed over but not taken goes back to the channel.
+  void give_back() {
+    if (handed_) {
+      ch_->return_value(std::move(*handed_));
+      handed_.reset();
+    }
+  }
   xcoro::executor* exec() const noexcept { return ch_->ex_; }
 
  private:
@@ -282,6 +318,7 @@ class send_case {
   }
   bool completed(const detail::wait_entry& e) { return e.slot == nullptr; }
   void pass_on() { ch_->pass_on(); }
+  void give_back() {}
   xcoro::executor* exec() const noexcept { return ch_->ex_; }
 
  private:
@@ -329,7 +366,18 @@ std::size_t select(Cases&&... cases) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((entries[I].emplace(w, static_cast<int>(I)), std::get<I>(all).enlist(*entries[I])), ...);
     }(seq{});
+#if defined(__cpp_exceptions)
+    try {
+      w.wait();
+    } catch (...) {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(all).give_back(), ...);
+      }(seq{});
+      throw;
+    }
+#else
     w.wait();
+#endif
     auto signalled = static_cast<std::size_t>(w.fired);
     bool done = false;
     detail::visit_case(all, signalled,
