@@ -9,6 +9,11 @@
 #include <cstring>
 #include <memory>
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define XCORO_VALGRIND 1
+#endif
+
 #include "arch/context.hpp"
 #include "stack_guard.hpp"
 #include "stack_pool.hpp"
@@ -50,6 +55,9 @@ void thread_init(thread_state& t) noexcept {
   a::owner(&t.root) = &t;
   a::flags(&t.root) |= flag_root;
   stack_guard::thread_init();
+#if defined(XCORO_TSAN)
+  a::sanitizer_fiber(&t.root) = __tsan_get_current_fiber();
+#endif
 #if defined(XCORO_ASAN)
   learn_root_stack();
 #endif
@@ -306,6 +314,14 @@ created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_
     a::flags(c) = flag_canary;
   }
   arch::init_context(c, top, &coro_main);
+#if defined(XCORO_TSAN)
+  a::sanitizer_fiber(c) = __tsan_create_fiber(0);
+#endif
+#if defined(XCORO_VALGRIND)
+  // A client request: a few no-op instructions unless running under Valgrind, which must
+  // be told that this memory is a stack or it reports every switch as a wild jump.
+  a::valgrind_stack(c) = VALGRIND_STACK_REGISTER(lo, hi);
+#endif
   return created{c, storage};
 }
 
@@ -344,6 +360,12 @@ void coro_free(coro* c) noexcept {
     fatal("~frame_t", c, "was destroyed while another coroutine awaits it");
   }
   detach_family(c);
+#if defined(XCORO_TSAN)
+  __tsan_destroy_fiber(a::sanitizer_fiber(c));
+#endif
+#if defined(XCORO_VALGRIND)
+  VALGRIND_STACK_DEREGISTER(a::valgrind_stack(c));
+#endif
   stack_allocator* owner = a::allocator(c);
   stack_span span(a::stack_lo(c), a::stack_size(c));
   if (owner != nullptr) {

@@ -4,7 +4,8 @@
 
 namespace xcoro_test {
 
-/// Heap allocations through operator new since the program started.
+/// Heap allocations through operator new since the program started; -1 in builds where
+/// the replacement is left out (ThreadSanitizer replaces operator new itself).
 long allocations() noexcept;
 
 }  // namespace xcoro_test

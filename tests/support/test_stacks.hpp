@@ -20,6 +20,23 @@ inline constexpr bool sanitized = false;
 inline constexpr bool sanitized = false;
 #endif
 
+/// ThreadSanitizer gives every coroutine (fiber) its own shadow stack mapping: a hundred
+/// thousand of them exceed vm.max_map_count.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool thread_sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool thread_sanitized = true;
+#else
+inline constexpr bool thread_sanitized = false;
+#endif
+#else
+inline constexpr bool thread_sanitized = false;
+#endif
+
+/// How many coroutines the "hundred thousand" tests may create here.
+inline constexpr int many_coroutines = thread_sanitized ? 10000 : 100000;
+
 /// True when the test binary runs under qemu-user (cross builds).
 #if defined(XCORO_TEST_EMULATED)
 inline constexpr bool emulated = true;

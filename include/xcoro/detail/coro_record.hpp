@@ -144,6 +144,8 @@ class alignas(64) coro {
   stack_allocator* allocator_ = nullptr;  // non-null: the stack is owned and freed here
   detail::wait_queue awaiters_;         // coroutines other than the starter in xawait
   void* pending_io_ = nullptr;          // aio: the operation it is suspended in
+  void* sanitizer_fiber_ = nullptr;     // ThreadSanitizer's fiber for this coroutine
+  unsigned valgrind_stack_ = 0;         // Valgrind's id for this stack
   char name_[detail::max_name_length + 1];
 };
 
@@ -197,6 +199,8 @@ struct coro_access {
   static stack_allocator*& allocator(coro* c) noexcept { return c->allocator_; }
   static wait_queue& awaiters(coro* c) noexcept { return c->awaiters_; }
   static void*& pending_io(coro* c) noexcept { return c->pending_io_; }
+  static void*& sanitizer_fiber(coro* c) noexcept { return c->sanitizer_fiber_; }
+  static unsigned& valgrind_stack(coro* c) noexcept { return c->valgrind_stack_; }
   static coro* make(void* where) noexcept { return ::new (where) coro(nullptr); }
 
   // The switch path must touch one cache line of the record, and the assembly addresses

@@ -13,8 +13,19 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define XCORO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define XCORO_TSAN 1
+#endif
+#endif
+
 #if defined(XCORO_ASAN)
 #include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(XCORO_TSAN)
+#include <sanitizer/tsan_interface.h>
 #endif
 
 #if defined(__x86_64__) && !defined(_WIN32)
@@ -60,6 +71,10 @@ inline void switch_to(thread_state& t, coro* from, coro* to) noexcept {
   asan_stack_bounds(to, &bottom, &size);
   __sanitizer_start_switch_fiber(a::state(from) == status::done ? nullptr : &fake_stack, bottom,
                                  size);
+#endif
+#if defined(XCORO_TSAN)
+  // ThreadSanitizer tracks each coroutine as a fiber: its own shadow stack and clock.
+  __tsan_switch_to_fiber(a::sanitizer_fiber(to), 0);
 #endif
   arch::switch_context(from, to);
 #if defined(XCORO_ASAN)
