@@ -11,14 +11,18 @@
 //   id 7  "orphan"      suspended, starter gone: not in any children list
 //   id 8  "unstarted"   created by frame_t::init, never resumed
 //
-// Without a debugger the program just runs to the end and cleans up.
+// Without a debugger (and without the argument "abort") the program runs to the end and
+// cleans up.
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "xcoro/coro.hpp"
 
 namespace {
 
 int sink = 0;
+bool crash = false;
 
 [[gnu::noinline]] void deep_function_b(int depth) {
   sink += depth;
@@ -64,10 +68,25 @@ xcoro::frame_t<void> orphan_frame;
 /// Where gdb stops. Not static, and kept from being inlined or folded away.
 extern "C" [[gnu::noinline]] void gdb_stop_here() {
   __asm__ volatile("" ::: "memory");
+  if (crash) {
+    std::abort();  // for a core dump written by the kernel
+  }
 }
 
-int main() {
-  auto runner = xcoro::frame_t<void>::init({}, [] {}).value();
+// Arguments: "abort" aborts in gdb_stop_here (for a kernel core dump); "heap" puts every
+// stack on heap_stack_allocator(), whose memory gdb's gcore can read (see the README of
+// run_gdb_test.sh: gcore cannot dump slabs with MADV_GUARD_INSTALL guard pages).
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "abort") == 0) {
+      crash = true;
+    } else if (std::strcmp(argv[i], "heap") == 0) {
+      xcoro::get_env().stack_allocator = &xcoro::heap_stack_allocator();
+    }
+  }
+  // Created first (id 1), started last: gdb stops inside a coroutine, so the root is
+  // suspended too.
+  auto runner = xcoro::frame_t<void>::init({}, [] { gdb_stop_here(); }).value();
   runner.frame()->set_name("runner");
 
   auto alpha = xcoro::xasync([] {
@@ -92,11 +111,11 @@ int main() {
   auto unstarted = xcoro::frame_t<void>::init({}, [] {}).value();
   unstarted.frame()->set_name("unstarted");
 
-  // The runner is created first (id 1) but started last, so that gdb stops inside a
-  // coroutine: the root is then suspended too.
-  auto stop = xcoro::xasync([] { gdb_stop_here(); });
-  (void)stop;
-  runner = xcoro::frame_t<void>::init({}, [] {}).value();
+  xcoro::xresume(runner);
+
+  // Destroying the suspended frames unwinds them (forced_unwind).
+  orphan_frame = {};
+  child_frame = {};
   std::printf("gdb_target: first=%d sink=%d\n", first, sink);
   return 0;
 }
