@@ -24,6 +24,9 @@ namespace detail {
 
 thread_local constinit thread_state tls;
 
+/// Reads XCORO_REPORT_UNFINISHED and arms the report at thread exit (src/trace.cpp).
+void unfinished_report_thread_init(thread_state& t) noexcept;
+
 namespace {
 
 using a = coro_access;
@@ -55,6 +58,7 @@ void thread_init(thread_state& t) noexcept {
   a::owner(&t.root) = &t;
   a::flags(&t.root) |= flag_root;
   stack_guard::thread_init();
+  unfinished_report_thread_init(t);
 #if defined(XCORO_TSAN)
   a::sanitizer_fiber(&t.root) = __tsan_get_current_fiber();
 #endif
@@ -139,7 +143,7 @@ bool canary_intact(coro* c) noexcept {
   a::state(to) = status::active;
   ++a::invocation(to);
   t.current = to;
-  switch_to(t, self, to);
+  switch_to(t, self, to, trace_finish);
   fatal("xresume", self, "was resumed after it finished");
 }
 
@@ -227,7 +231,7 @@ void resume_slow(thread_state& t, coro* cur, coro* f) {
   a::state(f) = status::active;
   ++a::invocation(f);
   t.current = f;
-  switch_to(t, cur, f);
+  switch_to(t, cur, f, trace_resume);
 }
 
 void suspend_fatal(thread_state& t, const char* call) noexcept {
@@ -322,6 +326,14 @@ created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_
   // be told that this memory is a stack or it reports every switch as a wild jump.
   a::valgrind_stack(c) = VALGRIND_STACK_REGISTER(lo, hi);
 #endif
+  a::next_live(c) = t.live;
+  if (t.live != nullptr) {
+    a::prev_live(t.live) = c;
+  }
+  t.live = c;
+  if (t.trace != nullptr) {
+    t.trace(trace_create, c, t.cur(), t.trace_user);
+  }
   return created{c, storage};
 }
 
@@ -360,6 +372,18 @@ void coro_free(coro* c) noexcept {
     fatal("~frame_t", c, "was destroyed while another coroutine awaits it");
   }
   detach_family(c);
+  thread_state& t = tls;
+  if (t.trace != nullptr) {
+    t.trace(trace_destroy, c, t.cur(), t.trace_user);
+  }
+  if (a::prev_live(c) != nullptr) {
+    a::next_live(a::prev_live(c)) = a::next_live(c);
+  } else if (t.live == c) {
+    t.live = a::next_live(c);
+  }
+  if (a::next_live(c) != nullptr) {
+    a::prev_live(a::next_live(c)) = a::prev_live(c);
+  }
 #if defined(XCORO_TSAN)
   __tsan_destroy_fiber(a::sanitizer_fiber(c));
 #endif

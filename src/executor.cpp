@@ -3,6 +3,7 @@
 #include "xcoro/executor.hpp"
 
 #include "xcoro/coro.hpp"
+#include "xcoro/trace.hpp"
 
 namespace xcoro {
 namespace {
@@ -12,6 +13,12 @@ executor::func end_of_queue;
 executor::func* const queued_last = &end_of_queue;
 
 }  // namespace
+
+executor::~executor() {
+  if (detail::tls.report_unfinished) {
+    report_unfinished(stderr);
+  }
+}
 
 void executor::run_soon(func& f) {
   if (f.next != nullptr) {

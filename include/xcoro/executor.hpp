@@ -21,6 +21,8 @@ class XCORO_EXPORT executor {
   };
 
   executor() noexcept = default;
+  /// With set_report_unfinished(true), lists this thread's unfinished coroutines.
+  ~executor();
   executor(const executor&) = delete;
   executor& operator=(const executor&) = delete;
 

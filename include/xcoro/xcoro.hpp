@@ -7,4 +7,5 @@
 #include "xcoro/result.hpp"
 #include "xcoro/stack.hpp"
 #include "xcoro/sync.hpp"
+#include "xcoro/trace.hpp"
 #include "xcoro/version.hpp"

@@ -145,6 +145,8 @@ class alignas(64) coro {
   detail::wait_queue awaiters_;         // coroutines other than the starter in xawait
   void* pending_io_ = nullptr;          // aio: the operation it is suspended in
   void* sanitizer_fiber_ = nullptr;     // ThreadSanitizer's fiber for this coroutine
+  coro* prev_live_ = nullptr;           // every record of the thread, for reports and gdb
+  coro* next_live_ = nullptr;
   unsigned valgrind_stack_ = 0;         // Valgrind's id for this stack
   char name_[detail::max_name_length + 1];
 };
@@ -161,6 +163,10 @@ struct thread_state {
   eh_state* eh = nullptr;               // this thread's exception globals
   std::uint64_t last_id = 0;
   bool ready = false;                   // thread_init has run
+  bool report_unfinished = false;       // list unfinished coroutines at thread exit
+  void (*trace)(std::uint8_t event, coro* subject, coro* other, void* user) noexcept = nullptr;
+  void* trace_user = nullptr;
+  coro* live = nullptr;                 // head of the list of every record of the thread
   coro root;
 
   coro* cur() noexcept { return current != nullptr ? current : &root; }
@@ -200,6 +206,8 @@ struct coro_access {
   static wait_queue& awaiters(coro* c) noexcept { return c->awaiters_; }
   static void*& pending_io(coro* c) noexcept { return c->pending_io_; }
   static void*& sanitizer_fiber(coro* c) noexcept { return c->sanitizer_fiber_; }
+  static coro*& prev_live(coro* c) noexcept { return c->prev_live_; }
+  static coro*& next_live(coro* c) noexcept { return c->next_live_; }
   static unsigned& valgrind_stack(coro* c) noexcept { return c->valgrind_stack_; }
   static coro* make(void* where) noexcept { return ::new (where) coro(nullptr); }
 

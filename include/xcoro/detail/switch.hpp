@@ -48,10 +48,21 @@ XCORO_EXPORT void run_pending_block(thread_state& t) noexcept;
 XCORO_EXPORT void asan_stack_bounds(coro* c, const void** bottom, std::size_t* size) noexcept;
 #endif
 
+/// trace_event values (trace.hpp) as the switch path passes them.
+enum : std::uint8_t { trace_create, trace_resume, trace_suspend, trace_finish, trace_destroy };
+
 /// Switches from `from` (running) to `to`. Status and bookkeeping are the caller's job.
-/// Returns when something switches back into `from`.
-inline void switch_to(thread_state& t, coro* from, coro* to) noexcept {
+/// `event` is what the switch means for the coroutine that is not root-side: resume of
+/// `to`, or suspend/finish of `from`. Returns when something switches back into `from`.
+inline void switch_to(thread_state& t, coro* from, coro* to, std::uint8_t event) noexcept {
   using a = coro_access;
+  if (t.trace != nullptr) [[unlikely]] {
+    if (event == trace_resume) {
+      t.trace(event, to, from, t.trace_user);
+    } else {
+      t.trace(event, from, to, t.trace_user);
+    }
+  }
   // The exception globals belong to the running coroutine: park them in `from` and bring
   // back `to`'s, but only when either has any (flag_eh marks a parked state).
   eh_state* g = t.eh;
