@@ -634,12 +634,14 @@ TEST_F(Aio, AcceptSurvivesEmfile) {
           if (!c1->connect(local_port(l.port)) || !c2->connect(local_port(l.port))) {
             return;
           }
-          // Fill the descriptor table up to a lowered limit.
-          int highest = dup(0);
-          close(highest);
-          rlimit lim{static_cast<rlim_t>(highest + 1), static_cast<rlim_t>(highest + 1)};
-          std::vector<int> filler;
-          filler.push_back(dup(0));
+          // Lower the limit so that exactly one more descriptor fits, then take it. (Not
+          // dup(0): standard input may be closed, as it is in CI.)
+          int lowest_free = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+          if (lowest_free < 0) {
+            return;
+          }
+          rlimit lim{static_cast<rlim_t>(lowest_free + 1), static_cast<rlim_t>(lowest_free + 1)};
+          std::vector<int> filler{lowest_free};
           setrlimit(RLIMIT_NOFILE, &lim);
           auto first = l.socket.accept();
           bool saw_emfile = !first && first.error() == std::errc::too_many_files_open;
