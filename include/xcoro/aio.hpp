@@ -180,16 +180,34 @@ XCORO_EXPORT result<void> sleep(executor* ex, milliseconds ms);
 /// false if `f` is not waiting for IO.
 XCORO_EXPORT bool cancel(xcoro::frame f) noexcept;
 
+namespace detail {
+/// An owned file descriptor on an executor's loop: move-only, closed (and forgotten by
+/// the loop) when destroyed or overwritten. The base of tcp, udp, file and
+/// async_notification.
+class XCORO_EXPORT descriptor {
+ public:
+  descriptor(descriptor&& o) noexcept : ex_(o.ex_), fd_(std::exchange(o.fd_, -1)) {}
+  descriptor& operator=(descriptor&& o) noexcept;
+  ~descriptor();
+
+  /// Closes the descriptor; std::errc::bad_file_descriptor if it is already closed.
+  result<void> close();
+  int native_handle() const noexcept { return fd_; }
+
+ protected:
+  descriptor(executor* ex, int fd) noexcept : ex_(ex), fd_(fd) {}
+  executor* ex_;
+  int fd_ = -1;
+};
+}  // namespace detail
+
 /// A TCP socket. Move-only; closes its descriptor when destroyed.
-class XCORO_EXPORT tcp {
+class XCORO_EXPORT tcp : public detail::descriptor {
  public:
   /// A new socket of `family_of`'s address family.
   static result<tcp> open(executor* ex, const endpoint& family_of);
   /// Adopts a connected or listening socket (made non-blocking).
   tcp(executor* ex, int fd) noexcept;
-  tcp(tcp&& o) noexcept;
-  tcp& operator=(tcp&& o) noexcept;
-  ~tcp();
 
   /// Binds with SO_REUSEADDR.
   result<void> bind(const endpoint& e);
@@ -210,22 +228,13 @@ class XCORO_EXPORT tcp {
   result<void> write_all(std::span<const std::byte> buf, milliseconds timeout);
   /// Shuts down the send side, as zigcoro.
   result<void> shutdown();
-  result<void> close();
-  int native_handle() const noexcept { return fd_; }
-
- private:
-  executor* ex_;
-  int fd_ = -1;
 };
 
 /// A UDP socket. Move-only; closes its descriptor when destroyed.
-class XCORO_EXPORT udp {
+class XCORO_EXPORT udp : public detail::descriptor {
  public:
   static result<udp> open(executor* ex, const endpoint& family_of);
   udp(executor* ex, int fd) noexcept;
-  udp(udp&& o) noexcept;
-  udp& operator=(udp&& o) noexcept;
-  ~udp();
 
   /// Binds with SO_REUSEADDR and SO_REUSEPORT, as zigcoro.
   result<void> bind(const endpoint& e);
@@ -240,24 +249,15 @@ class XCORO_EXPORT udp {
   result<std::size_t> write(const endpoint& to, std::span<const std::byte> buf);
   result<std::size_t> write(const endpoint& to, std::span<const std::byte> buf,
                             milliseconds timeout);
-  result<void> close();
-  int native_handle() const noexcept { return fd_; }
-
- private:
-  executor* ex_;
-  int fd_ = -1;
 };
 
 /// A file. Reads and writes at the current offset or at a given one (pread/pwrite). On the
 /// epoll backend they run on a small thread pool, since regular files cannot be polled.
-class XCORO_EXPORT file {
+class XCORO_EXPORT file : public detail::descriptor {
  public:
   static result<file> open(executor* ex, const std::filesystem::path& path, int flags,
                            int mode = 0644);
   file(executor* ex, int fd) noexcept;
-  file(file&& o) noexcept;
-  file& operator=(file&& o) noexcept;
-  ~file();
 
   result<std::size_t> read(std::span<std::byte> buf);
   result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
@@ -269,12 +269,6 @@ class XCORO_EXPORT file {
   result<std::size_t> pwrite(std::span<const std::byte> buf, std::uint64_t offset);
   result<std::size_t> pwrite(std::span<const std::byte> buf, std::uint64_t offset,
                              milliseconds timeout);
-  result<void> close();
-  int native_handle() const noexcept { return fd_; }
-
- private:
-  executor* ex_;
-  int fd_ = -1;
 };
 
 /// A child process, waited for through a pidfd.
@@ -302,12 +296,9 @@ class XCORO_EXPORT process {
 };
 
 /// A wake-up that any thread can send to a coroutine waiting in the loop (an eventfd).
-class XCORO_EXPORT async_notification {
+class XCORO_EXPORT async_notification : public detail::descriptor {
  public:
   static result<async_notification> create(executor* ex);
-  async_notification(async_notification&& o) noexcept;
-  async_notification& operator=(async_notification&& o) noexcept;
-  ~async_notification();
 
   /// Suspends until notified; notifications sent meanwhile coalesce into one.
   result<void> wait();
@@ -316,9 +307,7 @@ class XCORO_EXPORT async_notification {
   result<void> notify();
 
  private:
-  async_notification(executor* ex, int fd) noexcept : ex_(ex), fd_(fd) {}
-  executor* ex_;
-  int fd_ = -1;
+  async_notification(executor* ex, int fd) noexcept : descriptor(ex, fd) {}
 };
 
 }  // namespace xcoro::aio

@@ -37,28 +37,6 @@ result<async_notification> async_notification::create(executor* ex) {
   return async_notification(ex, fd);
 }
 
-async_notification::async_notification(async_notification&& o) noexcept
-    : ex_(o.ex_), fd_(std::exchange(o.fd_, -1)) {}
-
-async_notification& async_notification::operator=(async_notification&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) {
-      detail::resolve(ex_, "async_notification").get_loop().impl().forget(fd_);
-      ::close(fd_);
-    }
-    ex_ = o.ex_;
-    fd_ = std::exchange(o.fd_, -1);
-  }
-  return *this;
-}
-
-async_notification::~async_notification() {
-  if (fd_ >= 0) {
-    detail::resolve(ex_, "async_notification").get_loop().impl().forget(fd_);
-    ::close(fd_);
-  }
-}
-
 result<void> async_notification::wait() {
   return wait_for(ex_, fd_, nullptr);
 }

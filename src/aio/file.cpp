@@ -36,26 +36,7 @@ result<file> file::open(executor* ex, const std::filesystem::path& path, int fla
   return file(ex, fd);
 }
 
-file::file(executor* ex, int fd) noexcept : ex_(ex), fd_(fd) {}
-
-file::file(file&& o) noexcept : ex_(o.ex_), fd_(std::exchange(o.fd_, -1)) {}
-
-file& file::operator=(file&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) {
-      close();
-    }
-    ex_ = o.ex_;
-    fd_ = std::exchange(o.fd_, -1);
-  }
-  return *this;
-}
-
-file::~file() {
-  if (fd_ >= 0) {
-    close();
-  }
-}
+file::file(executor* ex, int fd) noexcept : descriptor(ex, fd) {}
 
 result<std::size_t> file::read(std::span<std::byte> buf) {
   return file_op(ex_, "file::read", detail::op_kind::read, fd_, buf.data(), buf.size(),
@@ -92,18 +73,6 @@ result<std::size_t> file::pwrite(std::span<const std::byte> buf, std::uint64_t o
                                  milliseconds timeout) {
   return file_op(ex_, "file::pwrite", detail::op_kind::write, fd_,
                  const_cast<std::byte*>(buf.data()), buf.size(), offset, &timeout);
-}
-
-result<void> file::close() {
-  if (fd_ < 0) {
-    return std::make_error_code(std::errc::bad_file_descriptor);
-  }
-  int rc = ::close(fd_);
-  fd_ = -1;
-  if (rc < 0 && errno != EINTR) {
-    return std::error_code(errno, std::system_category());
-  }
-  return {};
 }
 
 }  // namespace xcoro::aio

@@ -63,19 +63,6 @@ result<void> bind_with(int fd, const endpoint& e, bool reuse_port) {
   return {};
 }
 
-result<void> close_fd(executor* ex, int& fd) {
-  if (fd < 0) {
-    return std::make_error_code(std::errc::bad_file_descriptor);
-  }
-  detail::resolve(ex, "close").get_loop().impl().forget(fd);
-  int rc = ::close(fd);
-  fd = -1;
-  if (rc < 0 && errno != EINTR) {
-    return last_error();
-  }
-  return {};
-}
-
 void set_deadline(detail::io_op& op, const milliseconds* timeout) noexcept {
   if (timeout != nullptr) {
     op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(*timeout).count();
@@ -183,6 +170,44 @@ result<std::size_t> send_to(executor* ex, int fd, const endpoint& to,
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------
+// descriptor
+
+namespace detail {
+
+descriptor& descriptor::operator=(descriptor&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) {
+      close();
+    }
+    ex_ = o.ex_;
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+descriptor::~descriptor() {
+  if (fd_ >= 0) {
+    close();
+  }
+}
+
+result<void> descriptor::close() {
+  if (fd_ < 0) {
+    return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  // Ops still waiting on it end with EBADF rather than waiting forever.
+  resolve(ex_, "close").get_loop().impl().forget(fd_);
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc < 0 && errno != EINTR) {
+    return last_error();
+  }
+  return {};
+}
+
+}  // namespace detail
 
 // ---------------------------------------------------------------------------------------
 // endpoint
@@ -296,28 +321,9 @@ result<tcp> tcp::open(executor* ex, const endpoint& family_of) {
   return tcp(ex, *fd);
 }
 
-tcp::tcp(executor* ex, int fd) noexcept : ex_(ex), fd_(fd) {
+tcp::tcp(executor* ex, int fd) noexcept : descriptor(ex, fd) {
   if (fd >= 0) {
     set_mode(detail::resolve(ex, "tcp").get_loop().impl(), fd);
-  }
-}
-
-tcp::tcp(tcp&& o) noexcept : ex_(o.ex_), fd_(std::exchange(o.fd_, -1)) {}
-
-tcp& tcp::operator=(tcp&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) {
-      close();
-    }
-    ex_ = o.ex_;
-    fd_ = std::exchange(o.fd_, -1);
-  }
-  return *this;
-}
-
-tcp::~tcp() {
-  if (fd_ >= 0) {
-    close();
   }
 }
 
@@ -376,9 +382,6 @@ result<void> tcp::shutdown() {
   return {};
 }
 
-result<void> tcp::close() {
-  return close_fd(ex_, fd_);
-}
 
 // ---------------------------------------------------------------------------------------
 // udp
@@ -391,28 +394,9 @@ result<udp> udp::open(executor* ex, const endpoint& family_of) {
   return udp(ex, *fd);
 }
 
-udp::udp(executor* ex, int fd) noexcept : ex_(ex), fd_(fd) {
+udp::udp(executor* ex, int fd) noexcept : descriptor(ex, fd) {
   if (fd >= 0) {
     set_mode(detail::resolve(ex, "udp").get_loop().impl(), fd);
-  }
-}
-
-udp::udp(udp&& o) noexcept : ex_(o.ex_), fd_(std::exchange(o.fd_, -1)) {}
-
-udp& udp::operator=(udp&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) {
-      close();
-    }
-    ex_ = o.ex_;
-    fd_ = std::exchange(o.fd_, -1);
-  }
-  return *this;
-}
-
-udp::~udp() {
-  if (fd_ >= 0) {
-    close();
   }
 }
 
@@ -451,10 +435,6 @@ result<std::size_t> udp::write(const endpoint& to, std::span<const std::byte> bu
 result<std::size_t> udp::write(const endpoint& to, std::span<const std::byte> buf,
                                milliseconds timeout) {
   return send_to(ex_, fd_, to, buf, &timeout);
-}
-
-result<void> udp::close() {
-  return close_fd(ex_, fd_);
 }
 
 }  // namespace xcoro::aio
