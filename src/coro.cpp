@@ -143,7 +143,7 @@ bool canary_intact(coro* c) noexcept {
   a::state(to) = status::active;
   ++a::invocation(to);
   t.current = to;
-  switch_to(t, self, to, trace_finish);
+  switch_to(t, self, to, trace_event::finish);
   fatal("xresume", self, "was resumed after it finished");
 }
 
@@ -231,7 +231,7 @@ void resume_slow(thread_state& t, coro* cur, coro* f) {
   a::state(f) = status::active;
   ++a::invocation(f);
   t.current = f;
-  switch_to(t, cur, f, trace_resume);
+  switch_to(t, cur, f, trace_event::resume);
 }
 
 void suspend_fatal(thread_state& t, const char* call) noexcept {
@@ -332,7 +332,7 @@ created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_
   }
   t.live = c;
   if (t.trace != nullptr) {
-    t.trace(trace_create, c, t.cur(), t.trace_user);
+    t.trace(trace_event::create, c, t.cur(), t.trace_user);
   }
   return created{c, storage};
 }
@@ -374,7 +374,7 @@ void coro_free(coro* c) noexcept {
   detach_family(c);
   thread_state& t = tls;
   if (t.trace != nullptr) {
-    t.trace(trace_destroy, c, t.cur(), t.trace_user);
+    t.trace(trace_event::destroy, c, t.cur(), t.trace_user);
   }
   if (a::prev_live(c) != nullptr) {
     a::next_live(a::prev_live(c)) = a::next_live(c);

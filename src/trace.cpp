@@ -47,8 +47,7 @@ void unfinished_report_thread_init(thread_state& t) noexcept {
 
 void set_trace_hook(trace_hook hook, void* user) noexcept {
   detail::thread_state& t = detail::tls;
-  // trace_event and the switch path's uint8_t codes are the same values.
-  t.trace = reinterpret_cast<void (*)(std::uint8_t, coro*, coro*, void*) noexcept>(hook);
+  t.trace = hook;
   t.trace_user = user;
 }
 

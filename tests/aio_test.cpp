@@ -644,7 +644,10 @@ TEST_F(Aio, AcceptSurvivesEmfile) {
           std::vector<int> filler{lowest_free};
           setrlimit(RLIMIT_NOFILE, &lim);
           auto first = l.socket.accept();
-          bool saw_emfile = !first && first.error() == std::errc::too_many_files_open;
+          // Compared by value: with no descriptor left, UBSan cannot check the virtual
+          // call that comparing with std::errc makes, and reports it.
+          bool saw_emfile = !first && first.error().value() == EMFILE &&
+                            &first.error().category() == &std::system_category();
           close(filler.back());
           auto second = l.socket.accept();
           ok = saw_emfile && second.has_value();

@@ -163,7 +163,7 @@ inline void xresume(frame f) {
   detail::a_::state(f) = status::active;
   ++detail::a_::invocation(f);
   t.current = f;
-  detail::switch_to(t, cur, f, detail::trace_resume);
+  detail::switch_to(t, cur, f, trace_event::resume);
 }
 
 namespace detail {
@@ -185,7 +185,7 @@ inline bool suspend_to_resumer(thread_state& t, const char* call) noexcept {
   a_::state(to) = status::active;
   ++a_::invocation(to);
   t.current = to;
-  switch_to(t, cur, to, trace_suspend);
+  switch_to(t, cur, to, trace_event::suspend);
   return (a_::flags(cur) & flag_unwind) != 0;
 }
 }  // namespace detail

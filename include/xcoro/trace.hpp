@@ -10,14 +10,8 @@
 
 namespace xcoro {
 
-/// What happened to a coroutine.
-enum class trace_event : std::uint8_t {
-  create,   ///< made (xasync / frame_t::init); `other` is the creating coroutine
-  resume,   ///< switched into by xresume; `other` is the resumer
-  suspend,  ///< switched out by xsuspend; `other` is where control goes
-  finish,   ///< its function returned (or was unwound); `other` is where control goes
-  destroy,  ///< its frame_t let go of it; the record is gone after the hook returns
-};
+// xcoro::trace_event (create, resume, suspend, finish, destroy) is declared with the
+// coroutine record, in coro.hpp.
 
 /// Called on the thread that runs the coroutine, before the event takes effect for
 /// resume, suspend and finish (both coroutines are still intact). Must not switch.

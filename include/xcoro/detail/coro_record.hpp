@@ -20,6 +20,15 @@ enum class status : std::uint8_t { start, active, suspended, done };
 class coro;
 class stack_allocator;
 
+/// What happened to a coroutine (see set_trace_hook in <xcoro/trace.hpp>).
+enum class trace_event : std::uint8_t {
+  create,   ///< made (xasync / frame_t::init); `other` is the creating coroutine
+  resume,   ///< switched into by xresume; `other` is the resumer
+  suspend,  ///< switched out by xsuspend; `other` is where control goes
+  finish,   ///< its function returned (or was unwound); `other` is where control goes
+  destroy,  ///< its frame_t let go of it; the record is gone after the hook returns
+};
+
 /// Thrown out of a suspended coroutine's `xsuspend`/`xyield` when its `frame_t` is
 /// destroyed, so that the coroutine's stack unwinds and its destructors run. User code
 /// must not swallow it: a `catch (...)` has to rethrow. Deliberately not derived from
@@ -164,7 +173,7 @@ struct thread_state {
   std::uint64_t last_id = 0;
   bool ready = false;                   // thread_init has run
   bool report_unfinished = false;       // list unfinished coroutines at thread exit
-  void (*trace)(std::uint8_t event, coro* subject, coro* other, void* user) noexcept = nullptr;
+  void (*trace)(trace_event event, coro* subject, coro* other, void* user) noexcept = nullptr;
   void* trace_user = nullptr;
   coro* live = nullptr;                 // head of the list of every record of the thread
   coro root;

@@ -48,16 +48,13 @@ XCORO_EXPORT void run_pending_block(thread_state& t) noexcept;
 XCORO_EXPORT void asan_stack_bounds(coro* c, const void** bottom, std::size_t* size) noexcept;
 #endif
 
-/// trace_event values (trace.hpp) as the switch path passes them.
-enum : std::uint8_t { trace_create, trace_resume, trace_suspend, trace_finish, trace_destroy };
-
 /// Switches from `from` (running) to `to`. Status and bookkeeping are the caller's job.
 /// `event` is what the switch means for the coroutine that is not root-side: resume of
 /// `to`, or suspend/finish of `from`. Returns when something switches back into `from`.
-inline void switch_to(thread_state& t, coro* from, coro* to, std::uint8_t event) noexcept {
+inline void switch_to(thread_state& t, coro* from, coro* to, trace_event event) noexcept {
   using a = coro_access;
   if (t.trace != nullptr) [[unlikely]] {
-    if (event == trace_resume) {
+    if (event == trace_event::resume) {
       t.trace(event, to, from, t.trace_user);
     } else {
       t.trace(event, from, to, t.trace_user);
