@@ -357,6 +357,24 @@ TEST_F(Aio, SpuriousWakeDuringNotificationWait) {
   EXPECT_TRUE(notified);
 }
 
+// A timer that falls due before the loop blocks may complete the last op in flight; the
+// loop must not then block with no timeout (found by million_timers: it hung).
+TEST_F(Aio, LastTimerDueBeforeBlockingDoesNotHang) {
+  bool woke = false;
+  auto f = xcoro::xasync([&] {
+    EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+    woke = true;
+  });
+  ASSERT_TRUE(f);
+  auto until = clock_type::now() + 5ms;
+  while (clock_type::now() < until) {
+    // busy in root while the sleep falls due
+  }
+  while (ex()->tick()) {
+  }
+  EXPECT_TRUE(woke);
+}
+
 // Fix: run returns errc::deadlock instead of spinning.
 TEST_F(Aio, RunDetectsDeadlock) {
   xcoro::channel<int> ch;

@@ -120,7 +120,9 @@ class io_backend {
   /// Nanoseconds until the earliest timer (0 if due), or -1 with no timers.
   std::int64_t timer_wait_ns() const noexcept;
   /// Completes every op whose deadline has passed: a sleep with 0, an op with timed_out.
-  void timers_expire();
+  /// Returns whether any did: a poll must not then block, since what completed may have been
+  /// the last op in flight.
+  bool timers_expire();
 
   void unlink_ready(io_op& op) noexcept;
 

@@ -268,7 +268,9 @@ class epoll_backend final : public io_backend {
   }
 
   void poll(bool block) override {
-    timers_expire();
+    if (timers_expire()) {
+      block = false;  // that may have been the last op in flight: nothing would wake us
+    }
     timespec ts{};
     timespec* tsp = &ts;
     if (block) {

@@ -144,12 +144,14 @@ std::int64_t io_backend::timer_wait_ns() const noexcept {
   return left > 0 ? left : 0;
 }
 
-void io_backend::timers_expire() {
+bool io_backend::timers_expire() {
   if (heap_.empty()) {
-    return;
+    return false;
   }
   std::int64_t now = now_ns();
+  bool any = false;
   while (!heap_.empty() && heap_.front()->deadline_ns <= now) {
+    any = true;
     io_op& op = *heap_.front();
     timer_remove(op);
     if (op.kind == op_kind::timer) {
@@ -158,6 +160,7 @@ void io_backend::timers_expire() {
       expire(op);
     }
   }
+  return any;
 }
 
 std::int64_t execute(aio::executor& ex, io_op& op) {

@@ -140,7 +140,9 @@ class uring_backend final : public io_backend {
   void forget(int) noexcept override {}
 
   void poll(bool block) override {
-    timers_expire();
+    if (timers_expire()) {
+      block = false;  // that may have been the last op in flight: nothing would wake us
+    }
     io_uring_cqe* cqe = nullptr;
     if (block && !has_cqe()) {
       std::int64_t wait = timer_wait_ns();
