@@ -3,9 +3,11 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 
-# libboost-fiber-dev and golang-go are only the peers of xcoro-channel-bench.
+# libboost-fiber-dev and golang-go are only the peers of xcoro-channel-bench and bench/io;
+# libboost-coroutine-dev (boost::asio::spawn in Boost 1.74) and wrk only serve bench/io.
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev libbenchmark-dev
-          libboost-context-dev liburing-dev libboost-fiber-dev golang-go "$@")
+          libboost-context-dev liburing-dev libboost-fiber-dev golang-go
+          libboost-coroutine-dev wrk "$@")
 
 missing=()
 for p in "${packages[@]}"; do

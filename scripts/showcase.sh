@@ -2,8 +2,10 @@
 # Installs what is missing, builds xcoro in Release and runs the showcase: zigcoro's
 # benchmark (context switch, many coroutines) beside Boost.Context, then the micro suite,
 # then channels (ping-pong, 10^3..10^6 coroutines on one channel, xawait_all) beside
-# Boost.Fiber and Go. Every figure is printed beside the same-run figure of its peer and the
-# ratio. About two minutes; 4 GiB of memory at the peak. Usage: scripts/showcase.sh [--full]
+# Boost.Fiber and Go, then async IO (bench/io/run.sh --quick: TCP echo beside hand-written
+# io_uring/epoll loops, asio and Go; HTTP under wrk; million_timers; ping_pongs). Every
+# figure is printed beside the same-run figure of its peer and the ratio. About three
+# minutes; 4 GiB of memory at the peak. Usage: scripts/showcase.sh [--full]
 #   --full  also runs the full-length case: 1,000,000 coroutines for 1,000 rounds
 #           (about 3 more minutes, 4 GiB of memory).
 set -euo pipefail
@@ -40,3 +42,6 @@ if [ -x "$bench/xcoro-channel-bench" ]; then
 else
   echo "== xcoro-channel-bench was not built (Boost.Fiber missing); skipped"
 fi
+echo
+echo "== async IO (bench/io/run.sh --quick; bench/io/run.sh without --quick runs longer)"
+bash bench/io/run.sh --quick "$build"

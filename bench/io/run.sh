@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Runs the async IO benchmarks of bench/io and prints medians and ratios:
+#   1. TCP echo ping-pong (64 B and 512 B messages; 1, 64 and 1000 connections), one
+#      neutral load generator (echo_client) against each single-threaded server: xcoro
+#      (io_uring, and its epoll backend), a hand-written io_uring loop, a hand-written epoll
+#      loop, boost::asio::spawn and Go (GOMAXPROCS=1). Server on core 0, client on core 1.
+#   2. HTTP hello under wrk (-t1 -c64): examples/http_hello beside the Go peer.
+#   3. libuv's million_timers and ping_pongs, ported to xcoro.
+# The server's CPU use is printed beside each rate: on two cores the single-threaded client
+# is often the limit (client cpu near 100%), and then msgs per server CPU-second (the rate
+# over the server's busy share) compares the servers' cost better than the rate does.
+# Servers run interleaved, round after round, so that a noisy neighbour hits them all alike.
+# Programs that were not built (no Boost.Coroutine, no go) or tools that are missing (wrk)
+# are skipped with a message. All traffic is on 127.0.0.1.
+#
+# Usage: bench/io/run.sh [--quick|--full] [BUILD_DIR]   (BUILD_DIR: build/release)
+#   --quick  1 s per echo case, one round, wrk 3 s: about 70 s (the showcase uses this)
+#   default  3 s per echo case, three rounds, wrk 5 s: about 6 minutes
+#   --full   10 s per echo case, three rounds, wrk 10 s: about 18 minutes
+set -euo pipefail
+
+mode=default
+build=""
+for arg in "$@"; do
+  case "$arg" in
+    --quick) mode=quick ;;
+    --full) mode=full ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | cut -c3-; exit 0 ;;
+    -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
+    *) build="$arg" ;;
+  esac
+done
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${build:-$root/build/release}"
+io="$build/bench/io"
+if [ ! -x "$io/echo_client" ]; then
+  echo "run.sh: $io/echo_client not found; build with -DXCORO_BUILD_BENCHMARKS=ON first" >&2
+  exit 2
+fi
+
+case "$mode" in
+  quick) secs=1; warm=0.25; rounds=1; wrk_secs=3; pp_secs=1 ;;
+  full) secs=10; warm=1; rounds=3; wrk_secs=10; pp_secs=5 ;;
+  *) secs=3; warm=0.5; rounds=3; wrk_secs=5; pp_secs=3 ;;
+esac
+
+# 1,000 connections need more descriptors than the usual soft limit of 1,024.
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+server_core=0
+client_core=1
+if [ "$(nproc)" -lt 2 ]; then
+  client_core=0
+  echo "run.sh: one CPU only; server and client share it"
+fi
+
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+echo "cpu: $cpu_model, cores: $(nproc)," \
+  "kernel: $(uname -r), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "mode: $mode ($secs s per echo case after $warm s warm-up, $rounds round(s), medians)"
+
+failures=0
+port=$((20000 + $$ % 20000))
+server_pid=""
+trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true' EXIT
+
+# start_server NAME: starts server NAME on a fresh port, pinned to the server core, and waits
+# until it accepts connections. Sets server_pid and port. Returns 1 if it never listens.
+start_server() {
+  local name="$1" attempt
+  for attempt in 1 2 3; do
+    port=$((port + 1))
+    case "$name" in
+      xcoro) XCORO_BACKEND=io_uring taskset -c $server_core "$io/echo_xcoro" $port & ;;
+      xcoro-epoll) XCORO_BACKEND=epoll taskset -c $server_core "$io/echo_xcoro" $port & ;;
+      uring) taskset -c $server_core "$io/echo_uring" $port & ;;
+      epoll) taskset -c $server_core "$io/echo_epoll" $port & ;;
+      asio) taskset -c $server_core "$io/echo_asio" $port & ;;
+      go) GOMAXPROCS=1 taskset -c $server_core "$io/xcoro-go-echo" -port $port & ;;
+      http-xcoro) XCORO_BACKEND=io_uring taskset -c $server_core "$build/examples/http_hello" \
+                    $port >/dev/null & ;;
+      http-go) GOMAXPROCS=1 taskset -c $server_core "$io/xcoro-go-echo" -http -port $port & ;;
+    esac
+    server_pid=$!
+    local i
+    for i in $(seq 50); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        return 0
+      fi
+      if ! kill -0 "$server_pid" 2>/dev/null; then
+        break  # it exited (port taken?): try the next port
+      fi
+      sleep 0.1
+    done
+    stop_server
+  done
+  return 1
+}
+
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+
+# CPU ticks (user + system) the server has used so far.
+server_ticks() {
+  awk '{print $14 + $15}' "/proc/$server_pid/stat" 2>/dev/null || echo 0
+}
+
+median() {
+  sort -g | awk '{v[NR] = $1} END {
+    if (NR == 0) { print 0 } else if (NR % 2) { print v[(NR + 1) / 2] }
+    else { print (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'
+}
+
+# The whitespace-separated values in $1, one a line.
+values() {
+  tr ' ' '\n' <<<"$1" | grep . || true
+}
+
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "n/a" }'
+}
+
+# Which echo servers this build has.
+servers=(xcoro xcoro-epoll uring epoll)
+[ -x "$io/echo_asio" ] && servers+=(asio) ||
+  echo "asio peer not built (Boost.Coroutine missing); skipped"
+[ -x "$io/xcoro-go-echo" ] && servers+=(go) || echo "Go peer not built (go missing); skipped"
+hz=$(getconf CLK_TCK)
+
+declare -A rate p50 cpu ccpu
+echo
+echo "== TCP echo ping-pong: messages/s (closed loop, one message in flight per connection)"
+for size in 64 512; do
+  for conns in 1 64 1000; do
+    key="$size/$conns"
+    for s in "${servers[@]}"; do
+      rate[$s]=""; p50[$s]=""; cpu[$s]=""; ccpu[$s]=""
+    done
+    for round in $(seq "$rounds"); do
+      for s in "${servers[@]}"; do
+        if ! start_server "$s"; then
+          echo "  $s did not start; skipped"
+          [[ "$s" == xcoro* ]] && failures=$((failures + 1))
+          continue
+        fi
+        t0=$(server_ticks)
+        if out=$(taskset -c $client_core "$io/echo_client" "127.0.0.1:$port" "$conns" "$size" \
+                 "$secs" "$warm"); then
+          t1=$(server_ticks)
+          read -r r l _ c <<<"$out"
+          rate[$s]+="$r "
+          p50[$s]+="$l "
+          ccpu[$s]+="$c "
+          cpu[$s]+="$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$secs" -v w="$warm" \
+                      'BEGIN { printf "%.0f", 100 * d / hz / (s + w) }') "
+        else
+          echo "  echo_client against $s failed (round $round)"
+          [[ "$s" == xcoro* ]] && failures=$((failures + 1))
+        fi
+        stop_server
+      done
+    done
+    echo
+    echo "-- $size B messages, $conns connection(s)"
+    printf "  %-12s %10s %8s %11s %11s %16s\n" server "msgs/s" "p50 us" "server cpu" \
+      "client cpu" "msgs/server-cpu-s"
+    declare -A med=()
+    for s in "${servers[@]}"; do
+      med[$s]=$(values "${rate[$s]}" | median)
+      scpu=$(values "${cpu[$s]}" | median)
+      printf "  %-12s %10.0f %8.0f %10.0f%% %10.0f%% %16s\n" "$s" "${med[$s]}" \
+        "$(values "${p50[$s]}" | median)" "$scpu" "$(values "${ccpu[$s]}" | median)" \
+        "$(awk -v r="${med[$s]}" -v c="$scpu" 'BEGIN { if (c > 0) printf "%.0f", r * 100 / c;
+                                                        else printf "n/a" }')"
+    done
+    best_hand=$(awk -v a="${med[uring]}" -v b="${med[epoll]}" 'BEGIN { print (a > b ? a : b) }')
+    echo "  xcoro/max(uring,epoll) $(ratio "${med[xcoro]}" "$best_hand")" \
+      " xcoro/asio $(ratio "${med[xcoro]}" "${med[asio]:-0}")" \
+      " xcoro/go $(ratio "${med[xcoro]}" "${med[go]:-0}")" \
+      " xcoro-epoll/epoll $(ratio "${med[xcoro-epoll]}" "${med[epoll]}")"
+    unset med
+  done
+done
+
+echo
+echo "== HTTP hello under wrk -t1 -c64 -d${wrk_secs}s (requests/s)"
+if ! command -v wrk >/dev/null; then
+  echo "wrk not found (apt-get install wrk); skipped"
+elif [ ! -x "$build/examples/http_hello" ]; then
+  echo "$build/examples/http_hello not built (XCORO_BUILD_EXAMPLES=OFF); skipped"
+else
+  http_servers=(http-xcoro)
+  [ -x "$io/xcoro-go-echo" ] && http_servers+=(http-go)
+  declare -A reqs=()
+  for round in $(seq "$rounds"); do
+    for s in "${http_servers[@]}"; do
+      if ! start_server "$s"; then
+        echo "  $s did not start; skipped"
+        continue
+      fi
+      r=$(taskset -c $client_core wrk -t1 -c64 -d"${wrk_secs}s" "http://127.0.0.1:$port/" |
+          awk '/^Requests\/sec:/ {print $2}')
+      reqs[$s]+="${r:-0} "
+      stop_server
+    done
+  done
+  declare -A hmed=()
+  for s in "${http_servers[@]}"; do
+    hmed[$s]=$(values "${reqs[$s]:-}" | median)
+    printf "  %-12s %12.0f requests/s\n" "${s#http-}" "${hmed[$s]}"
+  done
+  [ -n "${hmed[http-go]:-}" ] && echo "  xcoro/go $(ratio "${hmed[http-xcoro]}" "${hmed[http-go]}")"
+  if [ "${hmed[http-xcoro]%.*}" -le 0 ]; then
+    failures=$((failures + 1))
+  fi
+fi
+
+echo
+echo "== million_timers (libuv), one thread on core $server_core"
+taskset -c $server_core "$io/million_timers" 1000000 || failures=$((failures + 1))
+
+echo
+echo "== ping_pongs (libuv/libxev), client and server coroutines on one thread, core $server_core"
+for pairs in 1 64; do
+  taskset -c $server_core "$io/ping_pongs" $pairs "$pp_secs" || failures=$((failures + 1))
+done
+
+if [ "$failures" -gt 0 ]; then
+  echo "run.sh: $failures xcoro measurement(s) failed" >&2
+  exit 1
+fi
