@@ -1,30 +1,17 @@
-// The stack allocators: heap stacks, and the default pooled, guard-paged mmap stacks.
+// The stack allocators: heap stacks, and the default pooled, guard-paged stacks.
 //
-// The default allocator carves stacks out of large MAP_NORESERVE slabs, so memory is
-// committed only for pages a coroutine touches. Each stack has a guard page below it.
-// The guard is installed with MADV_GUARD_INSTALL (Linux 6.13+), which marks page-table
-// entries and does not split the mapping: a million guarded stacks cost a few thousand
-// VMAs, far below the default vm.max_map_count of 65530. On older kernels the guard falls
-// back to mprotect(PROT_NONE), which splits the slab into two VMAs per stack; past a budget
-// of a quarter of vm.max_map_count, further stacks get no guard page and rely on the
-// canary check at suspend points. docs/design.md discusses the trade-off.
-#include <sys/mman.h>
-#include <unistd.h>
-
+// The default allocator carves stacks out of large slabs whose memory is committed only
+// for pages a coroutine touches, with a guard page below each stack. The system calls
+// behind slabs and guards are in src/stack_memory_*.cpp; this file is the pool: size
+// classes, a per-thread cache, and which freed stacks give their pages back.
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <cstdio>
 #include <mutex>
 #include <new>
 #include <vector>
 
+#include "stack_memory.hpp"
 #include "stack_pool.hpp"
 #include "xcoro/stack.hpp"
-
-#ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102
-#endif
 
 namespace xcoro {
 namespace {
@@ -51,23 +38,9 @@ class heap_allocator final : public stack_allocator {
   }
 };
 
-enum class guard_mode { madvise, mprotect };
-
 class pooled_allocator final : public stack_allocator {
  public:
-  pooled_allocator() noexcept {
-    long p = sysconf(_SC_PAGESIZE);
-    page_ = p > 0 ? static_cast<std::size_t>(p) : 4096;
-    std::size_t max_maps = 65530;
-    if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
-      unsigned long v = 0;
-      if (std::fscanf(f, "%lu", &v) == 1 && v > 0) {
-        max_maps = v;
-      }
-      std::fclose(f);
-    }
-    mprotect_budget_ = max_maps / 4;
-  }
+  pooled_allocator() noexcept : page_(detail::stack_memory::page_size()) {}
 
   result<stack_span> allocate(std::size_t size) override {
     if (size == 0) {
@@ -111,17 +84,13 @@ class pooled_allocator final : public stack_allocator {
     give_back(s.data(), s.size());
   }
 
-  /// True while every guard went in with MADV_GUARD_INSTALL (an mprotect fallback may run
-  /// out of its budget and hand out unguarded stacks).
-  bool all_guarded() const noexcept { return mode_.load(std::memory_order_relaxed) == guard_mode::madvise; }
-
   void give_back(std::byte* lo, std::size_t usable) noexcept {
     std::lock_guard<std::mutex> lock(mu_);
     size_class& sc = find(usable);
     // Pooled stacks beyond the hot set give their pages back to the kernel; the guard
     // page survives MADV_DONTNEED.
     if (sc.free.size() >= hot_stacks) {
-      madvise(lo, usable, MADV_DONTNEED);
+      detail::stack_memory::discard(lo, usable);
     }
     sc.free.push_back(lo);
   }
@@ -169,57 +138,24 @@ class pooled_allocator final : public stack_allocator {
   std::error_code grow(size_class& sc) {
     std::size_t slot = sc.usable + page_;
     std::size_t count = std::clamp<std::size_t>(slab_bytes / slot, 1, 1024);
-    void* mem = mmap(nullptr, slot * count, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (mem == MAP_FAILED) {
-      return std::error_code(errno, std::system_category());
+    std::error_code ec;
+    std::byte* base = detail::stack_memory::map(slot * count, ec);
+    if (base == nullptr) {
+      return ec;
     }
-    auto* base = static_cast<std::byte*>(mem);
     sc.free.reserve(sc.free.size() + count);
     // Highest stack last, so it is handed out first.
     for (std::size_t i = 0; i < count; ++i) {
       std::byte* guard = base + i * slot;
-      install_guard(guard);
+      detail::stack_memory::install_guard(guard);
       sc.free.push_back(guard + page_);
     }
     return {};
   }
 
-  void install_guard(std::byte* guard) noexcept {
-    if (mode_.load(std::memory_order_relaxed) == guard_mode::madvise) {
-      if (madvise(guard, page_, MADV_GUARD_INSTALL) == 0 && (guard_checked_ || guard_works(guard))) {
-        guard_checked_ = true;
-        return;
-      }
-      mode_.store(guard_mode::mprotect, std::memory_order_relaxed);
-    }
-    if (mprotect_guards_ < mprotect_budget_ && mprotect(guard, page_, PROT_NONE) == 0) {
-      ++mprotect_guards_;
-    }
-  }
-
-  /// Whether the guard just installed at `guard` really faults. An emulator (qemu-user)
-  /// may accept MADV_GUARD_INSTALL as a no-op hint; then the page stays readable. The
-  /// kernel answers a write(2) from an unreadable page with EFAULT, without a signal.
-  static bool guard_works(std::byte* guard) noexcept {
-    int fds[2];
-    if (pipe(fds) != 0) {
-      return false;
-    }
-    ssize_t n = ::write(fds[1], guard, 1);
-    bool faulted = n < 0 && errno == EFAULT;
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return faulted;
-  }
-
   std::mutex mu_;
   std::vector<size_class> classes_;
-  bool guard_checked_ = false;
-  std::size_t page_ = 4096;
-  std::atomic<guard_mode> mode_{guard_mode::madvise};
-  std::size_t mprotect_guards_ = 0;
-  std::size_t mprotect_budget_ = 0;
+  std::size_t page_;
 };
 
 pooled_allocator& pool() noexcept {
@@ -247,7 +183,7 @@ pooled_allocator::flusher::~flusher() {
 
 namespace detail {
 bool default_stacks_guarded() noexcept {
-  return pool().all_guarded();
+  return detail::stack_memory::all_guarded();
 }
 }  // namespace detail
 
