@@ -27,6 +27,10 @@ thread_local constinit thread_state tls;
 /// Reads XCORO_REPORT_UNFINISHED and arms the report at thread exit (src/trace.cpp).
 void unfinished_report_thread_init(thread_state& t) noexcept;
 
+/// Writes "root coroutine (id 0)", "coroutine (id N)" or "coroutine 'name' (id N)" for
+/// abort messages (also those of src/wait_queue.cpp). 80 bytes hold the longest.
+void describe(char* out, std::size_t size, const coro* c) noexcept;
+
 namespace {
 
 using a = coro_access;
@@ -163,18 +167,31 @@ bool canary_intact(coro* c) noexcept {
 
 }  // namespace
 
+void describe(char* out, std::size_t size, const coro* c) noexcept {
+  if (c->id() == 0) {
+    std::snprintf(out, size, "root coroutine (id 0)");
+  } else if (c->name().empty()) {
+    std::snprintf(out, size, "coroutine (id %llu)", static_cast<unsigned long long>(c->id()));
+  } else {
+    std::snprintf(out, size, "coroutine '%s' (id %llu)", c->name().data(),
+                  static_cast<unsigned long long>(c->id()));
+  }
+}
+
 void fatal(const char* call, const coro* c, const char* what) noexcept {
+  char who[80];
   char line[256];
   if (c == nullptr) {
-    std::snprintf(line, sizeof line, "xcoro: %s: coroutine (null) %s\n", call, what);
-  } else if (c->id() == 0) {
-    std::snprintf(line, sizeof line, "xcoro: %s: root coroutine (id 0) %s\n", call, what);
-  } else if (c->name().empty()) {
-    std::snprintf(line, sizeof line, "xcoro: %s: coroutine (id %llu) %s\n", call,
-                  static_cast<unsigned long long>(c->id()), what);
+    // Every caller passes the frame it was asked to act on: a null one is an empty frame_t
+    // (or a null frame), whatever `what` says about its state. Name the caller instead.
+    describe(who, sizeof who, tls.cur());
+    std::snprintf(line, sizeof line,
+                  "xcoro: %s: no coroutine (an empty or moved-from frame_t, or a null frame), "
+                  "called from %s\n",
+                  call, who);
   } else {
-    std::snprintf(line, sizeof line, "xcoro: %s: coroutine '%s' (id %llu) %s\n", call,
-                  c->name().data(), static_cast<unsigned long long>(c->id()), what);
+    describe(who, sizeof who, c);
+    std::snprintf(line, sizeof line, "xcoro: %s: %s %s\n", call, who, what);
   }
   ssize_t ignored = ::write(STDERR_FILENO, line, std::strlen(line));
   (void)ignored;
@@ -471,7 +488,7 @@ void await_done(coro* c) {
 
 std::size_t await_any(coro* const* cs, std::size_t n) {
   if (n == 0) {
-    fatal("xawait_any", nullptr, "was given no frames");
+    fatal("xawait_any", tls.cur(), "was given no frames");
   }
   return wait_any_done(cs, n, "xawait_any");
 }

@@ -108,9 +108,16 @@ xcoro::executor* default_executor(xcoro::executor* given) noexcept {
   return given != nullptr ? given : get_env().executor;
 }
 
+void describe(char* out, std::size_t size, const coro* c) noexcept;  // src/coro.cpp
+
 void fatal_destroyed_busy(const char* what) noexcept {
-  char message[96];
-  std::snprintf(message, sizeof message, "~%s: destroyed while coroutines still wait on it", what);
+  // The waiters cannot be named from here (signalled ones are in no queue any more); the
+  // coroutine running the destructor can.
+  char who[80];
+  describe(who, sizeof who, xframe());
+  char message[176];
+  std::snprintf(message, sizeof message,
+                "~%s: destroyed while coroutines still wait on it (destroyed by %s)", what, who);
   fatal_message(message);
 }
 

@@ -4,12 +4,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "support/test_stacks.hpp"
 #include "xcoro/coro.hpp"
+#include "xcoro/executor.hpp"
+#include "xcoro/sync.hpp"
 
 namespace {
 
@@ -274,6 +278,114 @@ TEST_F(Misuse, CanaryCheckedAtSuspend) {
         xcoro::xresume(*f);
       },
       "xcoro: xsuspend: coroutine \\(id [0-9]+\\) overflowed its stack");
+}
+
+// ---------------------------------------------------------------------------------------
+// Empty frames: the message names the caller, since there is no coroutine to name.
+
+TEST_F(Misuse, ResumeNullFrame) {
+  EXPECT_DEATH(xcoro::xresume(xcoro::frame(nullptr)),
+               "xcoro: xresume: no coroutine \\(an empty or moved-from frame_t, or a null "
+               "frame\\), called from root coroutine \\(id 0\\)");
+}
+
+TEST_F(Misuse, AwaitEmptyFrame) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] {
+          xcoro::xframe()->set_name("awaiter");
+          frame_t<int> empty;
+          xcoro::xawait(empty);
+        });
+      },
+      "xcoro: xawait: no coroutine \\(an empty or moved-from frame_t, or a null frame\\), "
+      "called from coroutine 'awaiter' \\(id [0-9]+\\)");
+}
+
+TEST_F(Misuse, XnextStartOnMovedFromFrame) {
+  EXPECT_DEATH(
+      {
+        auto g = int_gen::init(nullptr, [] { int_gen::xyield(1); });
+        int_gen taken = std::move(*g);
+        g->xnext_start();
+      },
+      "xcoro: xnext_start: no coroutine \\(an empty or moved-from frame_t, or a null "
+      "frame\\), called from root coroutine \\(id 0\\)");
+}
+
+TEST_F(Misuse, XreturnedOnEmptyFrame) {
+  EXPECT_DEATH(
+      {
+        frame_t<int> empty;
+        (void)empty.xreturned();
+      },
+      "xcoro: xreturned: no coroutine \\(an empty or moved-from frame_t, or a null frame\\)");
+}
+
+TEST_F(Misuse, XawaitAnyOfNothing) {
+  EXPECT_DEATH(
+      {
+        std::vector<frame_t<void>> none;
+        xcoro::xawait_any(none);
+      },
+      "xcoro: xawait_any: root coroutine \\(id 0\\) was given no frames");
+}
+
+// ---------------------------------------------------------------------------------------
+// Sync primitives destroyed while coroutines wait on them.
+
+TEST_F(Misuse, DestroyMutexWithWaiter) {
+  EXPECT_DEATH(
+      {
+        xcoro::executor ex;
+        auto m = std::make_unique<xcoro::mutex>(&ex);
+        m->lock();  // held by root
+        auto w = xcoro::xasync([&m] { m->lock(); });
+        m.reset();
+      },
+      "xcoro: ~mutex: destroyed while coroutines still wait on it \\(destroyed by root "
+      "coroutine \\(id 0\\)\\)");
+}
+
+TEST_F(Misuse, DestroySemaphoreWithWaiter) {
+  EXPECT_DEATH(
+      {
+        xcoro::executor ex;
+        auto s = std::make_unique<xcoro::semaphore>(0, &ex);
+        auto w = xcoro::xasync([&s] { s->acquire(); });
+        auto killer = xcoro::xasync([&s] {
+          xcoro::xframe()->set_name("killer");
+          s.reset();
+        });
+      },
+      "xcoro: ~semaphore: destroyed while coroutines still wait on it \\(destroyed by "
+      "coroutine 'killer' \\(id [0-9]+\\)\\)");
+}
+
+// A waiter already handed its unit but not yet run still counts as waiting.
+TEST_F(Misuse, DestroySemaphoreWithSignalledWaiter) {
+  EXPECT_DEATH(
+      {
+        xcoro::executor ex;
+        auto s = std::make_unique<xcoro::semaphore>(0, &ex);
+        auto w = xcoro::xasync([&s] { s->acquire(); });
+        s->release();
+        s.reset();
+      },
+      "xcoro: ~semaphore: destroyed while coroutines still wait on it");
+}
+
+TEST_F(Misuse, DestroyWaitGroupWithWaiter) {
+  EXPECT_DEATH(
+      {
+        xcoro::executor ex;
+        auto wg = std::make_unique<xcoro::wait_group>(&ex);
+        wg->add(1);
+        auto w = xcoro::xasync([&wg] { wg->wait(); });
+        wg.reset();
+      },
+      "xcoro: ~wait_group: destroyed while coroutines still wait on it \\(destroyed by root "
+      "coroutine \\(id 0\\)\\)");
 }
 
 }  // namespace
