@@ -1,9 +1,12 @@
 // Death tests: every programming error aborts with one line naming the call and the
-// coroutine, never undefined behaviour.
+// coroutine, never undefined behaviour. Each abort path of the library has a test here or
+// beside its component's tests (channel_test, executor_test, sync_test); docs/design.md
+// does not list them, `grep -rn fatal src include/xcoro` does.
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -14,6 +17,10 @@
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/sync.hpp"
+
+#if defined(__linux__)
+#include "xcoro/aio.hpp"  // async IO is built on Linux only
+#endif
 
 namespace {
 
@@ -332,7 +339,176 @@ TEST_F(Misuse, XawaitAnyOfNothing) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Sync primitives destroyed while coroutines wait on them.
+// Generators used the wrong way round.
+
+TEST_F(Misuse, XnextOnFinishedGenerator) {
+  EXPECT_DEATH(
+      {
+        auto g = int_gen::init(nullptr, [] { int_gen::xyield(1); });
+        g->frame()->set_name("spent");
+        g->xnext_start();
+        g->xnext_end();
+        g->xnext();
+      },
+      "xcoro: xnext: coroutine 'spent' \\(id [0-9]+\\) is not suspended at a yield");
+}
+
+TEST_F(Misuse, XnextAfterPlainSuspend) {
+  EXPECT_DEATH(
+      {
+        auto g = int_gen::init(nullptr, [] { xcoro::xsuspend(); });
+        g->frame()->set_name("shy");
+        g->xnext_start();
+      },
+      "xcoro: xnext_start: coroutine 'shy' \\(id [0-9]+\\) suspended without yielding a value");
+}
+
+TEST_F(Misuse, XyieldWithoutInjectedValue) {
+  using gen = frame_t<void, int, int>;
+  EXPECT_DEATH(
+      {
+        auto g = gen::init(nullptr, [] { gen::xyield(1); });
+        g->frame()->set_name("thirsty");
+        g->xnext_start();
+        xcoro::xresume(*g);  // resumed, but not by xnext: no value injected
+      },
+      "xcoro: xyield: coroutine 'thirsty' \\(id [0-9]+\\) was resumed without an injected "
+      "value");
+}
+
+TEST_F(Misuse, MoveOnlyResultTakenTwice) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] { return std::make_unique<int>(1); });
+        f->frame()->set_name("once");
+        (void)f->xreturned();
+        (void)f->xreturned();
+      },
+      "xcoro: xreturned: coroutine 'once' \\(id [0-9]+\\) had its result moved out already");
+}
+
+TEST_F(Misuse, XreturnedBeforeFinish) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] {
+          xcoro::xsuspend();
+          return 1;
+        });
+        f->frame()->set_name("early");
+        (void)f->xreturned();
+      },
+      "xcoro: xreturned: coroutine 'early' \\(id [0-9]+\\) has not finished");
+}
+
+TEST_F(Misuse, XsuspendBlockFromRoot) {
+  EXPECT_DEATH(xcoro::xsuspend_block([] {}),
+               "xcoro: xsuspend_block: root coroutine \\(id 0\\) called from root");
+}
+
+// ---------------------------------------------------------------------------------------
+// Control that has nowhere to go: the coroutine to return or suspend to has finished.
+
+/// Leaves a coroutine named "left-behind" running with a resumer that has finished, then
+/// calls `tail` in it. R starts C (C's resumer is R); C starts X; X resumes R, which
+/// returns (to root, its starter). Root resumes X, which returns to its starter C. C now
+/// runs, and the coroutine that last resumed it is R, finished.
+void with_finished_resumer(void (*tail)()) {
+  frame_t<void> r;
+  frame_t<void> c;
+  frame_t<void> x;
+  r = std::move(*frame_t<void>::init(nullptr, [&] {
+    c = std::move(*xcoro::xasync([&, tail] {
+      xcoro::xframe()->set_name("left-behind");
+      x = std::move(*frame_t<void>::init(nullptr, [&] { xcoro::xresume(r.frame()); }));
+      xcoro::xresume(x);
+      tail();
+    }));
+  }));
+  xcoro::xresume(r);
+  xcoro::xresume(x);
+}
+
+TEST_F(Misuse, SuspendToFinishedResumer) {
+  EXPECT_DEATH(with_finished_resumer([] { xcoro::xsuspend(); }),
+               "xcoro: xsuspend: coroutine 'left-behind' \\(id [0-9]+\\) cannot suspend: the "
+               "coroutine that resumed it has finished");
+}
+
+// xawait of an unfinished frame suspends, and so meets the same end.
+TEST_F(Misuse, AwaitWithFinishedResumer) {
+  EXPECT_DEATH(with_finished_resumer([] {
+                 auto pending = xcoro::frame_t<void>::init(nullptr, [] {});
+                 xcoro::xawait(*pending);
+               }),
+               "xcoro: xsuspend: coroutine 'left-behind' \\(id [0-9]+\\) cannot suspend: the "
+               "coroutine that resumed it has finished");
+}
+
+TEST_F(Misuse, SuspendSafeToFinishedResumer) {
+  EXPECT_DEATH(with_finished_resumer([] { (void)xcoro::xsuspend_safe(); }),
+               "xcoro: xsuspend_safe: coroutine 'left-behind' \\(id [0-9]+\\) cannot suspend");
+}
+
+TEST_F(Misuse, ReturnToFinishedResumer) {
+  EXPECT_DEATH(with_finished_resumer([] {}),
+               "xcoro: return: coroutine 'left-behind' \\(id [0-9]+\\) finished but the "
+               "coroutine it returns to has finished too");
+}
+
+// ---------------------------------------------------------------------------------------
+// Destroying a frame_t at the wrong time.
+
+TEST_F(Misuse, DestroyFrameOfCoroutineInXresume) {
+  EXPECT_DEATH(
+      {
+        frame_t<void> outer;
+        outer = std::move(*frame_t<void>::init(nullptr, [&outer] {
+          auto inner = xcoro::xasync([&outer] { outer = frame_t<void>(); });
+        }));
+        outer.frame()->set_name("resuming");
+        xcoro::xresume(outer);
+      },
+      "xcoro: ~frame_t: coroutine 'resuming' \\(id [0-9]+\\) is waiting for a coroutine it "
+      "resumed and cannot be destroyed");
+}
+
+// A coroutine that catches forced_unwind and switches away instead of finishing.
+TEST_F(Misuse, ForcedUnwindCaughtAndSwitchedAway) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([root = xcoro::xframe()] {
+          try {
+            xcoro::xsuspend();
+          } catch (...) {
+            xcoro::xresume(root);  // wrong: neither rethrows nor finishes
+          }
+        });
+        f->frame()->set_name("escapee");
+      },
+      "xcoro: ~frame_t: coroutine 'escapee' \\(id [0-9]+\\) swallowed xcoro::forced_unwind");
+}
+
+// ---------------------------------------------------------------------------------------
+// The executor and the sync primitives.
+
+TEST_F(Misuse, TickInsideTick) {
+  EXPECT_DEATH(
+      {
+        xcoro::executor ex;
+        auto f = xcoro::xasync([&ex] {
+          xcoro::xframe()->set_name("ticker");
+          xcoro::xsuspend();
+          ex.tick();
+        });
+        xcoro::executor::func wake;
+        wake.fn = [](void* c) { xcoro::xresume(static_cast<xcoro::coro*>(c)); };
+        wake.userdata = f->frame();
+        ex.run_soon(wake);
+        ex.tick();
+      },
+      "xcoro: executor::tick: coroutine 'ticker' \\(id [0-9]+\\) called tick\\(\\) from inside "
+      "tick\\(\\)");
+}
 
 TEST_F(Misuse, DestroyMutexWithWaiter) {
   EXPECT_DEATH(
@@ -387,5 +563,45 @@ TEST_F(Misuse, DestroyWaitGroupWithWaiter) {
       "xcoro: ~wait_group: destroyed while coroutines still wait on it \\(destroyed by root "
       "coroutine \\(id 0\\)\\)");
 }
+
+TEST_F(Misuse, SemaphoreAcquireInRoot) {
+  EXPECT_DEATH(
+      {
+        xcoro::executor ex;
+        xcoro::semaphore s(0, &ex);
+        s.acquire();
+      },
+      "xcoro: semaphore::acquire: root coroutine \\(id 0\\) would block in root");
+}
+
+TEST_F(Misuse, WaitGroupWaitWithoutExecutor) {
+  EXPECT_DEATH(
+      {
+        xcoro::wait_group wg(nullptr);  // and no env executor
+        wg.add(1);
+        auto w = xcoro::xasync([&wg] {
+          xcoro::xframe()->set_name("stranded");
+          wg.wait();
+        });
+      },
+      "xcoro: wait_group::wait: coroutine 'stranded' \\(id [0-9]+\\) has no executor");
+}
+
+// ---------------------------------------------------------------------------------------
+// Async IO without an executor.
+
+#if defined(__linux__)
+
+TEST_F(Misuse, AioWithoutExecutor) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] {
+          xcoro::xframe()->set_name("sleeper");
+          (void)xcoro::aio::sleep(nullptr, std::chrono::milliseconds(1));
+        });
+      },
+      "xcoro: aio::sleep: coroutine 'sleeper' \\(id [0-9]+\\) has no aio executor");
+}
+#endif
 
 }  // namespace
