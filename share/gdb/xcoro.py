@@ -4,7 +4,7 @@
 #
 # Load it with `source <prefix>/share/xcoro/gdb/xcoro.py` (or from ~/.gdbinit).
 #
-#   info xcoro [-scan] [-threads]   every coroutine of the selected thread (or of all
+#   info xcoro [-threads]           every coroutine of the selected thread (or of all
 #                                   threads): id, status, name, record, starter, where
 #   info xcoro ID|ADDR              one coroutine in detail (ADDR: a record address or an
 #                                   expression such as `f.c_` or `xcoro::xframe()`)
@@ -14,25 +14,28 @@
 #                                   `up`, `frame N`, `info locals` then show its frames.
 #   xcoro switch                    back to the thread's real frames (also on resume)
 #
-# How coroutines are found. The thread-local xcoro::detail::tls holds the root record and
-# the running one; every started, unfinished coroutine is linked into the children list of
-# its starter (first_child_ / next_sibling_), recursively from tls.root. Two kinds of
-# coroutine are in no such list: those created but never resumed (status start), and those
-# whose starter finished first (orphans). `-scan` finds them too, by searching the
-# process's writable memory for records that name this thread as their owner and lie at the
-# high end of the stack they describe. Records of stacks that sit in the default
-# allocator's free lists are skipped when its symbols are available (a Debug build of the
-# library); a freed heap stack or a reused caller-owned span may still show a stale record,
-# marked `?` in the list. A scan reads the whole writable address space: seconds for a few
-# GiB.
+# How coroutines are found. The thread-local xcoro::detail::tls holds the root record, the
+# running one, and the head of a list of every record of the thread (`live`, linked through
+# next_live_ in each record): a record joins it when its frame_t is made (frame_t::init,
+# xasync) and leaves it when the frame_t lets go of it. So the list has the coroutines that
+# never started, the running and the suspended ones, orphans (their starter finished
+# first) and finished ones whose frame_t still exists. The records live at the high end of
+# their stacks: a core file without the stacks cannot show them (see below).
 #
-# How a suspended coroutine is unwound. The switch saves rsp, the resume address, rbp and
-# rbx at offsets 0, 8, 16 and 24 of the record (detail::context_offsets), and the CFI of the
-# code around the resume address is valid there (docs/design.md). A Python unwinder claims
-# the innermost frame and reports those four values as its caller's registers, so frame #1
-# is the coroutine's resume point and gdb's DWARF unwinder takes it from there, down to
-# xcoro_entry_stub, whose CFI ends the chain. `xcoro bt` prints that backtrace without the
-# real frame #0 and renumbers it.
+# How a suspended coroutine is unwound. The switch saves rsp, the resume address and rbp at
+# offsets 0, 8 and 16 of the record (detail::context_offsets); a Python unwinder claims the
+# innermost frame and reports the suspended coroutine's registers as its caller's, so frame
+# #1 is the coroutine's innermost frame and gdb's DWARF unwinder takes it from there, down
+# to xcoro_entry_stub, whose CFI ends the chain. The two shapes of the x86-64 switch differ:
+#  - inline switch (XCORO_INLINE_SWITCH=ON, the default): rbx is at offset 24 too, the
+#    resume address is inside the suspended function, and the CFI there is valid, so
+#    frame #1 is (resume address, rsp, rbp, rbx);
+#  - called switch (OFF): the resume address is inside xcoro_switch_context
+#    (src/arch/switch_x86_64_sysv_elf_gas.S), and the saved rsp points at r12, r13, r14,
+#    r15, rbx and the return address into its caller. Frame #1 is that caller, with all
+#    five registers, as if xcoro_switch_context had returned.
+# Either way frame #1 is xcoro::detail::arch::switch_context. `xcoro bt` prints that
+# backtrace without the real frame #0 and renumbers it.
 #
 # Core files: gdb's `gcore` fails to dump memory mappings that contain MADV_GUARD_INSTALL
 # guard pages (Linux 6.13+; the default stack allocator uses them), and then leaves out
@@ -46,7 +49,12 @@ import gdb.unwinder
 _STATUS = {0: "start", 1: "active", 2: "suspended", 3: "done"}
 _FLAG_ROOT = 8
 _MAX_WHERE_FRAMES = 24
-_MAX_SCAN_REGION = 64 << 30  # larger mappings are not scanned (sanitizer shadow memory)
+_MAX_RECORDS = 50000000  # a bound on list walks, against a corrupted (cyclic) list
+
+# The called switch's save area at the saved rsp (src/arch/switch_x86_64_sysv_elf_gas.S).
+_CALLED_SAVED = (("r12", 0x00), ("r13", 0x08), ("r14", 0x10), ("r15", 0x18), ("rbx", 0x20))
+_CALLED_RETURN = 0x28  # return address into xcoro_switch_context's caller
+_CALLED_FRAME = 0x30   # the caller's rsp is the saved rsp plus this
 
 
 class XcoroError(gdb.GdbError):
@@ -110,11 +118,10 @@ class Record:
         self.stack_size = int(v["stack_size_"])
         self.allocator = int(v["allocator_"])
         self.entry = int(v["entry_"])
+        self.next_live = int(v["next_live_"])
         raw = bytes(gdb.selected_inferior().read_memory(v["name_"].address,
                                                         v["name_"].type.sizeof))
         self.name = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-        self.found_by_scan = False
-        self.maybe_stale = False
 
     @property
     def is_root(self):
@@ -124,14 +131,61 @@ class Record:
     def status_name(self):
         return _STATUS.get(self.status, "?(%d)" % self.status)
 
+    @property
+    def is_orphan(self):
+        """Started, unfinished, and its starter has finished: it returns to its latest
+        resumer."""
+        return not self.is_root and self.starter == 0 and self.status in (1, 2)
+
     def label(self):
         if self.is_root:
             return "(root)"
         return self.name if self.name else "-"
 
+    def context(self):
+        """The registers of the coroutine's innermost frame while it is switched out, as a
+        dict (rip, rsp, rbp and whatever else the switch saved), from either switch."""
+        if _in_called_switch(self.pc):
+            inf = gdb.selected_inferior()
+            raw = bytes(inf.read_memory(self.sp, _CALLED_FRAME))
+
+            def word(off):
+                return int.from_bytes(raw[off:off + 8], "little")
+            regs = {name: word(off) for name, off in _CALLED_SAVED}
+            regs["rip"] = word(_CALLED_RETURN)
+            regs["rsp"] = self.sp + _CALLED_FRAME
+            regs["rbp"] = self.fp
+            return regs
+        return {"rip": self.pc, "rsp": self.sp, "rbp": self.fp, "rbx": self.bx}
+
+
+_called_switch_pcs = {}  # resume address -> in the called switch; per loaded program
+
+
+def _forget_symbols(_event):
+    _called_switch_pcs.clear()
+
+
+gdb.events.new_objfile.connect(_forget_symbols)
+gdb.events.clear_objfiles.connect(_forget_symbols)
+
+
+def _in_called_switch(pc):
+    """True if `pc` (a saved resume address) is inside xcoro_switch_context, the called
+    switch: the inline switch resumes inside the suspended function instead."""
+    if pc == 0:
+        return False
+    if pc not in _called_switch_pcs:
+        try:
+            sym = gdb.execute("info symbol 0x%x" % pc, to_string=True)
+        except gdb.error:
+            sym = ""
+        _called_switch_pcs[pc] = sym.startswith("xcoro_switch_context ")
+    return _called_switch_pcs[pc]
+
 
 class Thread:
-    """The coroutines of one thread, found from its thread_state."""
+    """The coroutines of one thread, found from its thread_state's live list."""
 
     def __init__(self, ts_addr=None):
         ts = _thread_state() if ts_addr is None else gdb.Value(ts_addr).cast(
@@ -142,25 +196,31 @@ class Thread:
         self.current = cur if cur != 0 else self.root.addr
         self.last_id = int(ts["last_id"])
         self.ready = bool(ts["ready"])
+        self.live = int(ts["live"])
 
     def walk(self):
-        """The root and every coroutine reachable through the children lists."""
-        out = []
-        seen = set()
-        stack = [self.root.addr]
-        while stack:
-            addr = stack.pop()
-            if addr in seen or len(seen) > 10000000:
-                continue
+        """The root and every record on the thread's live list, newest first. A record
+        that cannot be read, or does not name this thread as its owner (a core file
+        without the stacks), ends the walk with a note."""
+        out = [self.root]
+        seen = {self.root.addr}
+        addr = self.live
+        self.complete = False
+        while addr != 0 and addr not in seen and len(out) < _MAX_RECORDS:
             seen.add(addr)
-            r = Record(addr)
+            try:
+                r = Record(addr)
+            except gdb.MemoryError:
+                r = None
+            # A core file that left the stacks out reads as zeros there, or not at all.
+            if r is None or r.owner != self.ts_addr:
+                gdb.write("xcoro: cannot read the record at 0x%x; it and the coroutines after "
+                          "it in the list are missing (a core file without the stacks?)\n"
+                          % addr)
+                return out
             out.append(r)
-            k = r.first_child
-            steps = 0
-            while k != 0 and k not in seen and steps < 10000000:
-                stack.append(k)
-                k = Record(k).next_sibling
-                steps += 1
+            addr = r.next_live
+        self.complete = addr == 0
         return out
 
     def resuming(self):
@@ -174,165 +234,6 @@ class Thread:
 
 
 # ---------------------------------------------------------------------------------------
-# Memory scan (info xcoro -scan).
-
-def _regions():
-    """(start, end) of the memory worth scanning: writable mappings of a live process, the
-    loaded segments of a core file."""
-    inf = gdb.selected_inferior()
-    conn = inf.connection
-    out = []
-    if conn is not None and conn.type == "core":
-        text = gdb.execute("info files", to_string=True)
-        for m in re.finditer(r"0x([0-9a-f]+) - 0x([0-9a-f]+) is load\d+", text):
-            out.append((int(m.group(1), 16), int(m.group(2), 16)))
-        return out
-    text = gdb.execute("info proc mappings", to_string=True)
-    untouched = _untouched_regions(inf.pid)
-    skipped = 0
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) >= 5 and f[0].startswith("0x") and "w" in f[4]:
-            name = f[5] if len(f) > 5 else ""
-            if name in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
-                continue
-            start, end = int(f[0], 16), int(f[1], 16)
-            if start in untouched:
-                continue  # no resident page: nothing was ever written there
-            if end - start > _MAX_SCAN_REGION:
-                skipped += 1  # e.g. a sanitizer's shadow memory
-                continue
-            out.append((start, end))
-    if skipped:
-        gdb.write("xcoro: scan skipped %d mapping(s) larger than %d GiB\n" % (
-            skipped, _MAX_SCAN_REGION >> 30))
-    return out
-
-
-def _untouched_regions(pid):
-    """Start addresses of the mappings without resident pages, from /proc/PID/smaps when
-    gdb runs on the same machine as the process; else an empty set."""
-    out = set()
-    try:
-        with open("/proc/%d/smaps" % pid) as f:
-            start = None
-            for line in f:
-                if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
-                    start = int(line.split("-", 1)[0], 16)
-                elif line.startswith("Rss:") and start is not None:
-                    if int(line.split()[1]) == 0:
-                        out.add(start)
-    except (OSError, ValueError):
-        pass
-    return out
-
-
-def _read(inf, addr, size):
-    """Reads [addr, addr+size), page by page where a bulk read fails (guard pages); pages
-    that cannot be read come back as zeros."""
-    try:
-        return bytes(inf.read_memory(addr, size))
-    except gdb.MemoryError:
-        pass
-    page = 4096
-    parts = []
-    for a in range(addr, addr + size, page):
-        try:
-            parts.append(bytes(inf.read_memory(a, page)))
-        except gdb.MemoryError:
-            parts.append(b"\0" * page)
-    return b"".join(parts)
-
-
-def _free_stacks():
-    """The default allocator's address and the low ends of the stacks in its free lists
-    (pool and this thread's cache), when the library has debug information; else
-    (None, empty set)."""
-    free = set()
-    state = {"pool": None}
-
-    def vec(v):
-        impl = v["_M_impl"]
-        start, finish = impl["_M_start"], impl["_M_finish"]
-        n = int(finish - start)
-        return [start[i] for i in range(min(n, 50000000))]
-
-    def get():
-        try:
-            # `static pooled_allocator* p` in xcoro::(anonymous namespace)::pool().
-            fn = gdb.lookup_static_symbol("xcoro::(anonymous namespace)::pool")
-            if fn is None:
-                return
-            sym, _ = gdb.lookup_symbol("p", gdb.block_for_pc(int(fn.value().address)))
-            if sym is None:
-                return
-            p = sym.value()
-            if int(p) == 0:
-                return
-            pool = p.dereference()
-            for sc in vec(pool["classes_"]):
-                for lo in vec(sc["free"]):
-                    free.add(int(lo))
-            tc = pool["thread_cache"]  # a static thread_local member: this thread's
-            for i in range(int(tc["count"])):
-                free.add(int(tc["items"][i]))
-            state["pool"] = int(p)
-        except (gdb.error, RuntimeError):
-            free.clear()
-    _in_cxx(get)
-    return state["pool"], free
-
-
-def scan(thread, known):
-    """Records owned by `thread` found in memory and not in `known` (a set of addresses).
-    Records on stacks in the default allocator's free lists are left out; those that
-    cannot be checked that way are marked maybe_stale."""
-    ctype = _coro_ptr_type().target()
-    owner_off = next(f.bitpos // 8 for f in ctype.fields() if f.name == "owner_")
-    rec_size = ctype.sizeof
-    align = 64  # alignas(64) class coro
-    needle = thread.ts_addr.to_bytes(8, "little")
-    inf = gdb.selected_inferior()
-    pool, free = _free_stacks()
-    found = []
-    chunk = 64 << 20
-    for start, end in _regions():
-        a = start
-        while a < end:
-            n = min(chunk, end - a)
-            data = _read(inf, a, n)
-            i = data.find(needle)
-            while i >= 0:
-                rec = a + i - owner_off
-                if rec % align == 0 and rec not in known and rec != thread.root.addr:
-                    r = _validate(rec, rec_size, align, thread)
-                    if r is not None and r.stack_lo not in free:
-                        r.found_by_scan = True
-                        r.maybe_stale = pool is None or r.allocator != pool
-                        found.append(r)
-                i = data.find(needle, i + 1)
-            a += n
-    return found
-
-
-def _validate(addr, rec_size, align, thread):
-    try:
-        r = Record(addr)
-    except gdb.error:
-        return None
-    if r.owner != thread.ts_addr or r.is_root or r.status not in _STATUS:
-        return None
-    if not (1 <= r.id <= thread.last_id) or r.stack_size == 0:
-        return None
-    hi = r.stack_lo + r.stack_size
-    if (hi - rec_size) // align * align != addr:
-        return None
-    if r.status == 0 and r.invocation != 0:
-        return None
-    return r
-
-
-# ---------------------------------------------------------------------------------------
 # Unwinding a suspended coroutine.
 
 class _FrameId:
@@ -342,30 +243,26 @@ class _FrameId:
 
 
 class CoroUnwinder(gdb.unwinder.Unwinder):
-    """When engaged, claims frame #0 and reports a coroutine's saved context as the
-    registers of frame #1."""
+    """When engaged, claims frame #0 and reports a coroutine's saved registers (a dict
+    from Record.context) as the registers of frame #1."""
 
     def __init__(self):
         super().__init__("xcoro")
-        self.target = None  # (sp, pc, fp, bx) or None
+        self.target = None  # {register name: value} or None
 
     def __call__(self, pending):
         if self.target is None or pending.level() != 0:
             return None
-        sp, pc, fp, bx = self.target
         rip = pending.read_register("rip")
         rsp = pending.read_register("rsp")
-        rbp = pending.read_register("rbp")
-        rbx = pending.read_register("rbx")
         # Frame #0's id takes the coroutine's stack pointer: gdb refuses a caller frame
         # that is "inner" (lower) than its callee, and the coroutine's stack may lie
         # below the thread's real one.
-        info = pending.create_unwind_info(_FrameId(gdb.Value(sp).cast(rsp.type),
-                                                   gdb.Value(rip)))
-        info.add_saved_register("rip", gdb.Value(pc).cast(rip.type))
-        info.add_saved_register("rsp", gdb.Value(sp).cast(rsp.type))
-        info.add_saved_register("rbp", gdb.Value(fp).cast(rbp.type))
-        info.add_saved_register("rbx", gdb.Value(bx).cast(rbx.type))
+        info = pending.create_unwind_info(_FrameId(
+            gdb.Value(self.target["rsp"]).cast(rsp.type), gdb.Value(rip)))
+        for name, value in self.target.items():
+            reg_type = rip.type if name == "rip" else rsp.type
+            info.add_saved_register(name, gdb.Value(value).cast(reg_type))
         return info
 
 
@@ -374,7 +271,7 @@ gdb.unwinder.register_unwinder(None, _unwinder, replace=True)
 
 
 def _engage(rec):
-    _unwinder.target = (rec.sp, rec.pc, rec.fp, rec.bx) if rec is not None else None
+    _unwinder.target = rec.context() if rec is not None else None
     gdb.invalidate_cached_frames()
 
 
@@ -445,7 +342,7 @@ def _where(thread, rec):
 # ---------------------------------------------------------------------------------------
 # Commands.
 
-def _find(thread, arg, allow_scan=True):
+def _find(thread, arg):
     """A record by id (a small integer) or by address (any other expression)."""
     v = _in_cxx(lambda: gdb.parse_and_eval(arg))
     if v.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
@@ -455,30 +352,26 @@ def _find(thread, arg, allow_scan=True):
         return Record(n)
     if thread is None:
         raise XcoroError("xcoro: no thread state; give a record address")
-    recs = thread.walk()
-    for r in recs:
+    for r in thread.walk():
         if r.id == n:
             return r
-    if allow_scan:
-        for r in scan(thread, {r.addr for r in recs}):
-            if r.id == n:
-                return r
-    raise XcoroError("xcoro: no live coroutine with id %d in this thread" % n)
+    raise XcoroError("xcoro: no coroutine with id %d in this thread (ids so far: 0-%d; a "
+                     "coroutine leaves the list when its frame_t is destroyed)" % (
+                         n, thread.last_id))
 
 
-def _print_list(thread, do_scan):
+def _print_list(thread):
     recs = thread.walk()
-    extra = scan(thread, {r.addr for r in recs}) if do_scan else []
-    ids = {r.addr: r.id for r in recs + extra}
+    ids = {r.addr: r.id for r in recs}
     resuming = thread.resuming()
     rows = []
-    for r in sorted(recs + extra, key=lambda r: r.id):
-        mark = "*" if r.addr == thread.current else (" " if not r.maybe_stale else "?")
+    for r in sorted(recs, key=lambda r: r.id):
+        mark = "*" if r.addr == thread.current else " "
         status = r.status_name
         if r.addr in resuming and r.addr != thread.current:
             status = "suspended (xresume)"
         starter = "-" if r.starter == 0 else str(ids.get(r.starter, "0x%x" % r.starter))
-        if r.found_by_scan and r.starter == 0 and r.status in (1, 2):
+        if r.is_orphan:
             starter = "orphan"
         rows.append((mark, str(r.id), status, r.label(), "0x%x" % r.addr, starter,
                      str(r.invocation), _where(thread, r)))
@@ -488,9 +381,17 @@ def _print_list(thread, do_scan):
         gdb.write(("%-*s %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %s\n" % (
             widths[0], row[0], widths[1], row[1], widths[2], row[2], widths[3], row[3],
             widths[4], row[4], widths[5], row[5], widths[6], row[6], row[7])).rstrip() + "\n")
-    if not do_scan:
-        gdb.write("(%d created on this thread so far; coroutines never started or whose "
-                  "starter finished are listed only with `info xcoro -scan`)\n" % thread.last_id)
+    if thread.complete:
+        gdb.write("(%d of the %d created on this thread so far; the others' frame_t are "
+                  "gone)\n" % (len(recs) - 1, thread.last_id))
+
+
+def _symbol(pc):
+    """`info symbol` for pc, or ""."""
+    if pc == 0:
+        return ""
+    sym = gdb.execute("info symbol 0x%x" % pc, to_string=True).strip()
+    return "" if sym.startswith("No symbol") else sym
 
 
 def _print_one(thread, r):
@@ -499,17 +400,26 @@ def _print_one(thread, r):
                                                     r.name, r.addr))
     gdb.write("  status      %s%s\n" % (r.status_name, " (running)" if cur else ""))
     gdb.write("  switches    %d\n" % r.invocation)
-    gdb.write("  starter     0x%x%s\n" % (r.starter, "" if r.starter else " (none: orphan or "
-                                            "not started)" if not r.is_root else ""))
+    gdb.write("  starter     0x%x%s\n" % (r.starter, " (none: orphan)" if r.is_orphan else ""))
     gdb.write("  resumer     0x%x\n" % r.resumer)
     gdb.write("  owner       0x%x (thread_state)\n" % r.owner)
     if not r.is_root:
         gdb.write("  stack       [0x%x, 0x%x) %d bytes\n" % (r.stack_lo, r.stack_lo +
                                                           r.stack_size, r.stack_size))
     gdb.write("  saved sp    0x%x\n  saved pc    0x%x" % (r.sp, r.pc))
-    sym = gdb.execute("info symbol 0x%x" % r.pc, to_string=True).strip() if r.pc else ""
-    gdb.write("  %s\n" % sym if sym and not sym.startswith("No symbol") else "\n")
-    gdb.write("  saved rbp   0x%x\n  saved rbx   0x%x\n" % (r.fp, r.bx))
+    gdb.write("  %s\n" % _symbol(r.pc))
+    if r.status in (1, 2) and _in_called_switch(r.pc):
+        try:
+            regs = r.context()
+            gdb.write("  returns to  0x%x  %s (called switch)\n" % (regs["rip"],
+                                                                  _symbol(regs["rip"])))
+            gdb.write("  saved rbp   0x%x\n" % r.fp)
+            gdb.write("".join("  saved %-5s 0x%x\n" % (name, regs[name])
+                              for name, _ in _CALLED_SAVED))
+        except gdb.MemoryError:
+            gdb.write("  saved rbp   0x%x\n  (its stack cannot be read)\n" % r.fp)
+    else:
+        gdb.write("  saved rbp   0x%x\n  saved rbx   0x%x\n" % (r.fp, r.bx))
     children = []
     k = r.first_child
     while k != 0 and len(children) < 1000:
@@ -524,14 +434,14 @@ def _print_one(thread, r):
 class InfoXcoro(gdb.Command):
     """List xcoro coroutines, or show one.
 
-Usage: info xcoro [-scan] [-threads]
+Usage: info xcoro [-threads]
        info xcoro ID|ADDR
 
-Without arguments, lists the selected thread's root and every coroutine reachable from
-it through the starters' children lists: id, status, name, record address, starter id,
-number of switches into it, and the innermost frame outside xcoro (`*` marks the running
-one). -scan also searches memory for coroutines in no such list (never started, or
-orphaned by a finished starter). -threads lists every thread.
+Without arguments, lists the selected thread's root and every coroutine whose frame_t
+exists (never started, running, suspended, finished): id, status, name, record address,
+starter id ("orphan" when the starter finished first), number of switches into it, and
+the innermost frame outside xcoro (`*` marks the running one). -threads lists every
+thread. (-scan, which searched memory in earlier versions, is accepted and ignored.)
 With ID (a coroutine id) or ADDR (a record address or pointer expression), shows that
 coroutine's record."""
 
@@ -540,7 +450,6 @@ coroutine's record."""
 
     def invoke(self, arg, from_tty):
         args = gdb.string_to_argv(arg)
-        do_scan = "-scan" in args
         all_threads = "-threads" in args
         rest = [a for a in args if a not in ("-scan", "-threads")]
         if rest:
@@ -552,7 +461,7 @@ coroutine's record."""
             _print_one(thread, _find(thread, " ".join(rest)))
             return
         if not all_threads:
-            _print_list(Thread(), do_scan)
+            _print_list(Thread())
             return
         selected = gdb.selected_thread()
         try:
@@ -560,7 +469,7 @@ coroutine's record."""
                 t.switch()
                 gdb.write("\nThread %d (%s):\n" % (t.num, t.name or t.ptid[1]))
                 try:
-                    _print_list(Thread(), do_scan)
+                    _print_list(Thread())
                 except gdb.GdbError as e:
                     gdb.write("  %s\n" % e)
         finally:
