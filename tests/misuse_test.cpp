@@ -400,6 +400,21 @@ TEST_F(Misuse, XreturnedBeforeFinish) {
       "xcoro: xreturned: coroutine 'early' \\(id [0-9]+\\) has not finished");
 }
 
+// take_returned (xawait's half for an rvalue frame_t) is public too. xawait itself never
+// reaches this check, since it waits first; called directly, the message names xawait.
+TEST_F(Misuse, TakeReturnedBeforeFinish) {
+  EXPECT_DEATH(
+      {
+        auto f = xcoro::xasync([] {
+          xcoro::xsuspend();
+          return 1;
+        });
+        f->frame()->set_name("early");
+        (void)f->take_returned();
+      },
+      "xcoro: [a-z_]+: coroutine 'early' \\(id [0-9]+\\) has not finished");
+}
+
 TEST_F(Misuse, XsuspendBlockFromRoot) {
   EXPECT_DEATH(xcoro::xsuspend_block([] {}),
                "xcoro: xsuspend_block: root coroutine \\(id 0\\) called from root");
