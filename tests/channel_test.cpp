@@ -353,7 +353,7 @@ TEST(ChannelDeathTest, NoExecutor) {
         channel<int> ch;
         auto f = xcoro::xasync([&] { ch.recv(); });
       },
-      "xcoro: channel::recv: coroutine \\(id [0-9]+\\) has no executor");
+      "xcoro: channel::recv: coroutine \\(id " XCORO_RE_ID "\\) has no executor");
 }
 
 TEST(ChannelDeathTest, DestroyedWithWaiters) {

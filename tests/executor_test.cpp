@@ -229,7 +229,7 @@ TEST(ExecutorDeathTest, DestroyAwaitedFrame) {
         auto waiter = xcoro::xasync([&] { xcoro::xawait(*target); });
         *target = xcoro::frame_t<void>();
       },
-      "xcoro: ~frame_t: coroutine 'awaited' \\(id [0-9]+\\) was destroyed while another "
+      "xcoro: ~frame_t: coroutine 'awaited' \\(id " XCORO_RE_ID "\\) was destroyed while another "
       "coroutine awaits it");
 }
 

@@ -2,9 +2,13 @@
 // coroutine, never undefined behaviour. Each abort path of the library has a test here or
 // beside its component's tests (channel_test, executor_test, sync_test); docs/design.md
 // does not list them, `grep -rn fatal src include/xcoro` does.
+#if defined(_WIN32)
+#include <windows.h>
+#else
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#endif
 
 #include <chrono>
 #include <memory>
@@ -54,7 +58,7 @@ TEST_F(Misuse, ResumeFinished) {
         f->frame()->set_name("finished-one");
         xcoro::xresume(*f);
       },
-      "xcoro: xresume: coroutine 'finished-one' \\(id [0-9]+\\) has finished and cannot be "
+      "xcoro: xresume: coroutine 'finished-one' \\(id " XCORO_RE_ID "\\) has finished and cannot be "
       "resumed");
 }
 
@@ -69,7 +73,7 @@ TEST_F(Misuse, XnextWhenCoroutineReturns) {
         g->xnext_start();
         g->xnext();
       },
-      "xcoro: xnext: coroutine \\(id [0-9]+\\) returned instead of yielding");
+      "xcoro: xnext: coroutine \\(id " XCORO_RE_ID "\\) returned instead of yielding");
 }
 
 TEST_F(Misuse, XnextEndWhenCoroutineYields) {
@@ -84,7 +88,7 @@ TEST_F(Misuse, XnextEndWhenCoroutineYields) {
         g->xnext_start();
         g->xnext_end();
       },
-      "xcoro: xnext_end: coroutine \\(id [0-9]+\\) yielded or suspended instead of returning");
+      "xcoro: xnext_end: coroutine \\(id " XCORO_RE_ID "\\) yielded or suspended instead of returning");
 }
 
 TEST_F(Misuse, XyieldWrongType) {
@@ -94,7 +98,7 @@ TEST_F(Misuse, XyieldWrongType) {
         g->frame()->set_name("typed");
         g->xnext_start();
       },
-      "xcoro: xyield: coroutine 'typed' \\(id [0-9]+\\) is not a frame_t with this "
+      "xcoro: xyield: coroutine 'typed' \\(id " XCORO_RE_ID "\\) is not a frame_t with this "
       "Yield/Inject type");
 }
 
@@ -103,7 +107,7 @@ TEST_F(Misuse, XyieldInPlainCoroutine) {
       {
         auto f = xcoro::xasync([] { int_gen::xyield(1); });
       },
-      "xcoro: xyield: coroutine \\(id [0-9]+\\) is not a frame_t with this Yield/Inject type");
+      "xcoro: xyield: coroutine \\(id " XCORO_RE_ID "\\) is not a frame_t with this Yield/Inject type");
 }
 
 TEST_F(Misuse, XyieldFromRoot) {
@@ -122,7 +126,7 @@ TEST_F(Misuse, XnextStartTwice) {
         g->xnext_start();
         g->xnext_start();
       },
-      "xcoro: xnext_start: coroutine \\(id [0-9]+\\) was already started");
+      "xcoro: xnext_start: coroutine \\(id " XCORO_RE_ID "\\) was already started");
 }
 
 TEST_F(Misuse, XawaitFromRootOnUnfinished) {
@@ -132,7 +136,7 @@ TEST_F(Misuse, XawaitFromRootOnUnfinished) {
         f->frame()->set_name("pending");
         xcoro::xawait(*f);
       },
-      "xcoro: xawait: coroutine 'pending' \\(id [0-9]+\\) has not finished and xawait was "
+      "xcoro: xawait: coroutine 'pending' \\(id " XCORO_RE_ID "\\) has not finished and xawait was "
       "called from root");
 }
 
@@ -144,7 +148,7 @@ TEST_F(Misuse, ResumeFromAnotherThread) {
         std::thread t([h] { xcoro::xresume(h); });
         t.join();
       },
-      "xcoro: xresume: coroutine \\(id [0-9]+\\) belongs to another thread");
+      "xcoro: xresume: coroutine \\(id " XCORO_RE_ID "\\) belongs to another thread");
 }
 
 TEST_F(Misuse, SwallowedForcedUnwind) {
@@ -161,7 +165,7 @@ TEST_F(Misuse, SwallowedForcedUnwind) {
         });
         f->frame()->set_name("stubborn");
       },
-      "xcoro: xsuspend: coroutine 'stubborn' \\(id [0-9]+\\) suspended while its frame_t "
+      "xcoro: xsuspend: coroutine 'stubborn' \\(id " XCORO_RE_ID "\\) suspended while its frame_t "
       "unwinds it \\(xcoro::forced_unwind must not be caught and kept\\)");
 }
 
@@ -176,7 +180,7 @@ TEST_F(Misuse, DestroyOwnFrame) {
         self = std::move(*f);
         xcoro::xresume(self);
       },
-      "xcoro: ~frame_t: coroutine \\(id [0-9]+\\) is running");
+      "xcoro: ~frame_t: coroutine \\(id " XCORO_RE_ID "\\) is running");
 }
 
 int recurse(int depth) {
@@ -193,8 +197,47 @@ TEST_F(Misuse, StackOverflowIsReported) {
         f->frame()->set_name("deep");
         xcoro::xresume(*f);
       },
-      "xcoro: stack overflow in coroutine 'deep' \\(id [0-9]+\\)");
+      "xcoro: stack overflow in coroutine 'deep' \\(id " XCORO_RE_ID "\\)");
 }
+
+#if defined(_WIN32)
+
+/// An access violation that is not an overflow: a store into a PAGE_NOACCESS page.
+void fault_outside_any_stack() {
+  void* page = VirtualAlloc(nullptr, 4096, MEM_RESERVE | MEM_COMMIT, PAGE_NOACCESS);
+  *static_cast<volatile int*>(page) = 1;
+}
+
+// A fault that is not a coroutine's overflow goes on to the next exception handler (here
+// one installed after xcoro's), not to a false report.
+TEST_F(Misuse, OtherFaultsReachNextHandler) {
+  EXPECT_EXIT(
+      {
+        auto f = xcoro::xasync([] { xcoro::xsuspend(); });  // installs xcoro's handler
+        AddVectoredExceptionHandler(0, [](EXCEPTION_POINTERS* info) -> LONG {
+          if (info->ExceptionRecord->ExceptionCode == EXCEPTION_ACCESS_VIOLATION) {
+            static const char msg[] = "next handler ran\n";
+            DWORD written = 0;
+            WriteFile(GetStdHandle(STD_ERROR_HANDLE), msg, sizeof msg - 1, &written, nullptr);
+            TerminateProcess(GetCurrentProcess(), 3);
+          }
+          return EXCEPTION_CONTINUE_SEARCH;
+        });
+        fault_outside_any_stack();
+      },
+      ::testing::ExitedWithCode(3), "next handler ran");
+}
+
+// With no other handler, the fault ends the process as an access violation, unreported.
+TEST_F(Misuse, OtherFaultsKeepDefaultAction) {
+  EXPECT_EXIT(
+      {
+        auto f = xcoro::xasync([] { fault_outside_any_stack(); });
+      },
+      [](int code) { return static_cast<DWORD>(code) == EXCEPTION_ACCESS_VIOLATION; }, "^$");
+}
+
+#else
 
 /// A real SIGSEGV that is not an overflow and not undefined behaviour the sanitizers would
 /// report first (as a null dereference is): a store into a PROT_NONE page.
@@ -253,6 +296,8 @@ TEST_F(Misuse, SentSegvStillKills) {
       ::testing::KilledBySignal(SIGSEGV), "");
 }
 
+#endif  // _WIN32
+
 TEST_F(Misuse, SuspendWhileBeingUnwound) {
   EXPECT_DEATH(
       {
@@ -265,7 +310,7 @@ TEST_F(Misuse, SuspendWhileBeingUnwound) {
         });
         f->frame()->set_name("clingy");
       },
-      "xcoro: xsuspend: coroutine 'clingy' \\(id [0-9]+\\) suspended while its frame_t unwinds "
+      "xcoro: xsuspend: coroutine 'clingy' \\(id " XCORO_RE_ID "\\) suspended while its frame_t unwinds "
       "it");
 }
 
@@ -284,7 +329,7 @@ TEST_F(Misuse, CanaryCheckedAtSuspend) {
         });
         xcoro::xresume(*f);
       },
-      "xcoro: xsuspend: coroutine \\(id [0-9]+\\) overflowed its stack");
+      "xcoro: xsuspend: coroutine \\(id " XCORO_RE_ID "\\) overflowed its stack");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -306,7 +351,7 @@ TEST_F(Misuse, AwaitEmptyFrame) {
         });
       },
       "xcoro: xawait: no coroutine \\(an empty or moved-from frame_t, or a null frame\\), "
-      "called from coroutine 'awaiter' \\(id [0-9]+\\)");
+      "called from coroutine 'awaiter' \\(id " XCORO_RE_ID "\\)");
 }
 
 TEST_F(Misuse, XnextStartOnMovedFromFrame) {
@@ -350,7 +395,7 @@ TEST_F(Misuse, XnextOnFinishedGenerator) {
         g->xnext_end();
         g->xnext();
       },
-      "xcoro: xnext: coroutine 'spent' \\(id [0-9]+\\) is not suspended at a yield");
+      "xcoro: xnext: coroutine 'spent' \\(id " XCORO_RE_ID "\\) is not suspended at a yield");
 }
 
 TEST_F(Misuse, XnextAfterPlainSuspend) {
@@ -360,7 +405,7 @@ TEST_F(Misuse, XnextAfterPlainSuspend) {
         g->frame()->set_name("shy");
         g->xnext_start();
       },
-      "xcoro: xnext_start: coroutine 'shy' \\(id [0-9]+\\) suspended without yielding a value");
+      "xcoro: xnext_start: coroutine 'shy' \\(id " XCORO_RE_ID "\\) suspended without yielding a value");
 }
 
 TEST_F(Misuse, XyieldWithoutInjectedValue) {
@@ -372,7 +417,7 @@ TEST_F(Misuse, XyieldWithoutInjectedValue) {
         g->xnext_start();
         xcoro::xresume(*g);  // resumed, but not by xnext: no value injected
       },
-      "xcoro: xyield: coroutine 'thirsty' \\(id [0-9]+\\) was resumed without an injected "
+      "xcoro: xyield: coroutine 'thirsty' \\(id " XCORO_RE_ID "\\) was resumed without an injected "
       "value");
 }
 
@@ -384,7 +429,7 @@ TEST_F(Misuse, MoveOnlyResultTakenTwice) {
         (void)f->xreturned();
         (void)f->xreturned();
       },
-      "xcoro: xreturned: coroutine 'once' \\(id [0-9]+\\) had its result moved out already");
+      "xcoro: xreturned: coroutine 'once' \\(id " XCORO_RE_ID "\\) had its result moved out already");
 }
 
 TEST_F(Misuse, XreturnedBeforeFinish) {
@@ -397,7 +442,7 @@ TEST_F(Misuse, XreturnedBeforeFinish) {
         f->frame()->set_name("early");
         (void)f->xreturned();
       },
-      "xcoro: xreturned: coroutine 'early' \\(id [0-9]+\\) has not finished");
+      "xcoro: xreturned: coroutine 'early' \\(id " XCORO_RE_ID "\\) has not finished");
 }
 
 // take_returned (xawait's half for an rvalue frame_t) is public too. xawait itself never
@@ -445,7 +490,7 @@ void with_finished_resumer(void (*tail)()) {
 
 TEST_F(Misuse, SuspendToFinishedResumer) {
   EXPECT_DEATH(with_finished_resumer([] { xcoro::xsuspend(); }),
-               "xcoro: xsuspend: coroutine 'left-behind' \\(id [0-9]+\\) cannot suspend: the "
+               "xcoro: xsuspend: coroutine 'left-behind' \\(id " XCORO_RE_ID "\\) cannot suspend: the "
                "coroutine that resumed it has finished");
 }
 
@@ -455,18 +500,18 @@ TEST_F(Misuse, AwaitWithFinishedResumer) {
                  auto pending = xcoro::frame_t<void>::init(nullptr, [] {});
                  xcoro::xawait(*pending);
                }),
-               "xcoro: xsuspend: coroutine 'left-behind' \\(id [0-9]+\\) cannot suspend: the "
+               "xcoro: xsuspend: coroutine 'left-behind' \\(id " XCORO_RE_ID "\\) cannot suspend: the "
                "coroutine that resumed it has finished");
 }
 
 TEST_F(Misuse, SuspendSafeToFinishedResumer) {
   EXPECT_DEATH(with_finished_resumer([] { (void)xcoro::xsuspend_safe(); }),
-               "xcoro: xsuspend_safe: coroutine 'left-behind' \\(id [0-9]+\\) cannot suspend");
+               "xcoro: xsuspend_safe: coroutine 'left-behind' \\(id " XCORO_RE_ID "\\) cannot suspend");
 }
 
 TEST_F(Misuse, ReturnToFinishedResumer) {
   EXPECT_DEATH(with_finished_resumer([] {}),
-               "xcoro: return: coroutine 'left-behind' \\(id [0-9]+\\) finished but the "
+               "xcoro: return: coroutine 'left-behind' \\(id " XCORO_RE_ID "\\) finished but the "
                "coroutine it returns to has finished too");
 }
 
@@ -483,7 +528,7 @@ TEST_F(Misuse, DestroyFrameOfCoroutineInXresume) {
         outer.frame()->set_name("resuming");
         xcoro::xresume(outer);
       },
-      "xcoro: ~frame_t: coroutine 'resuming' \\(id [0-9]+\\) is waiting for a coroutine it "
+      "xcoro: ~frame_t: coroutine 'resuming' \\(id " XCORO_RE_ID "\\) is waiting for a coroutine it "
       "resumed and cannot be destroyed");
 }
 
@@ -500,7 +545,7 @@ TEST_F(Misuse, ForcedUnwindCaughtAndSwitchedAway) {
         });
         f->frame()->set_name("escapee");
       },
-      "xcoro: ~frame_t: coroutine 'escapee' \\(id [0-9]+\\) swallowed xcoro::forced_unwind");
+      "xcoro: ~frame_t: coroutine 'escapee' \\(id " XCORO_RE_ID "\\) swallowed xcoro::forced_unwind");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -521,7 +566,7 @@ TEST_F(Misuse, TickInsideTick) {
         ex.run_soon(wake);
         ex.tick();
       },
-      "xcoro: executor::tick: coroutine 'ticker' \\(id [0-9]+\\) called tick\\(\\) from inside "
+      "xcoro: executor::tick: coroutine 'ticker' \\(id " XCORO_RE_ID "\\) called tick\\(\\) from inside "
       "tick\\(\\)");
 }
 
@@ -550,7 +595,7 @@ TEST_F(Misuse, DestroySemaphoreWithWaiter) {
         });
       },
       "xcoro: ~semaphore: destroyed while coroutines still wait on it \\(destroyed by "
-      "coroutine 'killer' \\(id [0-9]+\\)\\)");
+      "coroutine 'killer' \\(id " XCORO_RE_ID "\\)\\)");
 }
 
 // A waiter already handed its unit but not yet run still counts as waiting.
@@ -599,7 +644,7 @@ TEST_F(Misuse, WaitGroupWaitWithoutExecutor) {
           wg.wait();
         });
       },
-      "xcoro: wait_group::wait: coroutine 'stranded' \\(id [0-9]+\\) has no executor");
+      "xcoro: wait_group::wait: coroutine 'stranded' \\(id " XCORO_RE_ID "\\) has no executor");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -615,7 +660,7 @@ TEST_F(Misuse, AioWithoutExecutor) {
           (void)xcoro::aio::sleep(nullptr, std::chrono::milliseconds(1));
         });
       },
-      "xcoro: aio::sleep: coroutine 'sleeper' \\(id [0-9]+\\) has no aio executor");
+      "xcoro: aio::sleep: coroutine 'sleeper' \\(id " XCORO_RE_ID "\\) has no aio executor");
 }
 #endif
 

@@ -1,6 +1,7 @@
 // Tests of the stack allocators, the environment's stack choice and stack accounting.
-#include <sys/mman.h>
+#if defined(__linux__)
 #include <unistd.h>
+#endif
 
 #include <fstream>
 #include <set>
@@ -14,6 +15,14 @@
 #include "xcoro/stack.hpp"
 
 namespace {
+
+// Mappings and resident memory are read from Linux's /proc; the tests that need them skip
+// elsewhere.
+#if defined(__linux__)
+constexpr bool have_proc = true;
+#else
+constexpr bool have_proc = false;
+#endif
 
 std::size_t count_mappings() {
   std::ifstream maps("/proc/self/maps");
@@ -43,7 +52,11 @@ std::size_t resident_bytes() {
   std::ifstream statm("/proc/self/statm");
   std::size_t pages = 0, resident = 0;
   statm >> pages >> resident;
+#if defined(__linux__)
   return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+#else
+  return resident * 4096;
+#endif
 }
 
 class env_guard {
@@ -161,6 +174,9 @@ TEST(Stack, RemainingShrinksWithDepth) {
 // A hundred thousand guarded stacks must not cost a mapping each (vm.max_map_count is
 // 65530 by default), or a million live coroutines would be impossible.
 TEST(Stack, ManyStacksFewMappings) {
+  if (!have_proc) {
+    GTEST_SKIP() << "counts Linux mappings (/proc/self/maps, vm.max_map_count)";
+  }
   if (xcoro_test::emulated) {
     GTEST_SKIP() << "qemu-user ignores MADV_GUARD_INSTALL, so guards fall back to mprotect";
   }
@@ -183,6 +199,9 @@ TEST(Stack, ManyStacksFewMappings) {
 // A coroutine that only suspends costs about one page of RSS on a default 64 KiB stack:
 // the guard page replaces the canary, which would commit the stack's lowest page too.
 TEST(Stack, SuspendedCoroutineCostsAboutOnePage) {
+  if (!have_proc) {
+    GTEST_SKIP() << "reads resident memory from Linux's /proc/self/statm";
+  }
   if (xcoro_test::sanitized || xcoro_test::emulated) {
     GTEST_SKIP() << "sanitizers and qemu-user change the footprint (and qemu the guards)";
   }

@@ -151,7 +151,7 @@ TEST(SyncDeathTest, RecursiveLock) {
           m.lock();
         });
       },
-      "xcoro: mutex::lock: coroutine \\(id [0-9]+\\) already holds this mutex");
+      "xcoro: mutex::lock: coroutine \\(id " XCORO_RE_ID "\\) already holds this mutex");
 }
 
 TEST(SyncDeathTest, DoneTooOften) {
