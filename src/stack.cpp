@@ -147,7 +147,7 @@ class pooled_allocator final : public stack_allocator {
     // Highest stack last, so it is handed out first.
     for (std::size_t i = 0; i < count; ++i) {
       std::byte* guard = base + i * slot;
-      detail::stack_memory::install_guard(guard);
+      detail::stack_memory::install_guard(guard, sc.usable);
       sc.free.push_back(guard + page_);
     }
     return {};

@@ -1,11 +1,13 @@
-// Stack-overflow reporting: a SIGSEGV handler on an alternate signal stack that names the
-// coroutine whose guard page was hit, and chains to any previous handler otherwise.
+// Stack-overflow reporting: a handler that names the coroutine whose guard page was hit
+// and passes every other fault on. POSIX: a SIGSEGV handler on an alternate signal stack
+// (src/stack_guard_posix.cpp); Windows: a vectored exception handler
+// (src/stack_guard_windows.cpp).
 #pragma once
 
 namespace xcoro::detail::stack_guard {
 
-/// Installs the process-wide handler (once) and gives the calling thread an alternate
-/// signal stack if it has none. Called when a thread creates its first coroutine.
+/// Installs the process-wide handler (once) and, on POSIX, gives the calling thread an
+/// alternate signal stack if it has none. Called when a thread creates its first coroutine.
 void thread_init() noexcept;
 
 }  // namespace xcoro::detail::stack_guard

@@ -17,8 +17,9 @@ std::size_t page_size() noexcept;
 std::byte* map(std::size_t bytes, std::error_code& ec) noexcept;
 
 /// Makes the page at `guard` fault on any access, if the system allows one more guard.
-/// Called once for every stack carved out of a slab, with the page just below it.
-void install_guard(std::byte* guard) noexcept;
+/// Called once for every stack carved out of a slab, with the page just below it and the
+/// stack's size above it.
+void install_guard(std::byte* guard, std::size_t usable) noexcept;
 
 /// True while every guard asked for went in (a fallback may run out of its budget).
 bool all_guarded() noexcept;

@@ -86,7 +86,7 @@ std::byte* map(std::size_t bytes, std::error_code& ec) noexcept {
   return static_cast<std::byte*>(mem);
 }
 
-void install_guard(std::byte* guard) noexcept {
+void install_guard(std::byte* guard, std::size_t /*usable*/) noexcept {
   guard_state& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.mode.load(std::memory_order_relaxed) == guard_mode::madvise) {

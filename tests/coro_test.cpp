@@ -13,6 +13,10 @@
 
 #include <gtest/gtest.h>
 
+#if defined(_WIN32)
+#include <windows.h>
+#endif
+
 #include "support/test_stacks.hpp"
 #include "xcoro/coro.hpp"
 
@@ -578,6 +582,11 @@ TEST(Coro, BasePointerSurvivesTheSwitch) {
 // Stacks freed after this thread's stack cache is gone (thread-local destructors that
 // run later) go to the pool, never to the dead cache, and are not handed out twice.
 TEST(Coro, CoroutinesInLateThreadLocalDestructors) {
+#if defined(__MINGW32__)
+  GTEST_SKIP() << "MinGW's emulated TLS hands a destroyed thread_local's memory to the next "
+                  "one touched, so a thread_local destructor that uses any other (here xcoro's "
+                  "thread state) reads its own members overwritten";
+#endif
   bool distinct = false;
   std::thread t([&distinct] {
     struct late {
@@ -597,3 +606,77 @@ TEST(Coro, CoroutinesInLateThreadLocalDestructors) {
 }
 
 }  // namespace
+
+#if defined(_WIN32)
+namespace {
+
+/// The thread environment block fields the Windows switch carries per coroutine.
+struct teb_stack {
+  void* exception_list;
+  void* fiber_data;
+  void* deallocation;
+  void* limit;
+  void* base;
+};
+
+teb_stack read_teb() {
+  // NtCurrentTeb() inlines to a %gs read that GCC's -Warray-bounds misjudges.
+  char* teb = nullptr;
+  __asm__ volatile("movq %%gs:0x30, %0" : "=r"(teb));
+  auto* tib = reinterpret_cast<NT_TIB*>(teb);
+  return teb_stack{tib->ExceptionList, tib->FiberData, *reinterpret_cast<void**>(teb + 0x1478),
+                   tib->StackLimit, tib->StackBase};
+}
+
+/// A frame larger than a page: __chkstk probes it against the stack fields.
+__attribute__((noinline)) int big_frame(int seed) {
+  volatile char buf[3 * 4096];
+  for (std::size_t i = 0; i < sizeof buf; i += 512) {
+    buf[i] = static_cast<char>(seed + i);
+  }
+  return buf[sizeof buf - 512] + buf[0];
+}
+
+// The unwinder, __chkstk and guard-page handling read the running stack's bounds from the
+// TEB: each coroutine must see its own stack there, and root its own again afterwards.
+TEST(Coro, WindowsStackFieldsFollowTheCoroutine) {
+  teb_stack root_before = read_teb();
+  teb_stack inside{}, inside_after_switch{};
+  std::uintptr_t local_addr = 0;
+  auto f = xcoro::xasync([&] {
+    int local = 0;
+    local_addr = reinterpret_cast<std::uintptr_t>(&local);
+    inside = read_teb();
+    xcoro::xsuspend();
+    inside_after_switch = read_teb();
+    try {
+      throw std::runtime_error("across a big frame " + std::to_string(big_frame(1)));
+    } catch (const std::runtime_error&) {
+    }
+  });
+  ASSERT_TRUE(f);
+  teb_stack root_between = read_teb();
+  xcoro::xresume(*f);
+  teb_stack root_after = read_teb();
+
+  auto lo = reinterpret_cast<std::uintptr_t>(inside.limit);
+  auto hi = reinterpret_cast<std::uintptr_t>(inside.base);
+  EXPECT_LT(lo, local_addr);
+  EXPECT_LT(local_addr, hi);
+  EXPECT_EQ(inside.deallocation, inside.limit);
+  EXPECT_EQ(inside.fiber_data, nullptr);
+  EXPECT_EQ(inside.exception_list, reinterpret_cast<void*>(~std::uintptr_t{0}));
+  EXPECT_EQ(inside_after_switch.base, inside.base);
+  EXPECT_EQ(inside_after_switch.limit, inside.limit);
+  for (const teb_stack& r : {root_between, root_after}) {
+    EXPECT_EQ(r.base, root_before.base);
+    EXPECT_EQ(r.limit, root_before.limit);
+    EXPECT_EQ(r.deallocation, root_before.deallocation);
+    EXPECT_EQ(r.fiber_data, root_before.fiber_data);
+    EXPECT_EQ(r.exception_list, root_before.exception_list);
+  }
+  EXPECT_EQ(f->status(), xcoro::status::done);
+}
+
+}  // namespace
+#endif  // _WIN32

@@ -87,7 +87,7 @@ xcoro_switch_context:
         .size   xcoro_switch_context, .-xcoro_switch_context
 
 // The first code a new coroutine runs, for both shapes of the switch. The first frame
-// (built by init_context in context_x86_64.hpp) leaves rbp = 0 and rsp = top - 16, 16-byte
+// (built by init_context in src/arch/context.hpp) leaves rbp = 0 and rsp = top - 16, 16-byte
 // aligned, with the coroutine record at 0(%rsp) and the C++ entry function at 8(%rsp).
 // The return address is undefined in the CFI, so unwinders and debuggers stop here.
         .globl  xcoro_entry_stub

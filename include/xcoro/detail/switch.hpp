@@ -28,14 +28,16 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-#if defined(__x86_64__) && !defined(_WIN32)
+#if defined(__x86_64__) && defined(_WIN32)
+#include "xcoro/detail/switch_x86_64_ms.hpp"
+#elif defined(__x86_64__)
 #include "xcoro/detail/switch_x86_64.hpp"
 #elif defined(__aarch64__)
 #include "xcoro/detail/switch_aarch64.hpp"
 #elif defined(__riscv) && __riscv_xlen == 64 && defined(__riscv_float_abi_double)
 #include "xcoro/detail/switch_riscv64.hpp"
 #else
-#error "xcoro: no context switch for this target (x86-64, aarch64 and riscv64 LP64D)"
+#error "xcoro: no context switch for this target (x86-64 Linux/Windows, aarch64, riscv64 LP64D)"
 #endif
 
 namespace xcoro::detail {
