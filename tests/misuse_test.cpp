@@ -457,7 +457,7 @@ TEST_F(Misuse, TakeReturnedBeforeFinish) {
         f->frame()->set_name("early");
         (void)f->take_returned();
       },
-      "xcoro: [a-z_]+: coroutine 'early' \\(id [0-9]+\\) has not finished");
+      "xcoro: .+: coroutine 'early' \\(id " XCORO_RE_ID "\\) has not finished");
 }
 
 TEST_F(Misuse, XsuspendBlockFromRoot) {
