@@ -25,37 +25,9 @@ constexpr std::size_t altstack_size = 64 * 1024;
 
 struct sigaction previous {};
 
-std::size_t append(char* out, std::size_t at, std::size_t cap, const char* s) noexcept {
-  while (*s != '\0' && at + 1 < cap) {
-    out[at++] = *s++;
-  }
-  return at;
-}
-
-std::size_t append_u64(char* out, std::size_t at, std::size_t cap, std::uint64_t v) noexcept {
-  char digits[21];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0 && at + 1 < cap) {
-    out[at++] = digits[--n];
-  }
-  return at;
-}
-
 [[noreturn]] void report_overflow(coro* c) noexcept {
   char line[160];
-  std::size_t n = append(line, 0, sizeof line, "xcoro: stack overflow in coroutine ");
-  if (!c->name().empty()) {
-    n = append(line, n, sizeof line, "'");
-    n = append(line, n, sizeof line, c->name().data());
-    n = append(line, n, sizeof line, "' ");
-  }
-  n = append(line, n, sizeof line, "(id ");
-  n = append_u64(line, n, sizeof line, c->id());
-  n = append(line, n, sizeof line, ")\n");
+  std::size_t n = format_overflow(c, line, sizeof line);
   ssize_t ignored = ::write(STDERR_FILENO, line, n);
   (void)ignored;
   std::abort();

@@ -23,37 +23,9 @@ constexpr std::uintptr_t overflow_window = 64 * 1024;
 // How far above the bottom of the stack the guard page may sit (reserve and guard pages).
 constexpr std::uintptr_t guard_window = 16 * 1024;
 
-std::size_t append(char* out, std::size_t at, std::size_t cap, const char* s) noexcept {
-  while (*s != '\0' && at + 1 < cap) {
-    out[at++] = *s++;
-  }
-  return at;
-}
-
-std::size_t append_u64(char* out, std::size_t at, std::size_t cap, std::uint64_t v) noexcept {
-  char digits[21];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0 && at + 1 < cap) {
-    out[at++] = digits[--n];
-  }
-  return at;
-}
-
 [[noreturn]] void report_overflow(coro* c) noexcept {
   char line[160];
-  std::size_t n = append(line, 0, sizeof line, "xcoro: stack overflow in coroutine ");
-  if (!c->name().empty()) {
-    n = append(line, n, sizeof line, "'");
-    n = append(line, n, sizeof line, c->name().data());
-    n = append(line, n, sizeof line, "' ");
-  }
-  n = append(line, n, sizeof line, "(id ");
-  n = append_u64(line, n, sizeof line, c->id());
-  n = append(line, n, sizeof line, ")\n");
+  std::size_t n = format_overflow(c, line, sizeof line);
   DWORD written = 0;
   WriteFile(GetStdHandle(STD_ERROR_HANDLE), line, static_cast<DWORD>(n), &written, nullptr);
   TerminateProcess(GetCurrentProcess(), static_cast<UINT>(EXCEPTION_STACK_OVERFLOW));

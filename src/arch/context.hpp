@@ -16,6 +16,18 @@ extern "C" void xcoro_entry_stub();
 
 namespace xcoro::detail::arch {
 
+/// Points `c`'s saved context at the entry stub with stack pointer `sp`, a zero frame
+/// pointer, and the creator's FP control state.
+inline void start_in_entry_stub(coro* c, std::byte* sp) noexcept {
+  using a = coro_access;
+  a::sp(c) = sp;
+  a::pc(c) = reinterpret_cast<void*>(&xcoro_entry_stub);
+  a::fp(c) = nullptr;
+  a::bx(c) = nullptr;
+  a::fp_control(c) = read_fp_control();
+  a::fp_control2(c) = read_fp_control2();
+}
+
 #if defined(_WIN32)
 
 /// Room the first context needs below the top of the stack: a zero return address, the
@@ -42,12 +54,7 @@ inline void init_context(coro* c, std::byte* top, void (*fn)(void*)) noexcept {
   word(sp + 24, lo);                                        // StackLimit
   word(sp + 32, lo + a::stack_size(c));                     // StackBase
   word(sp + 40, 0);                                         // GuaranteedStackBytes
-  a::sp(c) = sp;
-  a::pc(c) = reinterpret_cast<void*>(&xcoro_entry_stub);
-  a::fp(c) = nullptr;
-  a::bx(c) = nullptr;
-  a::fp_control(c) = read_fp_control();
-  a::fp_control2(c) = read_fp_control2();
+  start_in_entry_stub(c, sp);
 }
 
 #else
@@ -58,18 +65,12 @@ inline constexpr std::size_t first_frame_size = 16;
 /// Prepares `c` to start in the entry stub, which calls fn(c). `top` is 16-byte aligned.
 /// The FP control state is inherited from the creating coroutine.
 inline void init_context(coro* c, std::byte* top, void (*fn)(void*)) noexcept {
-  using a = coro_access;
   std::byte* sp = top - first_frame_size;
   auto self = reinterpret_cast<std::uintptr_t>(c);
   auto entry = reinterpret_cast<std::uintptr_t>(fn);
   std::memcpy(sp, &self, sizeof self);
   std::memcpy(sp + 8, &entry, sizeof entry);
-  a::sp(c) = sp;
-  a::pc(c) = reinterpret_cast<void*>(&xcoro_entry_stub);
-  a::fp(c) = nullptr;
-  a::bx(c) = nullptr;
-  a::fp_control(c) = read_fp_control();
-  a::fp_control2(c) = read_fp_control2();
+  start_in_entry_stub(c, sp);
 }
 
 #endif

@@ -26,6 +26,7 @@
 
 #include "xcoro/config.hpp"
 #include "xcoro/detail/coro_record.hpp"
+#include "xcoro/detail/fp_control_x86_64.hpp"
 
 extern "C" {
 /// The called switch: saves the running context into `from` (a coro record), continues
@@ -103,17 +104,5 @@ inline void switch_context(coro* from, coro* to) noexcept {
 }
 
 #endif
-
-/// The FP control words a new coroutine starts with: its creator's.
-inline std::uint32_t read_fp_control() noexcept {
-  std::uint32_t mxcsr = 0;
-  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-  return mxcsr;
-}
-inline std::uint16_t read_fp_control2() noexcept {
-  std::uint16_t fpcw = 0;
-  __asm__ volatile("fnstcw %0" : "=m"(fpcw));
-  return fpcw;
-}
 
 }  // namespace xcoro::detail::arch

@@ -10,6 +10,7 @@
 
 #include "xcoro/config.hpp"
 #include "xcoro/detail/coro_record.hpp"
+#include "xcoro/detail/fp_control_x86_64.hpp"
 
 extern "C" {
 /// Saves the running context into `from` (a coro record), continues the one in `to`.
@@ -24,18 +25,6 @@ static_assert(context_offsets::sp == 0 && context_offsets::pc == 8 && context_of
 
 inline void switch_context(coro* from, coro* to) noexcept {
   xcoro_switch_context(from, to);
-}
-
-/// The FP control words a new coroutine starts with: its creator's.
-inline std::uint32_t read_fp_control() noexcept {
-  std::uint32_t mxcsr = 0;
-  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-  return mxcsr;
-}
-inline std::uint16_t read_fp_control2() noexcept {
-  std::uint16_t fpcw = 0;
-  __asm__ volatile("fnstcw %0" : "=m"(fpcw));
-  return fpcw;
 }
 
 }  // namespace xcoro::detail::arch
