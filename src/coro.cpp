@@ -30,6 +30,8 @@ void unfinished_report_thread_init(thread_state& t) noexcept;
 /// Writes "root coroutine (id 0)", "coroutine (id N)" or "coroutine 'name' (id N)" for
 /// abort messages (also those of src/wait_queue.cpp). 80 bytes hold the longest.
 void describe(char* out, std::size_t size, const coro* c) noexcept;
+/// Prints "xcoro: <what>" on one line of stderr and aborts; `what` names the coroutine.
+[[noreturn]] void fatal_plain(const char* what) noexcept;
 
 namespace {
 
@@ -198,12 +200,20 @@ void fatal(const char* call, const coro* c, const char* what) noexcept {
   std::abort();
 }
 
-void fatal_message(const char* what) noexcept {
+void fatal_plain(const char* what) noexcept {
   char line[256];
   std::snprintf(line, sizeof line, "xcoro: %s\n", what);
   ssize_t ignored = ::write(STDERR_FILENO, line, std::strlen(line));
   (void)ignored;
   std::abort();
+}
+
+void fatal_message(const char* what) noexcept {
+  char who[80];
+  char line[224];
+  describe(who, sizeof who, tls.cur());
+  std::snprintf(line, sizeof line, "%s, in %s", what, who);
+  fatal_plain(line);
 }
 
 void run_pending_block(thread_state& t) noexcept {

@@ -109,6 +109,7 @@ xcoro::executor* default_executor(xcoro::executor* given) noexcept {
 }
 
 void describe(char* out, std::size_t size, const coro* c) noexcept;  // src/coro.cpp
+[[noreturn]] void fatal_plain(const char* what) noexcept;              // src/coro.cpp
 
 void fatal_destroyed_busy(const char* what) noexcept {
   // The waiters cannot be named from here (signalled ones are in no queue any more); the
@@ -118,7 +119,7 @@ void fatal_destroyed_busy(const char* what) noexcept {
   char message[176];
   std::snprintf(message, sizeof message,
                 "~%s: destroyed while coroutines still wait on it (destroyed by %s)", what, who);
-  fatal_message(message);
+  fatal_plain(message);
 }
 
 }  // namespace xcoro::detail

@@ -31,8 +31,8 @@ XCORO_EXPORT const std::error_category& category() noexcept;
 XCORO_EXPORT std::error_code make_error_code(errc e) noexcept;
 
 namespace detail {
-/// Prints "xcoro: <what>" on one line of stderr and aborts. Used where a result would be
-/// empty-accessed under -fno-exceptions.
+/// Prints "xcoro: <what>, in <the running coroutine>" on one line of stderr and aborts.
+/// Used where a result would be empty-accessed under -fno-exceptions.
 [[noreturn]] XCORO_EXPORT void fatal_message(const char* what) noexcept;
 
 /// Throws std::system_error(ec, what), or aborts with a message under -fno-exceptions.
