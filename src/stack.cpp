@@ -1,9 +1,9 @@
 // The stack allocators: heap stacks, and the default pooled, guard-paged stacks.
 //
-// The default allocator carves stacks out of large slabs whose memory is committed only
-// for pages a coroutine touches, with a guard page below each stack. The system calls
-// behind slabs and guards are in src/stack_memory_*.cpp; this file is the pool: size
-// classes, a per-thread cache, and which freed stacks give their pages back.
+// The default allocator carves stacks out of large slabs, with a guard page below each
+// stack. The system calls behind slabs and guards are in src/stack_memory_*.cpp (on Linux
+// only pages a coroutine touches are committed; on Windows whole stacks are); this file is
+// the pool: size classes, a per-thread cache, and which freed stacks give their pages back.
 #include <algorithm>
 #include <mutex>
 #include <new>
