@@ -4,7 +4,10 @@
 //   <messages/s> <p50 latency in us> <p99 latency in us> <client cpu %>
 // on one line: the last is the share of one CPU the client itself used (its user + system time
 // over the measured time, in %): near 100 means the client, not the server, was the limit.
-// Usage: echo_client HOST:PORT CONNECTIONS SIZE SECONDS [WARMUP_SECONDS]
+// With -n MESSAGES it stops instead once MESSAGES echoes have come back (no warm-up; SECONDS
+// is then only a limit), so that a server can be profiled over a fixed amount of work
+// (bench/io/count.sh: instructions and system calls per message).
+// Usage: echo_client [-n MESSAGES] HOST:PORT CONNECTIONS SIZE SECONDS [WARMUP_SECONDS]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -163,9 +166,15 @@ class client {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::uint64_t limit = 0;  // -n: stop after this many messages
+  if (argc > 2 && std::strcmp(argv[1], "-n") == 0) {
+    limit = std::strtoull(argv[2], nullptr, 10);
+    argc -= 2;
+    argv += 2;
+  }
   if (argc < 5) {
-    std::fprintf(stderr,
-                 "usage: echo_client HOST:PORT CONNECTIONS SIZE SECONDS [WARMUP_SECONDS]\n");
+    std::fprintf(stderr, "usage: echo_client [-n MESSAGES] HOST:PORT CONNECTIONS SIZE SECONDS "
+                         "[WARMUP_SECONDS]\n");
     return 2;
   }
   std::string target = argv[1];
@@ -184,7 +193,7 @@ int main(int argc, char** argv) {
   int count = std::atoi(argv[2]);
   long size = std::atol(argv[3]);
   double seconds = std::atof(argv[4]);
-  double warmup = argc > 5 ? std::atof(argv[5]) : 0.5;
+  double warmup = limit > 0 ? 0 : argc > 5 ? std::atof(argv[5]) : 0.5;
   if (count <= 0 || size <= 0 || seconds <= 0 || warmup < 0) {
     std::fprintf(stderr, "echo_client: connections, size and seconds must be positive\n");
     return 2;
@@ -232,7 +241,7 @@ int main(int argc, char** argv) {
   double cpu_from = counting ? cpu_seconds() : 0;
   for (;;) {
     std::int64_t t = now_ns();
-    if (t >= end) {
+    if (t >= end || (limit > 0 && cl.messages() >= limit)) {
       break;
     }
     if (!counting && t >= counting_from) {
@@ -257,8 +266,12 @@ int main(int argc, char** argv) {
     }
   }
   double elapsed = static_cast<double>(now_ns() - counting_from) / 1e9;
-  std::printf("%.0f %.0f %.0f %.0f\n", static_cast<double>(cl.messages()) / elapsed,
+  std::printf("%.0f %.0f %.0f %.0f", static_cast<double>(cl.messages()) / elapsed,
               cl.quantile(0.5), cl.quantile(0.99), 100 * (cpu_seconds() - cpu_from) / elapsed);
+  if (limit > 0) {
+    std::printf(" %llu", static_cast<unsigned long long>(cl.messages()));  // the exact count
+  }
+  std::printf("\n");
   for (connection& c : conns) {
     ::close(c.fd);
   }
