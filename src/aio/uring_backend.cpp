@@ -1,8 +1,9 @@
 // The io_uring backend (liburing). One SQE per op, submitted in batches when the loop
 // polls; op deadlines are linked timeouts; sleeps use the loop's timer heap, whose earliest
-// deadline bounds the wait (IORING_ENTER_EXT_ARG, no timeout SQE). CQEs are taken one at a
-// time, each marked seen before its coroutine is resumed, so a resumed coroutine may submit,
-// cancel or abandon ops (re-entering the ring) safely.
+// deadline bounds the wait (IORING_ENTER_EXT_ARG, no timeout SQE). CQEs are reaped by
+// walking the CQ ring directly (no liburing call per CQE), each marked seen before its
+// coroutine is resumed, so a resumed coroutine may submit, cancel or abandon ops
+// (re-entering the ring) safely.
 #include <liburing.h>
 #include <poll.h>
 
@@ -124,14 +125,11 @@ class uring_backend final : public io_backend {
     bool saved_waiting = op.waiting;
     op.waiting = false;
     while (op.st == io_op::state::in_flight) {
-      io_uring_cqe* cqe = nullptr;
       int rc = io_uring_submit_and_wait(&ring_, 1);
       if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
         break;  // the ring is unusable; nothing better to do than stop waiting
       }
-      while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
-        dispatch(cqe);
-      }
+      reap();
     }
     op.waiting = saved_waiting;
     defer_ = was_deferred;
@@ -140,30 +138,40 @@ class uring_backend final : public io_backend {
   void forget(int) noexcept override {}
 
   void poll(bool block) override {
-    if (timers_expire()) {
+    if (!heap_.empty() && timers_expire()) {
       block = false;  // that may have been the last op in flight: nothing would wake us
     }
-    io_uring_cqe* cqe = nullptr;
-    if (block && !has_cqe()) {
-      std::int64_t wait = timer_wait_ns();
-      __kernel_timespec ts{};
-      __kernel_timespec* tsp = nullptr;
-      if (wait >= 0) {
+    if (block && io_uring_cq_ready(&ring_) == 0) {
+      // One io_uring_enter submits what is queued and waits, as a hand-written loop does.
+      // Only with a timer pending does the wait need a timeout (and the EXT_ARG path).
+      int rc;
+      if (heap_.empty()) {
+        rc = io_uring_submit_and_wait(&ring_, 1);
+      } else {
+        std::int64_t wait = timer_wait_ns();
+        __kernel_timespec ts{};
         ts.tv_sec = wait / 1000000000;
         ts.tv_nsec = wait % 1000000000;
-        tsp = &ts;
+        io_uring_cqe* cqe = nullptr;
+        rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
       }
-      int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
       (void)rc;  // -ETIME: a timer is due; -EINTR: a signal; both just mean "look again"
-    } else if (defer_taskrun_) {
-      io_uring_submit_and_get_events(&ring_);
     } else {
-      io_uring_submit(&ring_);
+      // Not waiting: submit what is queued and, with DEFER_TASKRUN, run the completions the
+      // kernel holds back until this thread enters the ring; an overflowed CQ is flushed
+      // the same way. A blocking poll that found CQEs already waiting, with nothing to
+      // submit, needs no system call at all.
+      bool overflow = io_uring_cq_has_overflow(&ring_);
+      if ((defer_taskrun_ && !block) || overflow) {
+        io_uring_submit_and_get_events(&ring_);
+      } else if (io_uring_sq_ready(&ring_) != 0) {
+        io_uring_submit(&ring_);
+      }
     }
-    while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
-      dispatch(cqe);
+    reap();
+    if (!heap_.empty()) {
+      timers_expire();
     }
-    timers_expire();
     resume_ready();
   }
 
@@ -174,28 +182,38 @@ class uring_backend final : public io_backend {
   }
 
  private:
-  bool has_cqe() {
-    io_uring_cqe* cqe = nullptr;
-    return io_uring_peek_cqe(&ring_, &cqe) == 0;
-  }
-
   /// An SQE with room for `count` consecutive ones (an op and its linked timeout).
   io_uring_sqe* sqe_for(unsigned count) {
-    while (io_uring_sq_space_left(&ring_) < count) {
+    while (io_uring_sq_space_left(&ring_) < count) [[unlikely]] {
       io_uring_submit(&ring_);
     }
     return io_uring_get_sqe(&ring_);
   }
 
-  void dispatch(io_uring_cqe* cqe) {
-    std::uint64_t data = io_uring_cqe_get_data64(cqe);
-    std::int64_t res = cqe->res;
-    io_uring_cqe_seen(&ring_, cqe);
-    if (data == 0) {
-      return;  // a linked timeout or a cancel request
+  /// Completes the ops of every CQE in the ring, walking the CQ ring inline instead of a
+  /// liburing peek per CQE (which calls into the library, to check for overflow, each
+  /// time it finds the ring empty: once per poll). Each CQE is marked seen (a release
+  /// store, plain on x86) before its coroutine is resumed, and head and tail are read again
+  /// after each one: the coroutine may re-enter the ring (abandon reaps CQEs itself, a full
+  /// SQ submits), so both may have moved, the head possibly past the tail read before.
+  void reap() {
+    io_uring_cq& cq = ring_.cq;
+    for (;;) {
+      unsigned head = *cq.khead;
+      if (head == io_uring_smp_load_acquire(cq.ktail)) {
+        return;
+      }
+      // No IORING_SETUP_CQE32: one slot per CQE.
+      const io_uring_cqe& cqe = cq.cqes[head & cq.ring_mask];
+      std::uint64_t data = cqe.user_data;
+      std::int64_t res = cqe.res;
+      io_uring_smp_store_release(cq.khead, head + 1);
+      // 0: a linked timeout or a cancel request; LIBURING_UDATA_TIMEOUT: liburing's own
+      // wait timeout on kernels without IORING_FEAT_EXT_ARG.
+      if (data != 0 && data != LIBURING_UDATA_TIMEOUT) [[likely]] {
+        complete(*reinterpret_cast<io_op*>(data), res);
+      }
     }
-    auto* op = reinterpret_cast<io_op*>(data);
-    complete(*op, res);
   }
 
   io_uring ring_{};
