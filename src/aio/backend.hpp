@@ -36,18 +36,37 @@ inline constexpr std::uint64_t current_offset = ~std::uint64_t{0};
 inline constexpr std::size_t no_heap_index = ~std::size_t{0};
 
 /// One IO operation. Lives on the calling coroutine's stack from submit to completion; its
-/// destructor makes sure the kernel is done with it (see io_backend::abandon).
+/// destructor makes sure the kernel is done with it (see io_backend::abandon). Kept small:
+/// every TCP read and write builds one, so what only some kinds need is a pointer into the
+/// caller's frame (msg) or a field left for submit to fill (timeout).
 struct io_op {
-  io_op(io_backend& b, op_kind k, int f) noexcept : backend(&b), kind(k), fd(f) {}
+  io_op(io_backend& b, op_kind k, int f) noexcept : backend(&b), fd(f), kind(k) {}
   io_op(const io_op&) = delete;
   io_op& operator=(const io_op&) = delete;
-  ~io_op();
+  ~io_op() {
+    // Completed and collected by its coroutine is the common case; anything else (in
+    // flight while unwinding, parked in the ready list, still recorded as the
+    // coroutine's pending op) goes through release().
+    if (st == state::in_flight || ready_listed ||
+        (waiter != nullptr && xcoro::detail::coro_access::pending_io(waiter) == this))
+        [[unlikely]] {
+      release();
+    }
+  }
 
   enum class state : std::uint8_t { idle, in_flight, completed };
 
   io_backend* backend;
-  op_kind kind;
+  coro* waiter = nullptr;
+  void* buf = nullptr;
+  std::size_t len = 0;
+  std::int64_t res = 0;            // >= 0: result; < 0: -errno
+  std::int64_t deadline_ns = -1;   // steady clock; -1: none
+  std::size_t heap_index = no_heap_index;
+  io_op* next = nullptr;           // epoll interest list / ready list / thread-pool queue
+  io_op* prev = nullptr;
   int fd;
+  op_kind kind;
   state st = state::idle;
   bool cancel_requested = false;  // aio::cancel or abandon asked for it
   bool waiting = false;           // its coroutine is suspended for it (resume on completion)
@@ -57,25 +76,20 @@ struct io_op {
   bool connecting = false;        // epoll: connect returned EINPROGRESS
   std::atomic<bool> pool_done{false};  // epoll: the pool thread is done with the op
 
-  void* buf = nullptr;
-  std::size_t len = 0;
-  std::uint64_t offset = current_offset;
-  const sockaddr* addr = nullptr;  // connect
+  std::uint64_t offset = current_offset;  // read / write
+  const sockaddr* addr = nullptr;         // connect
   socklen_t addrlen = 0;
-  msghdr msg{};                    // recvmsg / sendmsg
-  iovec iov{};
-  sockaddr_storage peer{};         // recvmsg: the sender
+  msghdr* msg = nullptr;                  // recvmsg / sendmsg: in the caller's frame
+  __kernel_timespec timeout;              // io_uring linked timeout; set by submit
 
-  std::int64_t deadline_ns = -1;   // steady clock; -1: none
-  __kernel_timespec timeout{};     // io_uring linked timeout (relative)
-  std::size_t heap_index = no_heap_index;
-
-  std::int64_t res = 0;            // >= 0: result; < 0: -errno
-  coro* waiter = nullptr;
-
-  io_op* next = nullptr;           // epoll interest list / ready list / thread-pool queue
-  io_op* prev = nullptr;
+ private:
+  /// The uncommon end of ~io_op: abandons an op in flight, unlinks it from the ready
+  /// list, forgets it as its coroutine's pending op.
+  void release() noexcept;
 };
+// The size every TCP read and write pays for (it was 328 bytes with a msghdr, an iovec and
+// a sockaddr_storage inline).
+static_assert(sizeof(io_op) <= 144, "io_op grew: keep kind-specific state out of it");
 
 /// Monotonic time in nanoseconds.
 inline std::int64_t now_ns() noexcept {

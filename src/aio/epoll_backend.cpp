@@ -425,10 +425,10 @@ class epoll_backend final : public io_backend {
           n = ::send(op.fd, op.buf, op.len, MSG_NOSIGNAL);
           break;
         case op_kind::recvmsg:
-          n = ::recvmsg(op.fd, &op.msg, 0);
+          n = ::recvmsg(op.fd, op.msg, 0);
           break;
         case op_kind::sendmsg:
-          n = ::sendmsg(op.fd, &op.msg, MSG_NOSIGNAL);
+          n = ::sendmsg(op.fd, op.msg, MSG_NOSIGNAL);
           break;
         case op_kind::read:
           n = ::read(op.fd, op.buf, op.len);

@@ -15,7 +15,7 @@ using xcoro::detail::coro_access;
 // ---------------------------------------------------------------------------------------
 // io_op and the shared completion path
 
-io_op::~io_op() {
+void io_op::release() noexcept {
   if (st == state::in_flight) {
     // Unwinding (~frame_t) with the op in flight: the kernel may still write into the
     // buffers on this stack, so wait here until it is done with them.

@@ -140,31 +140,36 @@ result<void> connect_to(executor* ex, int fd, const endpoint& to, const millisec
 result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::span<std::byte> buf,
                                                    const milliseconds* timeout) {
   executor& e = detail::resolve(ex, "udp::read");
+  // The message header and the sender's address live here, beside the op: the kernel
+  // writes them until the op completes, and the op cannot outlive this frame.
+  iovec iov{buf.data(), buf.size()};
+  sockaddr_storage peer{};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_name = &peer;
+  msg.msg_namelen = sizeof peer;
   detail::io_op op(e.get_loop().impl(), detail::op_kind::recvmsg, fd);
-  op.iov.iov_base = buf.data();
-  op.iov.iov_len = buf.size();
-  op.msg.msg_iov = &op.iov;
-  op.msg.msg_iovlen = 1;
-  op.msg.msg_name = &op.peer;
-  op.msg.msg_namelen = sizeof op.peer;
+  op.msg = &msg;
   set_deadline(op, timeout);
   result<std::size_t> r = detail::to_size(op, detail::execute(e, op));
   if (!r) {
     return r.error();
   }
-  return std::make_pair(*r, endpoint::from_sockaddr(&op.peer, op.msg.msg_namelen));
+  return std::make_pair(*r, endpoint::from_sockaddr(&peer, msg.msg_namelen));
 }
 
 result<std::size_t> send_to(executor* ex, int fd, const endpoint& to,
                             std::span<const std::byte> buf, const milliseconds* timeout) {
   executor& e = detail::resolve(ex, "udp::write");
+  iovec iov{const_cast<std::byte*>(buf.data()), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_name = const_cast<void*>(to.data());
+  msg.msg_namelen = static_cast<socklen_t>(to.size());
   detail::io_op op(e.get_loop().impl(), detail::op_kind::sendmsg, fd);
-  op.iov.iov_base = const_cast<std::byte*>(buf.data());
-  op.iov.iov_len = buf.size();
-  op.msg.msg_iov = &op.iov;
-  op.msg.msg_iovlen = 1;
-  op.msg.msg_name = const_cast<void*>(to.data());
-  op.msg.msg_namelen = static_cast<socklen_t>(to.size());
+  op.msg = &msg;
   set_deadline(op, timeout);
   return detail::to_size(op, detail::execute(e, op));
 }

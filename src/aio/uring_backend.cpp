@@ -66,10 +66,10 @@ class uring_backend final : public io_backend {
         io_uring_prep_send(sqe, op.fd, op.buf, op.len, MSG_NOSIGNAL);
         break;
       case op_kind::recvmsg:
-        io_uring_prep_recvmsg(sqe, op.fd, &op.msg, 0);
+        io_uring_prep_recvmsg(sqe, op.fd, op.msg, 0);
         break;
       case op_kind::sendmsg:
-        io_uring_prep_sendmsg(sqe, op.fd, &op.msg, MSG_NOSIGNAL);
+        io_uring_prep_sendmsg(sqe, op.fd, op.msg, MSG_NOSIGNAL);
         break;
       case op_kind::read:
         io_uring_prep_read(sqe, op.fd, op.buf, static_cast<unsigned>(op.len), op.offset);
