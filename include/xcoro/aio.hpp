@@ -101,8 +101,13 @@ XCORO_EXPORT void init_env(const env& e) noexcept;
 XCORO_EXPORT env& get_env() noexcept;
 
 namespace detail {
-/// `ex`, or the env executor; aborts with a message naming `call` if both are null.
-XCORO_EXPORT aio::executor& resolve(aio::executor* ex, const char* call) noexcept;
+/// The env executor; aborts with a message naming `call` if it is null.
+XCORO_EXPORT aio::executor& resolve_env(const char* call) noexcept;
+/// `ex`, or the env executor; aborts with a message naming `call` if both are null. Inline:
+/// every IO call resolves its executor, and almost always has one.
+inline aio::executor& resolve(aio::executor* ex, const char* call) noexcept {
+  return ex != nullptr ? *ex : resolve_env(call);
+}
 /// Pumps `ex` until `c` is done. False if nothing could make progress first.
 XCORO_EXPORT bool pump_until_done(aio::executor& ex, coro* c);
 

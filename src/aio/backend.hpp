@@ -171,8 +171,16 @@ std::unique_ptr<io_backend> make_epoll_backend(std::error_code& ec);
 /// `ex`). Returns op.res.
 std::int64_t execute(aio::executor& ex, io_op& op);
 
-/// Maps an op result to a result<std::size_t>: -errno to an error_code, and -ECANCELED to
-/// errc::canceled or std::errc::timed_out.
-result<std::size_t> to_size(const io_op& op, std::int64_t res);
+/// The error of a failed op: -errno to an error_code, and -ECANCELED to errc::canceled or
+/// std::errc::timed_out.
+std::error_code to_error(const io_op& op, std::int64_t res) noexcept;
+
+/// Maps an op result to a result<std::size_t> (errors through to_error).
+inline result<std::size_t> to_size(const io_op& op, std::int64_t res) {
+  if (res >= 0) [[likely]] {
+    return static_cast<std::size_t>(res);
+  }
+  return to_error(op, res);
+}
 
 }  // namespace xcoro::aio::detail

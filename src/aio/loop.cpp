@@ -187,10 +187,7 @@ std::int64_t execute(aio::executor& ex, io_op& op) {
   return op.res;
 }
 
-result<std::size_t> to_size(const io_op& op, std::int64_t res) {
-  if (res >= 0) {
-    return static_cast<std::size_t>(res);
-  }
+std::error_code to_error(const io_op& op, std::int64_t res) noexcept {
   int err = static_cast<int>(-res);
   if (err == ECANCELED || err == EINTR) {
     if (op.cancel_requested) {
@@ -213,10 +210,8 @@ namespace {
 thread_local aio::env tls_env{};
 }  // namespace
 
-aio::executor& resolve(aio::executor* ex, const char* call) noexcept {
-  if (ex == nullptr) {
-    ex = tls_env.executor;
-  }
+aio::executor& resolve_env(const char* call) noexcept {
+  aio::executor* ex = tls_env.executor;
   if (ex == nullptr) {
     xcoro::detail::fatal(call, xframe(),
                          "has no aio executor (pass one, or set aio::env::executor)");
