@@ -69,10 +69,7 @@ void io_backend::unlink_ready(io_op& op) noexcept {
   op.ready_listed = false;
 }
 
-void io_backend::resume_ready() noexcept {
-  if (defer_) {
-    return;
-  }
+void io_backend::resume_ready_list() noexcept {
   while (io_op* op = ready_head_) {
     unlink_ready(*op);
     xresume(op->waiter);
@@ -144,10 +141,7 @@ std::int64_t io_backend::timer_wait_ns() const noexcept {
   return left > 0 ? left : 0;
 }
 
-bool io_backend::timers_expire() {
-  if (heap_.empty()) {
-    return false;
-  }
+bool io_backend::expire_due() {
   std::int64_t now = now_ns();
   bool any = false;
   while (!heap_.empty() && heap_.front()->deadline_ns <= now) {
@@ -306,7 +300,9 @@ bool executor::tick() {
     return false;  // nothing ready, nothing in flight: no progress is possible
   }
   b.poll(true);
-  exec_.tick();
+  if (!exec_.empty()) {
+    exec_.tick();  // an out-of-line call, and IO completions rarely queue executor work
+  }
   return true;
 }
 

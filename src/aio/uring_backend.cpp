@@ -138,7 +138,7 @@ class uring_backend final : public io_backend {
   void forget(int) noexcept override {}
 
   void poll(bool block) override {
-    if (!heap_.empty() && timers_expire()) {
+    if (timers_expire()) {
       block = false;  // that may have been the last op in flight: nothing would wake us
     }
     if (block && io_uring_cq_ready(&ring_) == 0) {
@@ -169,9 +169,7 @@ class uring_backend final : public io_backend {
       }
     }
     reap();
-    if (!heap_.empty()) {
-      timers_expire();
-    }
+    timers_expire();
     resume_ready();
   }
 
