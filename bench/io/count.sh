@@ -1,32 +1,39 @@
 #!/usr/bin/env bash
-# Deterministic costs of the echo servers, for when wall-clock throughput is too noisy to
-# compare (a shared machine): runs one server under callgrind (user-space instructions) or
-# strace -c (system calls), drives it with echo_client -n for N1 and then N2 messages, and
-# prints the difference divided by N2 - N1, so that start-up, accept and shutdown cancel out.
-# Server and client are pinned to different cores, as in run.sh.
+# Costs per message of the echo servers, for when wall-clock throughput is too noisy to
+# compare (a shared machine). Three measures:
+#   default   user-space instructions, under callgrind (deterministic)
+#   --strace  system calls, under strace -c (deterministic)
+#   --cpu     on-CPU time of the server's threads (user + kernel, from
+#             /proc/PID/task/*/schedstat), natively; noisy, so ROUNDS runs and their median
+# For the first two, the server serves N1 and then N2 messages from echo_client -n, and the
+# difference divided by N2 - N1 is printed, so start-up, accept and shutdown cancel out. For
+# --cpu, one server serves ROUNDS client runs of N2 messages and only the time spent during
+# each run counts. Server on core 0, client on core 1, as in run.sh.
 #
-# Usage: bench/io/count.sh [--strace] BUILD_DIR SERVER CONNECTIONS SIZE [N1 N2]
-#   SERVER: xcoro, xcoro-epoll, uring, epoll, asio (go: --strace only)
-#   N1 N2:  message counts of the two runs (default 20000 60000)
-# Prints, for callgrind: "<server> <conns>x<size>: <instructions>/message"; for strace: the
-# system calls per message, total and by name.
+# Usage: bench/io/count.sh [--strace|--cpu] BUILD_DIR SERVER CONNECTIONS SIZE [N1 N2 [ROUNDS]]
+#   SERVER: xcoro, xcoro-epoll, uring, epoll, asio, go (go: not under callgrind)
+#   N1 N2:  message counts (default 20000 60000); ROUNDS: --cpu runs (default 5)
+# Prints "<server> <conns>x<size>: " and then the instructions per message; the system calls
+# per message, total and by name; or the median server CPU time per message (ns) and the
+# per-round values.
 set -euo pipefail
 
 tool=callgrind
-if [ "${1:-}" = "--strace" ]; then
-  tool=strace
-  shift
-fi
+case "${1:-}" in
+  --strace) tool=strace; shift ;;
+  --cpu) tool=cpu; shift ;;
+esac
 if [ $# -lt 4 ]; then
   sed -n '2,/^set -euo/p' "$0" | grep '^#' | cut -c3-
   exit 2
 fi
-build="$1" server="$2" conns="$3" size="$4" n1="${5:-20000}" n2="${6:-60000}"
+build="$1" server="$2" conns="$3" size="$4" n1="${5:-20000}" n2="${6:-60000}" rounds="${7:-5}"
 io="$build/bench/io"
 ulimit -n 8192 2>/dev/null || true
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"; [ -n "${server_pid:-}" ] && kill -KILL $server_pid 2>/dev/null || true' EXIT
 port=$((30000 + $$ % 20000))
+server_pid=""
 
 # run N: serves N messages under the tool; leaves its report in $work/out.N.
 run() {
@@ -41,17 +48,35 @@ run() {
     go) env=(GOMAXPROCS=1); cmd=("$io/xcoro-go-echo" -port $port) ;;
     *) echo "count.sh: unknown server $server" >&2; exit 2 ;;
   esac
-  if [ $tool = callgrind ]; then
+  if [ $tool = cpu ]; then
+    env "${env[@]}" taskset -c 0 "${cmd[@]}" &
+  elif [ $tool = callgrind ]; then
     env "${env[@]}" taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$work/out.$n" \
       "${cmd[@]}" 2>/dev/null &
   else
     env "${env[@]}" taskset -c 0 strace -f -c -o "$work/out.$n" "${cmd[@]}" &
   fi
   local pid=$! i
+  server_pid=$pid
   for i in $(seq 200); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
   done
+  if [ $tool = cpu ]; then
+    for i in $(seq "$rounds"); do
+      local t0 t1
+      t0=$(on_cpu $pid)
+      taskset -c 1 "$io/echo_client" -n "$n" "127.0.0.1:$port" "$conns" "$size" 600 \
+        >"$work/client"
+      t1=$(on_cpu $pid)
+      # The client's exact count: a few more than asked may complete in its last batch.
+      echo $(( (t1 - t0) / $(awk '{print $5}' "$work/client") )) >>"$work/cpu"
+    done
+    kill -KILL $pid 2>/dev/null || true
+    wait $pid 2>/dev/null || true
+    server_pid=""
+    return
+  fi
   taskset -c 1 "$io/echo_client" -n "$n" "127.0.0.1:$port" "$conns" "$size" 600 >/dev/null
   if [ $tool = callgrind ]; then
     # A server blocked in io_uring_enter under valgrind does not act on SIGINT or SIGTERM,
@@ -65,6 +90,19 @@ run() {
   wait $pid 2>/dev/null || true
 }
 
+# on_cpu PID: nanoseconds the threads of PID have run so far.
+on_cpu() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%d", t }'
+}
+
+if [ $tool = cpu ]; then
+  run "$n2"
+  sort -n "$work/cpu" | awk -v s="$server" -v c="$conns" -v z="$size" '
+    { v[NR] = $1; all = all " " $1 }
+    END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+          printf "%s %sx%s: %.0f ns server CPU/message (median; sorted:%s)\n", s, c, z, m, all }'
+  exit 0
+fi
 run "$n1"
 run "$n2"
 if [ $tool = callgrind ]; then
