@@ -56,14 +56,15 @@ class pooled_allocator final : public stack_allocator {
     }
     std::lock_guard<std::mutex> lock(mu_);
     size_class& sc = find(usable);
-    if (sc.free.empty()) {
+    std::vector<std::byte*>& from = !sc.cooling.empty() ? sc.cooling : sc.free;
+    if (from.empty()) {
       std::error_code ec = grow(sc);
       if (ec) {
         return ec;
       }
     }
-    std::byte* lo = sc.free.back();
-    sc.free.pop_back();
+    std::byte* lo = from.back();
+    from.pop_back();
     return stack_span(lo, usable);
   }
 
@@ -87,22 +88,49 @@ class pooled_allocator final : public stack_allocator {
   void give_back(std::byte* lo, std::size_t usable) noexcept {
     std::lock_guard<std::mutex> lock(mu_);
     size_class& sc = find(usable);
-    // Pooled stacks beyond the hot set give their pages back to the kernel; the guard
-    // page survives MADV_DONTNEED.
-    if (sc.free.size() >= hot_stacks) {
-      detail::stack_memory::discard(lo, usable);
+    if (sc.free.size() < hot_stacks) {
+      sc.free.push_back(lo);
+      return;
     }
-    sc.free.push_back(lo);
+    // Pooled stacks beyond the hot set give their pages back to the system, a batch at a
+    // time, so that neighbours in a slab (freed in creation order, as a burst of
+    // coroutines finishing usually is) go back in one call.
+    sc.cooling.push_back(lo);
+    if (sc.cooling.size() >= discard_batch) {
+      discard_cooling(sc);
+    }
   }
 
  private:
   static constexpr std::size_t hot_stacks = 256;
+  static constexpr std::size_t discard_batch = 64;
   static constexpr std::size_t slab_bytes = 8u << 20;
 
   struct size_class {
     std::size_t usable;
-    std::vector<std::byte*> free;
+    std::vector<std::byte*> free;     // ready; beyond the first hot_stacks, discarded
+    std::vector<std::byte*> cooling;  // freed beyond the hot set, pages not yet discarded
   };
+
+  /// Discards the pages of every cooling stack of `sc`, one call per run of neighbours
+  /// where the system keeps the guard pages between them, and makes them free.
+  void discard_cooling(size_class& sc) noexcept {
+    std::vector<std::byte*>& c = sc.cooling;
+    std::sort(c.begin(), c.end());
+    const std::size_t slot = sc.usable + page_;
+    for (std::size_t i = 0; i < c.size();) {
+      std::size_t j = i + 1;
+      if (detail::stack_memory::discard_keeps_guards) {
+        while (j < c.size() && c[j] == c[j - 1] + slot) {
+          ++j;
+        }
+      }
+      detail::stack_memory::discard(c[i], (j - i - 1) * slot + sc.usable);
+      i = j;
+    }
+    sc.free.insert(sc.free.end(), c.begin(), c.end());
+    c.clear();
+  }
 
   /// A per-thread stash of freed stacks of one size, so that xasync/xawait loops take no
   /// lock. Trivially destructible, so that it stays usable (as `dead`) after the flusher
@@ -130,7 +158,7 @@ class pooled_allocator final : public stack_allocator {
         return sc;
       }
     }
-    classes_.push_back(size_class{usable, {}});
+    classes_.push_back(size_class{usable, {}, {}});
     return classes_.back();
   }
 

@@ -25,7 +25,16 @@ void install_guard(std::byte* guard, std::size_t usable) noexcept;
 bool all_guarded() noexcept;
 
 /// Gives the pages of [p, p + bytes) back to the system. The memory stays mapped, reads
-/// as anything afterwards, and guard pages elsewhere are untouched.
+/// as anything afterwards, and guard pages outside the range are untouched.
 void discard(std::byte* p, std::size_t bytes) noexcept;
+
+/// Whether discard() may cover guard pages too and leave them guards: then neighbouring
+/// stacks are discarded in one call. (Linux: guard markers and PROT_NONE pages both
+/// survive MADV_DONTNEED. Windows: one range per stack.)
+#if defined(_WIN32)
+inline constexpr bool discard_keeps_guards = false;
+#else
+inline constexpr bool discard_keeps_guards = true;
+#endif
 
 }  // namespace xcoro::detail::stack_memory

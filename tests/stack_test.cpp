@@ -1,6 +1,8 @@
 // Tests of the stack allocators, the environment's stack choice and stack accounting.
 #if defined(__linux__)
 #include <unistd.h>
+
+#include <cerrno>
 #endif
 
 #include <fstream>
@@ -92,6 +94,68 @@ TEST(Stack, GuardPageBelowDefaultStacks) {
   std::byte* below = s->data() - 1;
   EXPECT_DEATH(*reinterpret_cast<volatile std::byte*>(below) = std::byte{1}, "");
   xcoro::default_stack_allocator().deallocate(*s);
+}
+
+#if defined(__linux__)
+/// Whether reading `p` faults, asked without a signal: write(2) from it fails with EFAULT.
+bool unreadable(const std::byte* p) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    return false;
+  }
+  bool faulted = ::write(fds[1], p, 1) < 0 && errno == EFAULT;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  return faulted;
+}
+#endif
+
+// Freed stacks beyond the pool's hot set have their pages discarded in batches, one call
+// for a run of neighbours that also covers the guard pages between them: every guard must
+// still fault afterwards, and the stacks must read as fresh memory, writable again.
+TEST(Stack, DiscardedStacksKeepTheirGuards) {
+#if !defined(__linux__)
+  GTEST_SKIP() << "probes pages with write(2) and EFAULT (Linux)";
+#else
+  if (xcoro_test::emulated) {
+    GTEST_SKIP() << "qemu-user may fall back to canaries, leaving no guard to probe";
+  }
+  auto& a = xcoro::default_stack_allocator();
+  constexpr std::size_t size = 16384;
+  std::vector<xcoro::stack_span> stacks;
+  std::set<std::byte*> guarded;  // stacks whose guard faults before the pool discards them
+  for (int i = 0; i < 2000; ++i) {
+    auto s = a.allocate(size);
+    ASSERT_TRUE(s);
+    s->data()[0] = std::byte{0x5a};
+    s->data()[s->size() - 1] = std::byte{0x5a};
+    if (unreadable(s->data() - 1)) {
+      guarded.insert(s->data());
+    }
+    stacks.push_back(*s);
+  }
+  // On this kernel the default stacks have guards (MADV_GUARD_INSTALL or mprotect within
+  // its budget); a pool that runs out of mprotect budget hands out unguarded ones.
+  ASSERT_GT(guarded.size(), 0u);
+  for (auto s : stacks) {
+    a.deallocate(s);
+  }
+  std::set<std::byte*> seen;
+  std::vector<xcoro::stack_span> again;
+  for (int i = 0; i < 2000; ++i) {
+    auto s = a.allocate(size);
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(seen.insert(s->data()).second) << "handed out twice";
+    if (guarded.count(s->data()) != 0) {
+      EXPECT_TRUE(unreadable(s->data() - 1)) << "stack " << i << " lost its guard";
+    }
+    s->data()[0] = std::byte{1};
+    again.push_back(*s);
+  }
+  for (auto s : again) {
+    a.deallocate(s);
+  }
+#endif
 }
 
 TEST(Stack, HeapAllocator) {
