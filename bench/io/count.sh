@@ -62,6 +62,11 @@ run() {
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
   done
+  sleep 0.2
+  if ! kill -0 $pid 2>/dev/null; then
+    echo "count.sh: $server exited at start (port $port taken?)" >&2
+    exit 1
+  fi
   if [ $tool = cpu ]; then
     for i in $(seq "$rounds"); do
       local t0 t1
@@ -92,7 +97,7 @@ run() {
 
 # on_cpu PID: nanoseconds the threads of PID have run so far.
 on_cpu() {
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%d", t }'
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%.0f", t }'  # not %d: mawk caps it at 2^31
 }
 
 if [ $tool = cpu ]; then
