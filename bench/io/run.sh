@@ -13,22 +13,31 @@
 # Programs that were not built (no Boost.Coroutine, no go) or tools that are missing (wrk)
 # are skipped with a message. All traffic is on 127.0.0.1.
 #
-# Usage: bench/io/run.sh [--quick|--full] [BUILD_DIR]   (BUILD_DIR: build/release)
+# Usage: bench/io/run.sh [--quick|--full] [--baseline DIR] [--echo-only] [BUILD_DIR]
+#   (BUILD_DIR: build/release)
 #   --quick  1 s per echo case, one round, wrk 3 s: about 70 s (the showcase uses this)
 #   default  3 s per echo case, three rounds, wrk 5 s: about 6 minutes
 #   --full   10 s per echo case, three rounds, wrk 10 s: about 18 minutes
+#   --baseline DIR  also runs DIR/bench/io/echo_xcoro (an older build) as "xcoro-base",
+#            interleaved with the others, and prints xcoro/xcoro-base per case
+#   --echo-only  only the TCP echo cases
 set -euo pipefail
 
 mode=default
 build=""
-for arg in "$@"; do
-  case "$arg" in
+baseline=""
+echo_only=0
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) mode=quick ;;
     --full) mode=full ;;
+    --baseline) shift; baseline="${1:?--baseline needs a build directory}" ;;
+    --echo-only) echo_only=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | cut -c3-; exit 0 ;;
-    -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
-    *) build="$arg" ;;
+    -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+    *) build="$1" ;;
   esac
+  shift
 done
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${build:-$root/build/release}"
@@ -71,6 +80,8 @@ start_server() {
     port=$((port + 1))
     case "$name" in
       xcoro) XCORO_BACKEND=io_uring taskset -c $server_core "$io/echo_xcoro" $port & ;;
+      xcoro-base) XCORO_BACKEND=io_uring taskset -c $server_core \
+                    "$baseline/bench/io/echo_xcoro" $port & ;;
       xcoro-epoll) XCORO_BACKEND=epoll taskset -c $server_core "$io/echo_xcoro" $port & ;;
       uring) taskset -c $server_core "$io/echo_uring" $port & ;;
       epoll) taskset -c $server_core "$io/echo_epoll" $port & ;;
@@ -126,6 +137,13 @@ ratio() {
 
 # Which echo servers this build has.
 servers=(xcoro xcoro-epoll uring epoll)
+if [ -n "$baseline" ]; then
+  if [ ! -x "$baseline/bench/io/echo_xcoro" ]; then
+    echo "run.sh: $baseline/bench/io/echo_xcoro not found" >&2
+    exit 2
+  fi
+  servers+=(xcoro-base)
+fi
 [ -x "$io/echo_asio" ] && servers+=(asio) ||
   echo "asio peer not built (Boost.Coroutine missing); skipped"
 [ -x "$io/xcoro-go-echo" ] && servers+=(go) || echo "Go peer not built (go missing); skipped"
@@ -182,9 +200,17 @@ for size in 64 512; do
       " xcoro/asio $(ratio "${med[xcoro]}" "${med[asio]:-0}")" \
       " xcoro/go $(ratio "${med[xcoro]}" "${med[go]:-0}")" \
       " xcoro-epoll/epoll $(ratio "${med[xcoro-epoll]}" "${med[epoll]}")"
+    if [ -n "$baseline" ]; then
+      echo "  xcoro/xcoro-base $(ratio "${med[xcoro]}" "${med[xcoro-base]}")"
+    fi
     unset med
   done
 done
+
+if [ $echo_only = 1 ]; then
+  [ "$failures" -gt 0 ] && { echo "run.sh: $failures xcoro measurement(s) failed" >&2; exit 1; }
+  exit 0
+fi
 
 echo
 echo "== HTTP hello under wrk -t1 -c64 -d${wrk_secs}s (requests/s)"
