@@ -29,29 +29,16 @@ void io_op::release() noexcept {
   }
 }
 
-void io_backend::complete(io_op& op, std::int64_t res) noexcept {
-  op.res = res;
-  op.st = io_op::state::completed;
-  --in_flight_;
-  if (op.heap_index != no_heap_index) {
-    timer_remove(op);
+void io_backend::park_ready(io_op& op) noexcept {
+  op.ready_listed = true;
+  op.next = nullptr;
+  op.prev = ready_tail_;
+  if (ready_tail_ != nullptr) {
+    ready_tail_->next = &op;
+  } else {
+    ready_head_ = &op;
   }
-  if (!op.waiting) {
-    return;  // completed inline, or its waiter pumps the loop from root
-  }
-  if (defer_) {
-    op.ready_listed = true;
-    op.next = nullptr;
-    op.prev = ready_tail_;
-    if (ready_tail_ != nullptr) {
-      ready_tail_->next = &op;
-    } else {
-      ready_head_ = &op;
-    }
-    ready_tail_ = &op;
-    return;
-  }
-  xresume(op.waiter);
+  ready_tail_ = &op;
 }
 
 void io_backend::unlink_ready(io_op& op) noexcept {
