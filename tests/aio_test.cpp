@@ -17,8 +17,10 @@
 #include <new>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -495,6 +497,113 @@ TEST_F(Aio, DestroyCoroutineBlockedInRead) {
     EXPECT_EQ(conn->read(buf, 1000ms), 5u);
   });
   ASSERT_TRUE(r);
+}
+
+// A stream socket pair whose first end is adopted by the loop; the second stays a plain
+// descriptor that the test writes to with write(2).
+struct socket_pair {
+  std::optional<aio::tcp> end;
+  int peer = -1;
+  explicit socket_pair(aio::executor* ex = nullptr) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0) {
+      end.emplace(ex, fds[0]);
+      peer = fds[1];
+    }
+  }
+  socket_pair(socket_pair&& o) noexcept : end(std::move(o.end)), peer(std::exchange(o.peer, -1)) {}
+  ~socket_pair() {
+    if (peer >= 0) {
+      ::close(peer);
+    }
+  }
+  void poke() const { EXPECT_EQ(::write(peer, "x", 1), 1); }
+};
+
+// A coroutine resumed from the middle of a batch of completions unwinds another one blocked
+// in a read: the unwinding reaps the rest of the batch while waiting for its own op, and
+// the loop must then neither lose those completions nor take a CQE twice. The killer's read
+// is submitted first, so on io_uring its CQE comes first in the batch, ahead of the others.
+TEST_F(Aio, UnwindACoroutineFromInsideABatchOfCompletions) {
+  constexpr int readers = 16;
+  int got = 0;
+  bool victim_returned = false;
+  auto r = aio::run(nullptr, [&] {
+    std::vector<socket_pair> pairs(readers + 2);
+    for (const socket_pair& p : pairs) {
+      ASSERT_TRUE(p.end);
+    }
+    socket_pair& killer_pair = pairs[readers];
+    socket_pair& victim_pair = pairs[readers + 1];
+    std::optional<xcoro::frame_t<void>> victim;
+    auto killer = xcoro::xasync([&] {
+      std::array<std::byte, 8> buf{};
+      EXPECT_EQ(killer_pair.end->read(buf), 1u);
+      victim.reset();  // unwinds it while the rest of the batch waits to be resumed
+    });
+    victim.emplace(std::move(*xcoro::xasync([&] {
+      std::array<std::byte, 8> buf{};
+      (void)victim_pair.end->read(buf);
+      victim_returned = true;  // not reached: the frame is destroyed while it waits
+    })));
+    std::vector<xcoro::frame_t<void>> others;
+    for (int i = 0; i < readers; ++i) {
+      others.push_back(std::move(*xcoro::xasync([&, i] {
+        std::array<std::byte, 8> buf{};
+        EXPECT_EQ(pairs[static_cast<std::size_t>(i)].end->read(buf), 1u);
+        ++got;
+      })));
+    }
+    // All the data is there before the loop next enters the kernel, so the reads complete
+    // together.
+    killer_pair.poke();
+    for (int i = 0; i < readers; ++i) {
+      pairs[static_cast<std::size_t>(i)].poke();
+    }
+    xcoro::xawait(*killer);
+    xcoro::xawait_all(others);
+    EXPECT_FALSE(victim);
+    // The victim's socket is still usable.
+    victim_pair.poke();
+    std::array<std::byte, 8> buf{};
+    EXPECT_EQ(victim_pair.end->read(buf, 1000ms), 1u);
+  });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(got, readers);
+  EXPECT_FALSE(victim_returned);
+}
+
+// More completions at once than the completion queue holds (4 SQ entries: 8 CQEs here):
+// io_uring keeps the rest in its overflow list, and the loop must flush it rather than
+// wait for completions that are already there.
+TEST_F(Aio, MoreCompletionsThanTheCompletionQueueHolds) {
+  auto small = aio::loop::create({.entries = 4});
+  ASSERT_TRUE(small);
+  aio::executor ex(*small);
+  constexpr int readers = 64;
+  int got = 0;
+  auto r = aio::run(&ex, [&] {
+    std::vector<socket_pair> pairs;
+    pairs.reserve(readers);
+    for (int i = 0; i < readers; ++i) {
+      pairs.emplace_back(&ex);
+      ASSERT_TRUE(pairs.back().end);
+    }
+    std::vector<xcoro::frame_t<void>> waiting;
+    for (int i = 0; i < readers; ++i) {
+      waiting.push_back(std::move(*xcoro::xasync([&, i] {
+        std::array<std::byte, 8> buf{};
+        EXPECT_EQ(pairs[static_cast<std::size_t>(i)].end->read(buf), 1u);
+        ++got;
+      })));
+    }
+    for (const socket_pair& p : pairs) {
+      p.poke();
+    }
+    xcoro::xawait_all(waiting);
+  });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(got, readers);
 }
 
 TEST_F(Aio, ConnectionRefused) {
