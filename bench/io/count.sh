@@ -32,7 +32,8 @@ io="$build/bench/io"
 ulimit -n 8192 2>/dev/null || true
 work=$(mktemp -d)
 trap 'rm -rf "$work"; [ -n "${server_pid:-}" ] && kill -KILL $server_pid 2>/dev/null || true' EXIT
-port=$((30000 + $$ % 20000))
+# Below the ephemeral range (32768 and up), where a client socket may hold the port.
+port=$((10000 + $$ % 20000))
 server_pid=""
 
 # run N: serves N messages under the tool; leaves its report in $work/out.N.
