@@ -606,6 +606,59 @@ TEST_F(Aio, MoreCompletionsThanTheCompletionQueueHolds) {
   EXPECT_EQ(got, readers);
 }
 
+// A loop that busy-polls (loop_options::busy_poll) before it sleeps still serves sockets
+// and timers: a thread's writes are read as they come, sleeps last at least their time
+// (the spin is cut short by the next timer, so a budget far longer than the sleep does not
+// stretch it out of all proportion), and an idle loop with nothing in flight still
+// reports a deadlock instead of spinning forever.
+TEST_F(Aio, BusyPollingLoopServesSocketsAndTimers) {
+  auto spinning = aio::loop::create({.busy_poll = std::chrono::milliseconds(5)});
+  ASSERT_TRUE(spinning);
+  aio::executor ex(*spinning);
+  socket_pair pair(&ex);
+  ASSERT_TRUE(pair.end);
+  constexpr int messages = 50;
+  std::thread writer([&] {
+    for (int i = 0; i < messages; ++i) {
+      pair.poke();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  int got = 0;
+  auto r = aio::run(&ex, [&] {
+    std::array<std::byte, 64> buf{};
+    while (got < messages) {
+      auto n = pair.end->read(buf);
+      ASSERT_TRUE(n);
+      got += static_cast<int>(*n);
+    }
+    auto t0 = clock_type::now();
+    EXPECT_TRUE(aio::sleep(&ex, std::chrono::milliseconds(20)));
+    EXPECT_GE(ms_since(t0), 20);
+  });
+  writer.join();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(got, messages);
+  auto stuck = aio::run(&ex, [] { xcoro::xsuspend(); });
+  EXPECT_EQ(stuck.error(), xcoro::errc::deadlock);
+}
+
+TEST_F(Aio, BusyPollFromEnvironment) {
+  const char* saved = std::getenv("XCORO_BUSY_POLL_US");
+  std::string keep = saved != nullptr ? saved : "";
+  for (const char* bad : {"", "fast", "-5", "12us", "99999999"}) {
+    ::setenv("XCORO_BUSY_POLL_US", bad, 1);
+    EXPECT_EQ(aio::loop::create().error(), std::errc::invalid_argument) << bad;
+  }
+  ::setenv("XCORO_BUSY_POLL_US", "50", 1);
+  EXPECT_TRUE(aio::loop::create());
+  if (saved != nullptr) {
+    ::setenv("XCORO_BUSY_POLL_US", keep.c_str(), 1);
+  } else {
+    ::unsetenv("XCORO_BUSY_POLL_US");
+  }
+}
+
 TEST_F(Aio, ConnectionRefused) {
   auto r = aio::run(nullptr, [&] {
     std::uint16_t port;

@@ -37,6 +37,12 @@ struct loop_options {
   aio::backend backend = backend::automatic;
   /// io_uring submission queue entries.
   unsigned entries = 256;
+  /// Before sleeping in the kernel, keep asking it for completions for up to this long
+  /// (bounded by the next timer). Trades the loop thread's idle time for wake-up latency:
+  /// on the 2-vCPU test VM a one-connection echo server answers about 3.5 times as many
+  /// messages, at up to a whole core of CPU while traffic flows. 0, the default, never
+  /// spins. The environment variable XCORO_BUSY_POLL_US overrides it.
+  std::chrono::nanoseconds busy_poll{0};
 };
 
 namespace detail {
@@ -48,8 +54,9 @@ struct io_op;
 /// use it from the thread that created it (async_notification::notify excepted).
 class XCORO_EXPORT loop {
  public:
-  /// Creates a loop. The environment variable XCORO_BACKEND=io_uring|epoll overrides
-  /// `o.backend`. Errors: the errno of the failed setup call.
+  /// Creates a loop. The environment variables XCORO_BACKEND=io_uring|epoll and
+  /// XCORO_BUSY_POLL_US=N override `o.backend` and `o.busy_poll`. Errors: the errno of the
+  /// failed setup call; invalid_argument for a value of those variables it cannot read.
   static result<loop> create(loop_options o = {});
   loop(loop&&) noexcept;
   loop& operator=(loop&&) noexcept;

@@ -120,6 +120,10 @@ class io_backend {
   /// timer is due. Resumes the coroutines whose ops completed.
   virtual void poll(bool block) = 0;
 
+  /// How long a blocking poll keeps asking for completions before it sleeps
+  /// (loop_options::busy_poll).
+  void set_busy_poll(std::int64_t ns) noexcept { busy_poll_ns_ = ns; }
+
   /// Ops submitted and not completed (timers included), plus ops awaiting resumption.
   bool busy() const noexcept { return in_flight_ > 0 || ready_head_ != nullptr; }
 
@@ -179,7 +183,15 @@ class io_backend {
   /// What an op whose deadline passed does (epoll: withdraw it, complete with timed_out).
   virtual void expire(io_op& op) = 0;
 
+  /// The nanoseconds a blocking poll may spin before it sleeps: busy_poll_ns_, cut short by
+  /// the earliest timer. 0: sleep at once.
+  std::int64_t spin_budget_ns() const noexcept {
+    std::int64_t timer = timer_wait_ns();
+    return timer >= 0 && timer < busy_poll_ns_ ? timer : busy_poll_ns_;
+  }
+
   std::size_t in_flight_ = 0;
+  std::int64_t busy_poll_ns_ = 0;
   bool defer_ = false;  // completions park in the ready list instead of resuming
   std::vector<io_op*> heap_;
   io_op* ready_head_ = nullptr;

@@ -246,6 +246,18 @@ result<loop> loop::create(loop_options o) {
       return std::make_error_code(std::errc::invalid_argument);
     }
   }
+  if (const char* spin = std::getenv("XCORO_BUSY_POLL_US")) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long us = std::strtoull(spin, &end, 10);
+    if (end == spin || *end != '\0' || errno != 0 || us > 1000000) {
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    o.busy_poll = std::chrono::microseconds(us);
+  }
+  if (o.busy_poll.count() < 0) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
   std::error_code ec;
   std::unique_ptr<detail::io_backend> impl;
   if (o.backend != backend::epoll) {
@@ -262,6 +274,7 @@ result<loop> loop::create(loop_options o) {
       return ec;
     }
   }
+  impl->set_busy_poll(o.busy_poll.count());
   return loop(std::move(impl));
 }
 

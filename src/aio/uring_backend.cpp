@@ -141,6 +141,9 @@ class uring_backend final : public io_backend {
     if (timers_expire()) {
       block = false;  // that may have been the last op in flight: nothing would wake us
     }
+    if (block && io_uring_cq_ready(&ring_) == 0 && busy_poll_ns_ > 0) {
+      spin();
+    }
     if (block && io_uring_cq_ready(&ring_) == 0) {
       // One io_uring_enter submits what is queued and waits, as a hand-written loop does.
       // Only with a timer pending does the wait need a timeout (and the EXT_ARG path).
@@ -180,6 +183,17 @@ class uring_backend final : public io_backend {
   }
 
  private:
+  /// Busy polling (loop_options::busy_poll): submits, then enters the ring without waiting
+  /// (which also runs completions DEFER_TASKRUN holds back) until a completion is posted or
+  /// the budget is spent. Out of line: only loops built to spin get here.
+  [[gnu::noinline]] void spin() {
+    std::int64_t end = now_ns() + spin_budget_ns();
+    io_uring_submit_and_get_events(&ring_);
+    while (io_uring_cq_ready(&ring_) == 0 && now_ns() < end) {
+      io_uring_get_events(&ring_);
+    }
+  }
+
   /// An SQE with room for `count` consecutive ones (an op and its linked timeout).
   io_uring_sqe* sqe_for(unsigned count) {
     while (io_uring_sq_space_left(&ring_) < count) [[unlikely]] {
