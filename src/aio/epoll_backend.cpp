@@ -1,8 +1,10 @@
 // The epoll backend: readiness turned into completion. Each op first tries its system call
 // on the non-blocking descriptor; on EAGAIN it waits in its descriptor's reader or writer
 // list until epoll (edge-triggered, registered once per descriptor) reports readiness, and
-// tries again. Deadlines live in the loop's timer heap. Regular files cannot be polled, so
-// their reads and writes run on a two-thread pool that reports back through an eventfd.
+// tries again. A read on a descriptor whose last read hit EAGAIN, with no readiness
+// reported since, skips the attempt that would fail again. Deadlines live in the loop's
+// timer heap. Regular files cannot be polled, so their reads and writes run on a
+// two-thread pool that reports back through an eventfd.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <poll.h>
@@ -212,10 +214,17 @@ class epoll_backend final : public io_backend {
       pool_->push(op);
       return;
     }
-    if (try_now(op)) {
+    bool reader = is_reader(op.kind);
+    bool known_blocked = reader && static_cast<std::size_t>(op.fd) < fds_.size() &&
+                         fds_[static_cast<std::size_t>(op.fd)].registered &&
+                         fds_[static_cast<std::size_t>(op.fd)].read_blocked;
+    if (!known_blocked && try_now(op)) {
       return;
     }
     fd_state& s = state_of(op.fd);
+    if (reader) {
+      s.read_blocked = true;  // edge-triggered: the next readiness event clears it
+    }
     if (!s.registered) {
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -226,7 +235,7 @@ class epoll_backend final : public io_backend {
       }
       s.registered = true;
     }
-    (is_reader(op.kind) ? s.readers : s.writers).push_back(op);
+    (reader ? s.readers : s.writers).push_back(op);
     if (op.deadline_ns >= 0) {
       timer_add(op);
     }
@@ -258,6 +267,7 @@ class epoll_backend final : public io_backend {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
       s.registered = false;
     }
+    s.read_blocked = false;
     // Ops still waiting on a descriptor being closed end with EBADF.
     for (op_list* l : {&s.readers, &s.writers}) {
       while (io_op* op = l->head) {
@@ -340,6 +350,7 @@ class epoll_backend final : public io_backend {
     op_list readers;
     op_list writers;
     bool registered = false;
+    bool read_blocked = false;  // the last read attempt hit EAGAIN; no readiness since
   };
 
   fd_state& state_of(int fd) {
@@ -372,12 +383,19 @@ class epoll_backend final : public io_backend {
   }
 
   /// Retries the first waiting ops of one direction of `fd` until one would block.
+  /// Called on a readiness event: for readers, the descriptor is no longer known to block.
   void retry(int fd, bool readers) {
+    if (readers && static_cast<std::size_t>(fd) < fds_.size()) {
+      fds_[static_cast<std::size_t>(fd)].read_blocked = false;
+    }
     for (;;) {
       if (static_cast<std::size_t>(fd) >= fds_.size()) {
         return;
       }
       fd_state& s = fds_[static_cast<std::size_t>(fd)];
+      if (readers && s.read_blocked) {
+        return;  // a reader tried meanwhile (a resumed coroutine's) and hit EAGAIN
+      }
       op_list& l = readers ? s.readers : s.writers;
       io_op* op = l.head;
       if (op == nullptr) {
@@ -385,6 +403,9 @@ class epoll_backend final : public io_backend {
       }
       l.remove(*op);
       if (!try_now(*op)) {
+        if (readers) {
+          fds_[static_cast<std::size_t>(fd)].read_blocked = true;
+        }
         // Still would block: back to the front, in order.
         op_list& again = readers ? fds_[static_cast<std::size_t>(fd)].readers
                                  : fds_[static_cast<std::size_t>(fd)].writers;
