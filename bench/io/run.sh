@@ -21,18 +21,24 @@
 #   --baseline DIR  also runs DIR/bench/io/echo_xcoro (an older build) as "xcoro-base",
 #            interleaved with the others, and prints xcoro/xcoro-base per case
 #   --echo-only  only the TCP echo cases
+#   --floor  only the TCP echo cases, against the hand-written io_uring loop with each of
+#            the io_uring features that could lower the floor itself (echo_uring's
+#            --register-ring, --fixed-files, --multishot, and all three), beside the epoll
+#            loop and xcoro; prints each one's rate and CPU cost over the plain loop's
 set -euo pipefail
 
 mode=default
 build=""
 baseline=""
 echo_only=0
+floor=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
     --full) mode=full ;;
     --baseline) shift; baseline="${1:?--baseline needs a build directory}" ;;
     --echo-only) echo_only=1 ;;
+    --floor) floor=1; echo_only=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | cut -c3-; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) build="$1" ;;
@@ -86,6 +92,11 @@ start_server() {
       xcoro-spin) XCORO_BACKEND=io_uring XCORO_BUSY_POLL_US=50 taskset -c $server_core \
                     "$io/echo_xcoro" $port & ;;
       uring) taskset -c $server_core "$io/echo_uring" $port & ;;
+      uring-reg) taskset -c $server_core "$io/echo_uring" $port --register-ring & ;;
+      uring-fixed) taskset -c $server_core "$io/echo_uring" $port --fixed-files & ;;
+      uring-ms) taskset -c $server_core "$io/echo_uring" $port --multishot & ;;
+      uring-all) taskset -c $server_core "$io/echo_uring" $port --register-ring --fixed-files \
+                   --multishot & ;;
       epoll) taskset -c $server_core "$io/echo_epoll" $port & ;;
       asio) taskset -c $server_core "$io/echo_asio" $port & ;;
       go) GOMAXPROCS=1 taskset -c $server_core "$io/xcoro-go-echo" -port $port & ;;
@@ -148,9 +159,13 @@ if [ -n "$baseline" ]; then
   fi
   servers+=(xcoro-base)
 fi
-[ -x "$io/echo_asio" ] && servers+=(asio) ||
-  echo "asio peer not built (Boost.Coroutine missing); skipped"
-[ -x "$io/xcoro-go-echo" ] && servers+=(go) || echo "Go peer not built (go missing); skipped"
+if [ $floor = 1 ]; then
+  servers=(xcoro uring uring-reg uring-fixed uring-ms uring-all epoll ${baseline:+xcoro-base})
+else
+  [ -x "$io/echo_asio" ] && servers+=(asio) ||
+    echo "asio peer not built (Boost.Coroutine missing); skipped"
+  [ -x "$io/xcoro-go-echo" ] && servers+=(go) || echo "Go peer not built (go missing); skipped"
+fi
 hz=$(getconf CLK_TCK)
 
 declare -A rate p50 cpu ccpu
@@ -190,15 +205,25 @@ for size in 64 512; do
     echo "-- $size B messages, $conns connection(s)"
     printf "  %-12s %10s %8s %11s %11s %16s\n" server "msgs/s" "p50 us" "server cpu" \
       "client cpu" "msgs/server-cpu-s"
-    declare -A med=()
+    declare -A med=() per_cpu=()
     for s in "${servers[@]}"; do
       med[$s]=$(values "${rate[$s]}" | median)
       scpu=$(values "${cpu[$s]}" | median)
+      per_cpu[$s]=$(awk -v r="${med[$s]}" -v c="$scpu" 'BEGIN { if (c > 0) printf "%.0f", r * 100 / c;
+                                                                 else printf "0" }')
       printf "  %-12s %10.0f %8.0f %10.0f%% %10.0f%% %16s\n" "$s" "${med[$s]}" \
         "$(values "${p50[$s]}" | median)" "$scpu" "$(values "${ccpu[$s]}" | median)" \
-        "$(awk -v r="${med[$s]}" -v c="$scpu" 'BEGIN { if (c > 0) printf "%.0f", r * 100 / c;
-                                                        else printf "n/a" }')"
+        "${per_cpu[$s]}"
     done
+    if [ $floor = 1 ]; then
+      echo "  over the plain uring loop (rate, msgs/server-cpu-s):"
+      for s in uring-reg uring-fixed uring-ms uring-all epoll xcoro; do
+        printf "    %-12s %s %s\n" "$s" "$(ratio "${med[$s]}" "${med[uring]}")" \
+          "$(ratio "${per_cpu[$s]}" "${per_cpu[uring]}")"
+      done
+      unset med per_cpu
+      continue
+    fi
     best_hand=$(awk -v a="${med[uring]}" -v b="${med[epoll]}" 'BEGIN { print (a > b ? a : b) }')
     echo "  xcoro/max(uring,epoll) $(ratio "${med[xcoro]}" "$best_hand")" \
       " xcoro/asio $(ratio "${med[xcoro]}" "${med[asio]:-0}")" \
@@ -211,7 +236,7 @@ for size in 64 512; do
     if [ -n "$baseline" ]; then
       echo "  xcoro/xcoro-base $(ratio "${med[xcoro]}" "${med[xcoro-base]}")"
     fi
-    unset med
+    unset med per_cpu
   done
 done
 
