@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <new>
 #include <filesystem>
 #include <numeric>
@@ -612,7 +613,8 @@ TEST_F(Aio, MoreCompletionsThanTheCompletionQueueHolds) {
 // stretch it out of all proportion), and an idle loop with nothing in flight still
 // reports a deadlock instead of spinning forever.
 TEST_F(Aio, BusyPollingLoopServesSocketsAndTimers) {
-  auto spinning = aio::loop::create({.busy_poll = std::chrono::milliseconds(5)});
+  auto spinning = aio::loop::create(
+      {.busy_poll = std::chrono::milliseconds(5), .busy_poll_adaptive = false});
   ASSERT_TRUE(spinning);
   aio::executor ex(*spinning);
   socket_pair pair(&ex);
@@ -641,6 +643,49 @@ TEST_F(Aio, BusyPollingLoopServesSocketsAndTimers) {
   EXPECT_EQ(got, messages);
   auto stuck = aio::run(&ex, [] { xcoro::xsuspend(); });
   EXPECT_EQ(stuck.error(), xcoro::errc::deadlock);
+}
+
+// The default, adaptive busy polling stops spinning once the loop's sleeps grow long: a
+// loop woken every 100 ms with a 20 ms limit spins through at most the first gap (then its
+// sleep of 80 ms or more, over twice the limit, closes the window), where a fixed 20 ms spin
+// would burn 20 ms of CPU on each of the ten gaps. Measured as the loop thread's CPU time.
+TEST_F(Aio, AdaptiveBusyPollingStopsSpinningWhenIdle) {
+  if (std::getenv("XCORO_BUSY_POLL_US") != nullptr) {
+    GTEST_SKIP() << "XCORO_BUSY_POLL_US replaces the adaptive window with a fixed spin";
+  }
+  auto adaptive = aio::loop::create({.busy_poll = std::chrono::milliseconds(20)});
+  ASSERT_TRUE(adaptive);
+  aio::executor ex(*adaptive);
+  socket_pair pair(&ex);
+  ASSERT_TRUE(pair.end);
+  constexpr int messages = 10;
+  std::thread writer([&] {
+    for (int i = 0; i < messages; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      pair.poke();
+    }
+  });
+  auto thread_cpu_ms = [] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  };
+  int got = 0;
+  long cpu_ms = 0;
+  auto r = aio::run(&ex, [&] {
+    std::array<std::byte, 64> buf{};
+    long before = thread_cpu_ms();
+    while (got < messages) {
+      auto n = pair.end->read(buf);
+      ASSERT_TRUE(n);
+      got += static_cast<int>(*n);
+    }
+    cpu_ms = thread_cpu_ms() - before;
+  });
+  writer.join();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(got, messages);
+  EXPECT_LT(cpu_ms, 100) << "the loop kept spinning through idle gaps";
 }
 
 TEST_F(Aio, BusyPollFromEnvironment) {

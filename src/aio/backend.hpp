@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "aio/busy_poll.hpp"
 #include "xcoro/aio.hpp"
 #include "xcoro/coro.hpp"
 
@@ -121,8 +122,10 @@ class io_backend {
   virtual void poll(bool block) = 0;
 
   /// How long a blocking poll keeps asking for completions before it sleeps
-  /// (loop_options::busy_poll).
-  void set_busy_poll(std::int64_t ns) noexcept { busy_poll_ns_ = ns; }
+  /// (loop_options::busy_poll, busy_poll_adaptive).
+  void set_busy_poll(std::int64_t ns, bool adaptive) noexcept {
+    spin_window_ = busy_poll_window(ns, adaptive);
+  }
 
   /// Ops submitted and not completed (timers included), plus ops awaiting resumption.
   bool busy() const noexcept { return in_flight_ > 0 || ready_head_ != nullptr; }
@@ -183,15 +186,27 @@ class io_backend {
   /// What an op whose deadline passed does (epoll: withdraw it, complete with timed_out).
   virtual void expire(io_op& op) = 0;
 
-  /// The nanoseconds a blocking poll may spin before it sleeps: busy_poll_ns_, cut short by
-  /// the earliest timer. 0: sleep at once.
+  /// The nanoseconds a blocking poll may spin before it sleeps: the spin window, cut short
+  /// by the earliest timer. 0: sleep at once.
   std::int64_t spin_budget_ns() const noexcept {
+    std::int64_t window = spin_window_.window_ns();
+    if (window == 0) [[likely]] {
+      return 0;
+    }
     std::int64_t timer = timer_wait_ns();
-    return timer >= 0 && timer < busy_poll_ns_ ? timer : busy_poll_ns_;
+    return timer >= 0 && timer < window ? timer : window;
+  }
+  /// Brackets a blocking wait in the kernel, so that an adaptive spin window learns how long
+  /// the loop sleeps: sleep_began() before, woke(its value) after. No clock reads otherwise.
+  std::int64_t sleep_began() const noexcept { return spin_window_.adaptive() ? now_ns() : 0; }
+  void woke(std::int64_t began) noexcept {
+    if (spin_window_.adaptive()) {
+      spin_window_.slept(now_ns() - began);
+    }
   }
 
   std::size_t in_flight_ = 0;
-  std::int64_t busy_poll_ns_ = 0;
+  busy_poll_window spin_window_;
   bool defer_ = false;  // completions park in the ready list instead of resuming
   std::vector<io_op*> heap_;
   io_op* ready_head_ = nullptr;

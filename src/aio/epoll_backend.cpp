@@ -294,17 +294,21 @@ class epoll_backend final : public io_backend {
     }
     epoll_event events[128];
     int n = 0;
-    if (block && busy_poll_ns_ > 0) {
+    if (std::int64_t budget = block ? spin_budget_ns() : 0; budget > 0) {
       // Busy polling (loop_options::busy_poll): ask without sleeping until something is
       // ready or the budget is spent, then wait as usual.
       timespec zero{};
-      std::int64_t end = now_ns() + spin_budget_ns();
+      std::int64_t end = now_ns() + budget;
       do {
         n = wait(events, 128, &zero);
       } while (n == 0 && now_ns() < end);
     }
     if (n == 0) {
+      std::int64_t began = block ? sleep_began() : 0;
       n = wait(events, 128, tsp);
+      if (block) {
+        woke(began);
+      }
     }
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;

@@ -254,6 +254,7 @@ result<loop> loop::create(loop_options o) {
       return std::make_error_code(std::errc::invalid_argument);
     }
     o.busy_poll = std::chrono::microseconds(us);
+    o.busy_poll_adaptive = false;
   }
   if (o.busy_poll.count() < 0) {
     return std::make_error_code(std::errc::invalid_argument);
@@ -274,7 +275,7 @@ result<loop> loop::create(loop_options o) {
       return ec;
     }
   }
-  impl->set_busy_poll(o.busy_poll.count());
+  impl->set_busy_poll(o.busy_poll.count(), o.busy_poll_adaptive);
   return loop(std::move(impl));
 }
 

@@ -141,12 +141,15 @@ class uring_backend final : public io_backend {
     if (timers_expire()) {
       block = false;  // that may have been the last op in flight: nothing would wake us
     }
-    if (block && io_uring_cq_ready(&ring_) == 0 && busy_poll_ns_ > 0) {
-      spin();
+    if (block && io_uring_cq_ready(&ring_) == 0) {
+      if (std::int64_t budget = spin_budget_ns(); budget > 0) {
+        spin(budget);
+      }
     }
     if (block && io_uring_cq_ready(&ring_) == 0) {
       // One io_uring_enter submits what is queued and waits, as a hand-written loop does.
       // Only with a timer pending does the wait need a timeout (and the EXT_ARG path).
+      std::int64_t began = sleep_began();
       int rc;
       if (heap_.empty()) {
         rc = io_uring_submit_and_wait(&ring_, 1);
@@ -159,6 +162,7 @@ class uring_backend final : public io_backend {
         rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
       }
       (void)rc;  // -ETIME: a timer is due; -EINTR: a signal; both just mean "look again"
+      woke(began);
     } else {
       // Not waiting: submit what is queued and, with DEFER_TASKRUN, run the completions the
       // kernel holds back until this thread enters the ring; an overflowed CQ is flushed
@@ -185,9 +189,9 @@ class uring_backend final : public io_backend {
  private:
   /// Busy polling (loop_options::busy_poll): submits, then enters the ring without waiting
   /// (which also runs completions DEFER_TASKRUN holds back) until a completion is posted or
-  /// the budget is spent. Out of line: only loops built to spin get here.
-  [[gnu::noinline]] void spin() {
-    std::int64_t end = now_ns() + spin_budget_ns();
+  /// `budget_ns` is spent. Out of line: most polls do not spin.
+  [[gnu::noinline]] void spin(std::int64_t budget_ns) {
+    std::int64_t end = now_ns() + budget_ns;
     io_uring_submit_and_get_events(&ring_);
     while (io_uring_cq_ready(&ring_) == 0 && now_ns() < end) {
       io_uring_get_events(&ring_);
