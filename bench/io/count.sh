@@ -11,9 +11,9 @@
 # each run counts. Server on core 0, client on core 1, as in run.sh.
 #
 # Usage: bench/io/count.sh [--strace|--cpu] BUILD_DIR SERVER CONNECTIONS SIZE [N1 N2 [ROUNDS]]
-#   SERVER: xcoro, xcoro-epoll, uring, epoll, asio, go (go: not under callgrind), and the
-#           io_uring loop with its floor features (run.sh --floor): uring-reg, uring-fixed,
-#           uring-ms, uring-all
+#   SERVER: xcoro, xcoro-nospin (busy polling off), xcoro-epoll, uring, epoll, asio, go (go:
+#           not under callgrind), and the io_uring loop with its floor features (run.sh
+#           --floor): uring-reg, uring-fixed, uring-ms, uring-all
 #   N1 N2:  message counts (default 20000 60000); ROUNDS: --cpu runs (default 5)
 # Prints "<server> <conns>x<size>: " and then the instructions per message; the system calls
 # per message, total and by name; or the median server CPU time per message (ns) and the
@@ -44,6 +44,7 @@ run() {
   port=$((port + 1))
   case "$server" in
     xcoro) env=(XCORO_BACKEND=io_uring); cmd=("$io/echo_xcoro" $port) ;;
+    xcoro-nospin) env=(XCORO_BACKEND=io_uring XCORO_BUSY_POLL_US=0); cmd=("$io/echo_xcoro" $port) ;;
     xcoro-epoll) env=(XCORO_BACKEND=epoll); cmd=("$io/echo_xcoro" $port) ;;
     uring) cmd=("$io/echo_uring" $port) ;;
     uring-reg) cmd=("$io/echo_uring" $port --register-ring) ;;

@@ -89,8 +89,8 @@ start_server() {
       xcoro-base) XCORO_BACKEND=io_uring taskset -c $server_core \
                     "$baseline/bench/io/echo_xcoro" $port & ;;
       xcoro-epoll) XCORO_BACKEND=epoll taskset -c $server_core "$io/echo_xcoro" $port & ;;
-      xcoro-spin) XCORO_BACKEND=io_uring XCORO_BUSY_POLL_US=50 taskset -c $server_core \
-                    "$io/echo_xcoro" $port & ;;
+      xcoro-nospin) XCORO_BACKEND=io_uring XCORO_BUSY_POLL_US=0 taskset -c $server_core \
+                      "$io/echo_xcoro" $port & ;;
       uring) taskset -c $server_core "$io/echo_uring" $port & ;;
       uring-reg) taskset -c $server_core "$io/echo_uring" $port --register-ring & ;;
       uring-fixed) taskset -c $server_core "$io/echo_uring" $port --fixed-files & ;;
@@ -149,9 +149,10 @@ ratio() {
 }
 
 # Which echo servers this build has.
-# xcoro-spin is the same server with loop_options::busy_poll = 50 us (XCORO_BUSY_POLL_US):
-# it trades the server core's idle time for wake-up latency; "xcoro" is the default.
-servers=(xcoro xcoro-spin xcoro-epoll uring epoll)
+# xcoro is the default server, whose loop busy-polls adaptively (up to 50 us before a sleep,
+# while its sleeps stay short); xcoro-nospin is the same server with busy polling off
+# (XCORO_BUSY_POLL_US=0), as the hand-written loops, asio and Go run.
+servers=(xcoro xcoro-nospin xcoro-epoll uring epoll)
 if [ -n "$baseline" ]; then
   if [ ! -x "$baseline/bench/io/echo_xcoro" ]; then
     echo "run.sh: $baseline/bench/io/echo_xcoro not found" >&2
@@ -229,10 +230,10 @@ for size in 64 512; do
       " xcoro/asio $(ratio "${med[xcoro]}" "${med[asio]:-0}")" \
       " xcoro/go $(ratio "${med[xcoro]}" "${med[go]:-0}")" \
       " xcoro-epoll/epoll $(ratio "${med[xcoro-epoll]}" "${med[epoll]}")"
-    echo "  busy-polling: xcoro-spin/max(uring,epoll)" \
-      "$(ratio "${med[xcoro-spin]}" "$best_hand")" \
-      " xcoro-spin/asio $(ratio "${med[xcoro-spin]}" "${med[asio]:-0}")" \
-      " xcoro-spin/go $(ratio "${med[xcoro-spin]}" "${med[go]:-0}")"
+    echo "  no busy polling: xcoro-nospin/max(uring,epoll)" \
+      "$(ratio "${med[xcoro-nospin]}" "$best_hand")" \
+      " xcoro-nospin/asio $(ratio "${med[xcoro-nospin]}" "${med[asio]:-0}")" \
+      " xcoro-nospin/go $(ratio "${med[xcoro-nospin]}" "${med[go]:-0}")"
     if [ -n "$baseline" ]; then
       echo "  xcoro/xcoro-base $(ratio "${med[xcoro]}" "${med[xcoro-base]}")"
     fi
