@@ -608,10 +608,9 @@ TEST_F(Aio, MoreCompletionsThanTheCompletionQueueHolds) {
 }
 
 // A loop that busy-polls (loop_options::busy_poll) before it sleeps still serves sockets
-// and timers: a thread's writes are read as they come, sleeps last at least their time
-// (the spin is cut short by the next timer, so a budget far longer than the sleep does not
-// stretch it out of all proportion), and an idle loop with nothing in flight still
-// reports a deadlock instead of spinning forever.
+// and timers: a thread's writes are read as they come, a sleep longer than the spin lasts
+// at least its time, and an idle loop with nothing in flight still reports a deadlock
+// instead of spinning forever.
 TEST_F(Aio, BusyPollingLoopServesSocketsAndTimers) {
   auto spinning = aio::loop::create(
       {.busy_poll = std::chrono::milliseconds(5), .busy_poll_adaptive = false});
@@ -645,11 +644,15 @@ TEST_F(Aio, BusyPollingLoopServesSocketsAndTimers) {
   EXPECT_EQ(stuck.error(), xcoro::errc::deadlock);
 }
 
-// The default, adaptive busy polling stops spinning once the loop's sleeps grow long: a
-// loop woken every 100 ms with a 20 ms limit spins through at most the first gap (then its
-// sleep of 80 ms or more, over twice the limit, closes the window), where a fixed 20 ms spin
-// would burn 20 ms of CPU on each of the ten gaps. Measured as the loop thread's CPU time.
-TEST_F(Aio, AdaptiveBusyPollingStopsSpinningWhenIdle) {
+// Adaptive busy polling (the default) opens its window while the loop's sleeps are short
+// and closes it once they grow long. A thread pokes the loop 40 times 1 ms apart (with a
+// 20 ms limit, sleeps of 1 ms open the window until a spin catches each poke: the loop
+// spends most of that burst spinning), then 10 times 100 ms apart: the first of those gaps
+// may be spun for one window (a few ms: the window stops growing once its spins catch the
+// pokes) before its long sleep closes it, and the others are slept. A fixed 20 ms spin
+// would burn 20 ms on each gap; a window that never opened would not spin through the
+// burst. Measured as the loop thread's CPU time.
+TEST_F(Aio, AdaptiveBusyPollingOpensOnShortSleepsAndClosesWhenIdle) {
   if (std::getenv("XCORO_BUSY_POLL_US") != nullptr) {
     GTEST_SKIP() << "XCORO_BUSY_POLL_US replaces the adaptive window with a fixed spin";
   }
@@ -658,9 +661,14 @@ TEST_F(Aio, AdaptiveBusyPollingStopsSpinningWhenIdle) {
   aio::executor ex(*adaptive);
   socket_pair pair(&ex);
   ASSERT_TRUE(pair.end);
-  constexpr int messages = 10;
+  constexpr int burst = 40;
+  constexpr int gaps = 10;
   std::thread writer([&] {
-    for (int i = 0; i < messages; ++i) {
+    for (int i = 0; i < burst; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      pair.poke();
+    }
+    for (int i = 0; i < gaps; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       pair.poke();
     }
@@ -671,21 +679,26 @@ TEST_F(Aio, AdaptiveBusyPollingStopsSpinningWhenIdle) {
     return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
   };
   int got = 0;
-  long cpu_ms = 0;
+  long burst_cpu_ms = 0;
+  long gaps_cpu_ms = 0;
   auto r = aio::run(&ex, [&] {
-    std::array<std::byte, 64> buf{};
-    long before = thread_cpu_ms();
-    while (got < messages) {
-      auto n = pair.end->read(buf);
-      ASSERT_TRUE(n);
-      got += static_cast<int>(*n);
+    std::array<std::byte, 1> buf{};
+    long t0 = thread_cpu_ms();
+    for (; got < burst; ++got) {
+      ASSERT_TRUE(pair.end->read(buf));
     }
-    cpu_ms = thread_cpu_ms() - before;
+    long t1 = thread_cpu_ms();
+    for (; got < burst + gaps; ++got) {
+      ASSERT_TRUE(pair.end->read(buf));
+    }
+    burst_cpu_ms = t1 - t0;
+    gaps_cpu_ms = thread_cpu_ms() - t1;
   });
   writer.join();
   ASSERT_TRUE(r);
-  EXPECT_EQ(got, messages);
-  EXPECT_LT(cpu_ms, 100) << "the loop kept spinning through idle gaps";
+  EXPECT_EQ(got, burst + gaps);
+  EXPECT_GE(burst_cpu_ms, 5) << "the window never opened during the burst";
+  EXPECT_LT(gaps_cpu_ms, 50) << "the loop kept spinning through idle gaps";
 }
 
 TEST_F(Aio, BusyPollFromEnvironment) {

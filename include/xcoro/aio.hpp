@@ -38,7 +38,7 @@ struct loop_options {
   /// io_uring submission queue entries.
   unsigned entries = 256;
   /// The longest a blocking poll keeps asking the kernel for completions before it
-  /// sleeps (bounded by the next timer): it trades the loop thread's idle time for the
+  /// sleeps (none when a timer is due sooner): it trades the loop thread's idle time for the
   /// wake-up latency of every sleep. 0 never spins. See busy_poll_adaptive.
   std::chrono::nanoseconds busy_poll = std::chrono::microseconds(50);
   /// true (the default): spin only while it pays, for a window that opens (5 us, doubling

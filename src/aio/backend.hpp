@@ -186,21 +186,25 @@ class io_backend {
   /// What an op whose deadline passed does (epoll: withdraw it, complete with timed_out).
   virtual void expire(io_op& op) = 0;
 
-  /// The nanoseconds a blocking poll may spin before it sleeps: the spin window, cut short
-  /// by the earliest timer. 0: sleep at once.
+  /// The nanoseconds a blocking poll may spin before it sleeps: the spin window, or 0
+  /// (sleep at once) when a timer is due sooner than the window would end, so that a
+  /// short sleep is slept rather than spun through.
   std::int64_t spin_budget_ns() const noexcept {
     std::int64_t window = spin_window_.window_ns();
     if (window == 0) [[likely]] {
       return 0;
     }
     std::int64_t timer = timer_wait_ns();
-    return timer >= 0 && timer < window ? timer : window;
+    return timer >= 0 && timer < window ? 0 : window;
   }
   /// Brackets a blocking wait in the kernel, so that an adaptive spin window learns how long
-  /// the loop sleeps: sleep_began() before, woke(its value) after. No clock reads otherwise.
+  /// the loop sleeps: sleep_began() before, woke(its value, ...) after. No clock reads
+  /// otherwise. Only a wait that a completion ended counts: one that a timer (or a signal)
+  /// ended says nothing about how soon IO comes back, and a loop that sleeps in short
+  /// steps must not learn to spin through them.
   std::int64_t sleep_began() const noexcept { return spin_window_.adaptive() ? now_ns() : 0; }
-  void woke(std::int64_t began) noexcept {
-    if (spin_window_.adaptive()) {
+  void woke(std::int64_t began, bool by_completion) noexcept {
+    if (spin_window_.adaptive() && by_completion) {
       spin_window_.slept(now_ns() - began);
     }
   }

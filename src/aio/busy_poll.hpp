@@ -30,7 +30,7 @@ class busy_poll_window {
       : limit_ns_(limit_ns), adaptive_(adaptive && limit_ns > 0),
         window_ns_(adaptive_ ? 0 : limit_ns) {}
 
-  /// How long the next blocking poll may spin (before the next timer cuts it shorter).
+  /// How long the next blocking poll may spin (unless a timer is due sooner).
   std::int64_t window_ns() const noexcept { return window_ns_; }
   /// Whether sleeps must be timed and reported through slept().
   bool adaptive() const noexcept { return adaptive_; }

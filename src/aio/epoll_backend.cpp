@@ -281,17 +281,6 @@ class epoll_backend final : public io_backend {
     if (timers_expire()) {
       block = false;  // that may have been the last op in flight: nothing would wake us
     }
-    timespec ts{};
-    timespec* tsp = &ts;
-    if (block) {
-      std::int64_t wait = timer_wait_ns();
-      if (wait < 0) {
-        tsp = nullptr;
-      } else {
-        ts.tv_sec = wait / 1000000000;
-        ts.tv_nsec = wait % 1000000000;
-      }
-    }
     epoll_event events[128];
     int n = 0;
     if (std::int64_t budget = block ? spin_budget_ns() : 0; budget > 0) {
@@ -304,10 +293,23 @@ class epoll_backend final : public io_backend {
       } while (n == 0 && now_ns() < end);
     }
     if (n == 0) {
-      std::int64_t began = block ? sleep_began() : 0;
+      timespec ts{};  // zero: do not block
+      timespec* tsp = &ts;
+      std::int64_t began = 0;
+      if (block) {
+        // Bounded by the earliest timer, read after the spin, which used up part of it.
+        std::int64_t wait = timer_wait_ns();
+        if (wait < 0) {
+          tsp = nullptr;
+        } else {
+          ts.tv_sec = wait / 1000000000;
+          ts.tv_nsec = wait % 1000000000;
+        }
+        began = sleep_began();
+      }
       n = wait(events, 128, tsp);
       if (block) {
-        woke(began);
+        woke(began, n > 0);
       }
     }
     for (int i = 0; i < n; ++i) {

@@ -162,7 +162,7 @@ class uring_backend final : public io_backend {
         rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
       }
       (void)rc;  // -ETIME: a timer is due; -EINTR: a signal; both just mean "look again"
-      woke(began);
+      woke(began, io_uring_cq_ready(&ring_) != 0);
     } else {
       // Not waiting: submit what is queued and, with DEFER_TASKRUN, run the completions the
       // kernel holds back until this thread enters the ring; an overflowed CQ is flushed
