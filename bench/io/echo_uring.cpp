@@ -59,10 +59,16 @@ struct alignas(8) connection {
   received pending[8];
   unsigned pending_count = 0;
   bool recv_armed = false;  // --multishot: the multishot recv is still live
+  bool closing = false;     // --multishot: ended; dropped once nothing is in flight
   char buf[4096];           // without --multishot
 };
 
 io_uring ring;
+
+[[noreturn]] void refuse(const char* what, int rc) {
+  std::fprintf(stderr, "echo_uring: %s: %s\n", what, std::strerror(-rc));
+  std::exit(1);
+}
 
 io_uring_sqe* next_sqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring);
@@ -140,20 +146,54 @@ void drop(connection* c) {
   delete c;
 }
 
+/// --multishot: ends a connection whose send failed or whose last echo went out after its
+/// stream ended. Its buffers go back to the ring; a live recv is cancelled, and its final
+/// CQE drops the connection.
+void close_multishot(connection* c) {
+  for (unsigned i = 0; i < c->pending_count; ++i) {
+    recycle(c->pending[i].id);
+  }
+  c->pending_count = 0;
+  c->closing = true;
+  if (!c->recv_armed) {
+    drop(c);
+    return;
+  }
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(c) | tag_recv, 0);
+  io_uring_sqe_set_data64(sqe, ignore_data);
+}
+
 /// --multishot: a recv CQE. Queues its buffer for sending; re-arms a recv that ended.
 void on_multishot_recv(connection* c, int res, unsigned flags) {
   if ((flags & IORING_CQE_F_MORE) == 0) {
     c->recv_armed = false;
   }
+  if (c->closing) {
+    if (res > 0) {
+      recycle(static_cast<unsigned short>(flags >> IORING_CQE_BUFFER_SHIFT));
+    }
+    if (!c->recv_armed && c->pending_count == 0) {
+      drop(c);  // the cancelled recv's last CQE, and no send in flight
+    }
+    return;
+  }
+  if (res == -EINVAL) {
+    refuse("multishot recv", res);  // a kernel with buffer rings but not multishot recv
+  }
   if (res == -ENOBUFS) {
-    queue_recv(c);  // the ring ran dry; buffers come back as sends complete
+    // The ring ran dry (4096 buffers, at most one message per connection in flight: not
+    // seen in practice); re-armed at once, so it may come back until a send recycles one.
+    queue_recv(c);
     return;
   }
   if (res <= 0) {
-    if (c->len == c->sent && c->pending_count == 0) {
-      drop(c);  // end of stream, reset or error, nothing being sent
+    // End of stream, reset or error. A send still in flight finishes the teardown.
+    c->closing = true;
+    if (c->pending_count == 0) {
+      drop(c);
     }
-    return;  // ... otherwise the send in flight completes with an error and drops it
+    return;
   }
   if (c->pending_count == sizeof c->pending / sizeof c->pending[0]) {
     std::fprintf(stderr, "echo_uring: more than %u messages queued on one connection\n",
@@ -200,19 +240,11 @@ void on_cqe(int listen_fd, std::uint64_t data, int res, unsigned flags) {
     queue_send(c);
     return;
   }
+  if (multishot && (res <= 0 || c->closing)) {
+    close_multishot(c);  // a failed send, or the last echo before the end of stream
+    return;
+  }
   if (res <= 0) {
-    if (multishot && c->recv_armed) {
-      // The recv is still live and refers to c: stop it, and let its final CQE drop c.
-      c->len = c->sent = 0;
-      for (unsigned i = 0; i < c->pending_count; ++i) {
-        recycle(c->pending[i].id);
-      }
-      c->pending_count = 0;
-      io_uring_sqe* sqe = next_sqe();
-      io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(c) | tag_recv, 0);
-      io_uring_sqe_set_data64(sqe, ignore_data);
-      return;
-    }
     drop(c);
     return;
   }
@@ -236,11 +268,6 @@ void on_cqe(int listen_fd, std::uint64_t data, int res, unsigned flags) {
       queue_recv(c);
     }
   }
-}
-
-[[noreturn]] void refuse(const char* what, int rc) {
-  std::fprintf(stderr, "echo_uring: %s: %s\n", what, std::strerror(-rc));
-  std::exit(1);
 }
 
 void setup_buffer_ring() {
