@@ -9,7 +9,8 @@
 # The server's CPU use is printed beside each rate: on two cores the single-threaded client
 # is often the limit (client cpu near 100%), and then msgs per server CPU-second (the rate
 # over the server's busy share) compares the servers' cost better than the rate does.
-# Servers run interleaved, round after round, so that a noisy neighbour hits them all alike.
+# Servers run interleaved, round after round, so that a noisy neighbour hits them all alike,
+# and in a rotating order.
 # Programs that were not built (no Boost.Coroutine, no go) or tools that are missing (wrk)
 # are skipped with a message. All traffic is on 127.0.0.1.
 #
@@ -170,6 +171,7 @@ fi
 hz=$(getconf CLK_TCK)
 
 declare -A rate p50 cpu ccpu
+case_no=0
 echo
 echo "== TCP echo ping-pong: messages/s (closed loop, one message in flight per connection)"
 for size in 64 512; do
@@ -178,8 +180,15 @@ for size in 64 512; do
     for s in "${servers[@]}"; do
       rate[$s]=""; p50[$s]=""; cpu[$s]=""; ccpu[$s]=""
     done
+    case_no=$((case_no + 1))
     for round in $(seq "$rounds"); do
-      for s in "${servers[@]}"; do
+      # Each round of each case starts at a different server, so that none always runs
+      # first (right after the previous case's connections closed) or last.
+      order=()
+      for i in "${!servers[@]}"; do
+        order+=("${servers[$(( (i + case_no + round) % ${#servers[@]} ))]}")
+      done
+      for s in "${order[@]}"; do
         if ! start_server "$s"; then
           echo "  $s did not start; skipped"
           [[ "$s" == xcoro* ]] && failures=$((failures + 1))
