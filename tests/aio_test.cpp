@@ -521,6 +521,100 @@ struct socket_pair {
   void poke() const { EXPECT_EQ(::write(peer, "x", 1), 1); }
 };
 
+// A cancel from a coroutine that did not start the target: the cancelled coroutine must
+// not run inside the canceller's aio::cancel, or on finishing it would switch to its own
+// starter and the canceller would never run again (run() then reported a false deadlock).
+TEST_F(Aio, CancelFromAThirdCoroutineLeavesTheCancellerRunning) {
+  bool canceller_returned = false;
+  bool sleeper_saw_cancel = false;
+  auto r = aio::run(nullptr, [&] {
+    auto sleeper = xcoro::xasync([&] {
+      auto s = aio::sleep(nullptr, 10s);
+      sleeper_saw_cancel = s.error() == xcoro::errc::canceled;
+    });
+    auto canceller = xcoro::xasync([&] {
+      EXPECT_TRUE(aio::sleep(nullptr, 10ms));
+      EXPECT_TRUE(aio::cancel(sleeper->frame()));
+      EXPECT_EQ(sleeper->status(), xcoro::status::suspended);  // not resumed in here
+      canceller_returned = true;
+    });
+    xcoro::xawait(*canceller);
+    xcoro::xawait(*sleeper);
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(canceller_returned);
+  EXPECT_TRUE(sleeper_saw_cancel);
+}
+
+// The same for a socket read, with payloads that own memory flowing before and after: the
+// reader is started by one coroutine and cancelled by another, and the canceller goes on to
+// use the socket.
+TEST_F(Aio, CancelASocketReadFromAThirdCoroutine) {
+  std::string after;
+  auto r = aio::run(nullptr, [&] {
+    socket_pair sp;
+    ASSERT_TRUE(sp.end);
+    std::optional<xcoro::frame_t<xcoro::result<std::size_t>>> reader;
+    auto starter = xcoro::xasync([&] {
+      reader.emplace(std::move(*xcoro::xasync([&] {
+        std::array<std::byte, 64> buf{};
+        return sp.end->read(buf);
+      })));
+    });
+    ASSERT_EQ(reader->status(), xcoro::status::suspended);
+    auto canceller = xcoro::xasync([&] {
+      EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+      EXPECT_TRUE(aio::cancel(reader->frame()));
+      const std::string msg(100, 'm');
+      EXPECT_EQ(::write(sp.peer, msg.data(), msg.size()), 100);
+      std::string got(100, '\0');
+      std::size_t have = 0;
+      while (have < got.size()) {
+        auto n = sp.end->read({reinterpret_cast<std::byte*>(got.data()) + have, got.size() - have},
+                              1000ms);
+        if (!n) {
+          ADD_FAILURE() << n.error().message();
+          return;
+        }
+        have += *n;
+      }
+      after = got;
+    });
+    xcoro::xawait(*canceller);
+    xcoro::xawait(*starter);
+    auto got = xcoro::xawait(*reader);
+    EXPECT_EQ(got.error(), xcoro::errc::canceled);
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(after, std::string(100, 'm'));
+}
+
+// Closing a socket from a third coroutine ends a read blocked on it (EBADF on epoll, where
+// close withdraws the waiting ops; io_uring's read ends by itself) without running the
+// reader inside close().
+TEST_F(Aio, CloseFromAThirdCoroutineWhileAnotherReads) {
+  bool closer_returned = false;
+  auto r = aio::run(nullptr, [&] {
+    socket_pair sp;
+    ASSERT_TRUE(sp.end);
+    auto reader = xcoro::xasync([&] {
+      std::array<std::byte, 64> buf{};
+      return sp.end->read(buf, 200ms);
+    });
+    auto closer = xcoro::xasync([&] {
+      EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+      EXPECT_TRUE(sp.end->close());
+      EXPECT_EQ(reader->status(), xcoro::status::suspended);
+      closer_returned = true;
+    });
+    xcoro::xawait(*closer);
+    auto got = xcoro::xawait(*reader);
+    EXPECT_FALSE(got);  // EBADF, or timed_out where the kernel's read outlives the close
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(closer_returned);
+}
+
 // A coroutine resumed from the middle of a batch of completions unwinds another one blocked
 // in a read: the unwinding reaps the rest of the batch while waiting for its own op, and
 // the loop must then neither lose those completions nor take a CQE twice. The killer's read

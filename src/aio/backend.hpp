@@ -127,6 +127,20 @@ class io_backend {
     spin_window_ = busy_poll_window(ns, adaptive);
   }
 
+  /// aio::cancel and close: cancel(op) or forget(fd) on behalf of a caller that is not the
+  /// waiter of the ops they end. What completes at once waits in the ready list for the
+  /// loop's next tick instead of being resumed here: resumed inside the caller's call, the
+  /// waiter would run on top of it, and on finishing would switch to its own starter, so
+  /// the caller would never run again.
+  void cancel_for_caller(io_op& op) {
+    deferred d(*this);
+    cancel(op);
+  }
+  void forget_for_caller(int fd) noexcept {
+    deferred d(*this);
+    forget(fd);
+  }
+
   /// Ops submitted and not completed (timers included), plus ops awaiting resumption.
   bool busy() const noexcept { return in_flight_ > 0 || ready_head_ != nullptr; }
 
@@ -150,12 +164,14 @@ class io_backend {
     }
     xresume(op.waiter);
   }
-  /// Resumes ops parked in the ready list. Inline: every poll and every loop tick asks,
-  /// and the list is nearly always empty.
-  void resume_ready() noexcept {
+  /// Resumes ops parked in the ready list; returns whether there were any. Inline: every
+  /// poll and every loop tick asks, and the list is nearly always empty.
+  bool resume_ready() noexcept {
     if (ready_head_ != nullptr && !defer_) [[unlikely]] {
       resume_ready_list();
+      return true;
     }
+    return false;
   }
 
   void timer_add(io_op& op);
@@ -208,6 +224,16 @@ class io_backend {
       spin_window_.slept(now_ns() - began);
     }
   }
+
+  /// Parks completions in the ready list while it lives.
+  struct deferred {
+    explicit deferred(io_backend& b) noexcept : b(b), was(b.defer_) { b.defer_ = true; }
+    ~deferred() { b.defer_ = was; }
+    deferred(const deferred&) = delete;
+    deferred& operator=(const deferred&) = delete;
+    io_backend& b;
+    bool was;
+  };
 
   std::size_t in_flight_ = 0;
   busy_poll_window spin_window_;

@@ -290,7 +290,7 @@ aio::backend loop::backend() const noexcept {
 
 bool executor::tick() {
   detail::io_backend& b = loop_->impl();
-  b.resume_ready();
+  bool resumed = b.resume_ready();
   if (!exec_.empty()) {
     // Ready work first: never block in the kernel while the ready queue holds work.
     b.poll(false);
@@ -298,7 +298,7 @@ bool executor::tick() {
     return true;
   }
   if (!b.busy()) {
-    return false;  // nothing ready, nothing in flight: no progress is possible
+    return resumed;  // nothing ready, nothing in flight: no progress is possible
   }
   b.poll(true);
   if (!exec_.empty()) {
@@ -330,7 +330,7 @@ bool cancel(xcoro::frame f) noexcept {
     return false;
   }
   op->cancel_requested = true;
-  op->backend->cancel(*op);
+  op->backend->cancel_for_caller(*op);
   return true;
 }
 

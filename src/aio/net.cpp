@@ -203,7 +203,7 @@ result<void> descriptor::close() {
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
   // Ops still waiting on it end with EBADF rather than waiting forever.
-  resolve(ex_, "close").get_loop().impl().forget(fd_);
+  resolve(ex_, "close").get_loop().impl().forget_for_caller(fd_);
   int rc = ::close(fd_);
   fd_ = -1;
   if (rc < 0 && errno != EINTR) {

@@ -85,7 +85,7 @@ process::process(process&& o) noexcept
 process& process::operator=(process&& o) noexcept {
   if (this != &o) {
     if (pidfd_ >= 0) {
-      detail::resolve(ex_, "process").get_loop().impl().forget(pidfd_);
+      detail::resolve(ex_, "process").get_loop().impl().forget_for_caller(pidfd_);
       ::close(pidfd_);
     }
     ex_ = o.ex_;
@@ -98,7 +98,7 @@ process& process::operator=(process&& o) noexcept {
 
 process::~process() {
   if (pidfd_ >= 0) {
-    detail::resolve(ex_, "process").get_loop().impl().forget(pidfd_);
+    detail::resolve(ex_, "process").get_loop().impl().forget_for_caller(pidfd_);
     ::close(pidfd_);
   }
 }
