@@ -186,7 +186,22 @@ struct thread_state {
   }
 };
 
-XCORO_EXPORT extern thread_local constinit thread_state tls;
+// With g++ on x86-64, UBSan's null check of &tls (-fsanitize=null, part of undefined) at -O1
+// and above tests the flags that the initial-exec access `add tls@gottpoff(%rip), %reg`
+// left, instead of a test of its own. Linking an executable, ld relaxes that add to
+// `lea tls@tpoff(%reg), %reg`, which sets no flags, so the check reads whatever an earlier
+// instruction left and reports "member access within null pointer of type thread_state"
+// where there is none. The global-dynamic sequence ends in a call, after which GCC must
+// test the address itself. Only sanitized builds take it (CMake's XCORO_SANITIZE defines
+// XCORO_SANITIZE_NULL; define it when adding -fsanitize=undefined by hand): it costs the
+// caller-saved registers of that call at each access, and every null check stays on.
+#if defined(XCORO_SANITIZE_NULL) && defined(__GNUC__) && !defined(__clang__) && \
+    defined(__x86_64__)
+#define XCORO_TLS_MODEL __attribute__((tls_model("global-dynamic")))
+#else
+#define XCORO_TLS_MODEL
+#endif
+XCORO_EXPORT extern thread_local constinit thread_state tls XCORO_TLS_MODEL;
 
 /// Accessors for the library's own code; not for users.
 struct coro_access {
