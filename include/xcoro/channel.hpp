@@ -60,7 +60,7 @@ class channel {
       detail::fatal_destroyed_busy("channel");
     }
     while (count_ > 0) {
-      pop().~T();
+      drop_front();
     }
   }
 
@@ -198,12 +198,16 @@ class channel {
   friend class send_case;
 
   T pop() {
-    detail::manual<T>& slot = buf_[head_];
-    T v(std::move(slot.get()));
-    slot.destroy();
+    T v(std::move(buf_[head_].get()));
+    drop_front();
+    return v;
+  }
+
+  /// Destroys the oldest buffered value in place.
+  void drop_front() noexcept {
+    buf_[head_].destroy();
     head_ = head_ + 1 == cap_ ? 0 : head_ + 1;
     --count_;
-    return v;
   }
 
   void push(T&& v) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 #include <tuple>
 #include <variant>
@@ -555,7 +556,7 @@ auto xawait_all(Range& frames) -> decltype(void(frames.begin()->frame()),
     detail::await_done(f.frame());
   }
   std::vector<value> out;
-  out.reserve(static_cast<std::size_t>(frames.end() - frames.begin()));
+  out.reserve(static_cast<std::size_t>(std::distance(frames.begin(), frames.end())));
   for (auto& f : frames) {
     out.push_back(detail::take_result(f));
   }
