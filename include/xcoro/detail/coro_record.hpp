@@ -244,6 +244,7 @@ struct coro_access {
   static_assert(offsetof(coro, bx_) == context_offsets::bx);
   static_assert(offsetof(coro, fp_control_) == context_offsets::fp_control);
   static_assert(offsetof(coro, fp_control2_) == context_offsets::fp_control2);
+  static_assert(sizeof(coro) == 320, "docs/design.md gives the record's size: update it too");
 };
 
 }  // namespace detail
