@@ -73,7 +73,8 @@ struct io_op {
   bool waiting = false;           // its coroutine is suspended for it (resume on completion)
   bool ready_listed = false;      // completed while deferred; in the backend's ready list
   bool timeout_linked = false;    // io_uring: a linked timeout follows the op's SQE
-  bool regular_file = false;      // epoll: runs on the thread pool (files cannot be polled)
+  bool file = false;              // an aio::file op (epoll: polled, or on the pool if unpollable)
+  bool regular_file = false;      // epoll: runs on the thread pool (set by submit for a file op)
   bool connecting = false;        // epoll: connect returned EINPROGRESS
   std::atomic<bool> pool_done{false};  // epoll: the pool thread is done with the op
 

@@ -3,8 +3,10 @@
 // list until epoll (edge-triggered, registered once per descriptor) reports readiness, and
 // tries again. A read on a descriptor whose last read hit EAGAIN, with no readiness
 // reported since, skips the attempt that would fail again. Deadlines live in the loop's
-// timer heap. Regular files cannot be polled, so their reads and writes run on a
-// two-thread pool that reports back through an eventfd.
+// timer heap. aio::file ops are polled the same way when epoll accepts their descriptor
+// (pipes, FIFOs, terminals, sockets); what it refuses (regular files, block devices) has
+// no readiness to wait for, so its reads and writes run on a two-thread pool that reports
+// back through an eventfd.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <poll.h>
@@ -102,6 +104,16 @@ class file_pool {
     op_list out = done_;
     done_ = op_list{};
     return out;
+  }
+
+  /// Takes `op` off the queue if no worker has started it; returns whether it did.
+  bool take_queued(io_op& op) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!jobs_.contains(op)) {
+      return false;
+    }
+    jobs_.remove(op);
+    return true;
   }
 
   /// Waits until the pool is done with `op`, then takes it off whichever list holds it.
@@ -209,7 +221,14 @@ class epoll_backend final : public io_backend {
       timer_add(op);
       return;
     }
+    if (op.file) {
+      op.regular_file = !pollable(op.fd);
+    }
     if (op.regular_file) {
+      // The deadline can only withdraw the op while it waits for a worker (withdraw).
+      if (op.deadline_ns >= 0) {
+        timer_add(op);
+      }
       ++pool_ops_;
       pool_->push(op);
       return;
@@ -225,15 +244,9 @@ class epoll_backend final : public io_backend {
     if (reader) {
       s.read_blocked = true;  // edge-triggered: the next readiness event clears it
     }
-    if (!s.registered) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      ev.data.fd = op.fd;
-      if (epoll_ctl(epfd_, EPOLL_CTL_ADD, op.fd, &ev) < 0) {
-        complete(op, -errno);
-        return;
-      }
-      s.registered = true;
+    if (!s.registered && !add(op.fd, s)) {
+      complete(op, -errno);
+      return;
     }
     (reader ? s.readers : s.writers).push_back(op);
     if (op.deadline_ns >= 0) {
@@ -268,6 +281,7 @@ class epoll_backend final : public io_backend {
       s.registered = false;
     }
     s.read_blocked = false;
+    s.unpollable = false;
     // Ops still waiting on a descriptor being closed end with EBADF.
     for (op_list* l : {&s.readers, &s.writers}) {
       while (io_op* op = l->head) {
@@ -357,7 +371,49 @@ class epoll_backend final : public io_backend {
     op_list writers;
     bool registered = false;
     bool read_blocked = false;  // the last read attempt hit EAGAIN; no readiness since
+    bool unpollable = false;    // epoll refused it: its file ops run on the pool
   };
+
+  /// Registers `fd` (edge-triggered, both directions) in `s`; false with errno if refused.
+  bool add(int fd, fd_state& s) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
+      return false;
+    }
+    s.registered = true;
+    return true;
+  }
+
+  /// Whether a file op on `fd` waits for readiness (true) or runs on the pool. epoll_ctl
+  /// decides, once per descriptor: it refuses (EPERM) what has no poll method, and that is
+  /// exactly what never waits for another party, only for the disk or not at all: regular
+  /// files, directories, block devices, and character devices such as /dev/null. A block
+  /// device belongs on the pool with regular files: its reads sleep uninterruptibly on the
+  /// disk, and there is no readiness that could tell the loop when they would not.
+  /// Everything epoll accepts (pipes, FIFOs, terminals, sockets) can wait forever for a
+  /// peer, so it must be polled, which is what lets timeouts and aio::cancel reach it.
+  bool pollable(int fd) {
+    if (fd < 0) {
+      return true;  // the system call reports EBADF
+    }
+    fd_state& s = state_of(fd);
+    if (s.registered) {
+      return true;
+    }
+    if (s.unpollable) {
+      return false;
+    }
+    if (add(fd, s)) {
+      return true;
+    }
+    if (errno == EPERM) {
+      s.unpollable = true;
+      return false;
+    }
+    return true;  // EBADF and the like: the op's system call reports it
+  }
 
   fd_state& state_of(int fd) {
     auto i = static_cast<std::size_t>(fd);
@@ -367,8 +423,10 @@ class epoll_backend final : public io_backend {
     return fds_[i];
   }
 
-  /// Takes `op` out of its wait list (or the heap) and completes it with `res`. Pool ops
-  /// cannot be withdrawn: they finish and report as usual.
+  /// Takes `op` out of its wait list (or the heap) and completes it with `res`. A pool op
+  /// can be withdrawn only while it waits for a worker; once started, a regular file's
+  /// read or write cannot be interrupted, so it finishes and reports its own result (its
+  /// deadline or cancel comes too late to change it).
   void withdraw(io_op& op, std::int64_t res) {
     if (op.st != io_op::state::in_flight) {
       return;
@@ -378,6 +436,10 @@ class epoll_backend final : public io_backend {
       return;
     }
     if (op.regular_file) {
+      if (pool_->take_queued(op)) {
+        --pool_ops_;
+        complete(op, res);
+      }
       return;
     }
     fd_state& s = state_of(op.fd);
@@ -470,10 +532,14 @@ class epoll_backend final : public io_backend {
           n = ::sendmsg(op.fd, op.msg, MSG_NOSIGNAL);
           break;
         case op_kind::read:
-          n = ::read(op.fd, op.buf, op.len);
+          n = op.offset == current_offset
+                  ? ::read(op.fd, op.buf, op.len)
+                  : ::pread(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
           break;
         case op_kind::write:
-          n = ::write(op.fd, op.buf, op.len);
+          n = op.offset == current_offset
+                  ? ::write(op.fd, op.buf, op.len)
+                  : ::pwrite(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
           break;
         case op_kind::poll_in: {
           pollfd p{op.fd, POLLIN, 0};

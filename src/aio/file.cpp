@@ -1,5 +1,5 @@
-// Files: open is a plain system call; reads and writes are io_ops (io_uring read/write,
-// or the epoll backend's thread pool).
+// Files: open is a plain system call; reads and writes are io_ops (io_uring read/write;
+// on epoll, readiness for what can be polled and the thread pool for the rest).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +11,30 @@
 namespace xcoro::aio {
 namespace {
 
+/// Gives a descriptor that can make a read or write wait for another party (a pipe, FIFO,
+/// terminal or socket) the blocking mode the backend wants, as tcp does for sockets: epoll
+/// waits for readiness and then calls read or write, which must not block the loop;
+/// io_uring arms its own poll for a blocking descriptor, while a non-blocking one can make
+/// it hand EAGAIN back (it does for sockets). O_NONBLOCK belongs to the open file description,
+/// so every descriptor and process sharing it sees the change (docs/aio.md). Regular files,
+/// block devices and directories are left alone: O_NONBLOCK does not change how their
+/// reads wait, and the user's flags stay as opened.
+void set_mode(detail::io_backend& b, int fd) noexcept {
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ||
+      S_ISDIR(st.st_mode)) {
+    return;
+  }
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) {
+    return;  // the first op reports what is wrong with the descriptor
+  }
+  int want = b.wants_nonblocking() ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (want != flags) {
+    ::fcntl(fd, F_SETFL, want);
+  }
+}
+
 result<std::size_t> file_op(executor* ex, const char* call, detail::op_kind kind, int fd,
                             void* buf, std::size_t len, std::uint64_t offset,
                             const milliseconds* timeout) {
@@ -19,7 +43,7 @@ result<std::size_t> file_op(executor* ex, const char* call, detail::op_kind kind
   op.buf = buf;
   op.len = len;
   op.offset = offset;
-  op.regular_file = true;
+  op.file = true;  // the backend decides: epoll polls what it can, pools the rest
   if (timeout != nullptr) {
     op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(*timeout).count();
   }
@@ -36,7 +60,11 @@ result<file> file::open(executor* ex, const std::filesystem::path& path, int fla
   return file(ex, fd);
 }
 
-file::file(executor* ex, int fd) noexcept : descriptor(ex, fd) {}
+file::file(executor* ex, int fd) noexcept : descriptor(ex, fd) {
+  if (fd >= 0) {
+    set_mode(detail::resolve(ex, "file").get_loop().impl(), fd);
+  }
+}
 
 result<std::size_t> file::read(std::span<std::byte> buf) {
   return file_op(ex_, "file::read", detail::op_kind::read, fd_, buf.data(), buf.size(),
