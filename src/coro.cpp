@@ -385,7 +385,18 @@ void coro_retire(coro* c, bool unwind) noexcept {
     k = a::resumer(k);
   }
   if (!unwind) {
-    return;  // built without exceptions: the stack is freed without unwinding
+    // Built without exceptions: the stack is freed without unwinding. A coroutine that
+    // waits on something is linked from it (a wait queue, the loop's ready list or the
+    // kernel's operation): freeing its stack would leave that pointing into freed memory.
+    if (const char* call = a::waiting_in(c)) {
+      char what[160];
+      std::snprintf(what, sizeof what,
+                    "was destroyed while waiting in %s; without exceptions it cannot be "
+                    "unwound (let it finish, or end what it waits on, first)",
+                    call);
+      fatal("~frame_t", c, what);
+    }
+    return;
   }
   a::flags(c) |= flag_unwind;
   xresume(c);

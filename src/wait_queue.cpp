@@ -68,12 +68,14 @@ waiter::waiter(executor* e, const char* call) noexcept : ex(e), c(xframe()) {
   }
   wake.fn = &resume_waiter;
   wake.userdata = this;
+  coro_access::waiting_in(c) = call;
 }
 
 waiter::~waiter() {
   if (wake.next != nullptr) {
     ex->cancel(wake);
   }
+  coro_access::waiting_in(c) = nullptr;
 }
 
 void signal(wait_entry& e) noexcept {

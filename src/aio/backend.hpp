@@ -256,6 +256,9 @@ class io_backend {
 std::unique_ptr<io_backend> make_uring_backend(const loop_options& o, std::error_code& ec);
 std::unique_ptr<io_backend> make_epoll_backend(std::error_code& ec);
 
+/// The public call an op of kind `k` serves, for abort messages.
+const char* call_name(op_kind k) noexcept;
+
 /// Runs `op` to completion from the calling coroutine (suspending) or from root (pumping
 /// `ex`). Returns op.res.
 std::int64_t execute(aio::executor& ex, io_op& op);

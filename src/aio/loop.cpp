@@ -26,6 +26,7 @@ void io_op::release() noexcept {
   }
   if (waiter != nullptr && coro_access::pending_io(waiter) == this) {
     coro_access::pending_io(waiter) = nullptr;
+    coro_access::waiting_in(waiter) = nullptr;
   }
 }
 
@@ -144,6 +145,32 @@ bool io_backend::expire_due() {
   return any;
 }
 
+const char* call_name(op_kind k) noexcept {
+  switch (k) {
+    case op_kind::timer:
+      return "aio::sleep";
+    case op_kind::accept:
+      return "tcp::accept";
+    case op_kind::connect:
+      return "tcp::connect";
+    case op_kind::recv:
+      return "tcp::read";
+    case op_kind::send:
+      return "tcp::write";
+    case op_kind::recvmsg:
+      return "udp::read";
+    case op_kind::sendmsg:
+      return "udp::write";
+    case op_kind::read:
+      return "file::read or async_notification::wait";
+    case op_kind::write:
+      return "file::write";
+    case op_kind::poll_in:
+      return "process::wait";
+  }
+  return "an aio operation";
+}
+
 std::int64_t execute(aio::executor& ex, io_op& op) {
   io_backend& b = *op.backend;
   coro* self = xcoro::detail::tls.running_coroutine();
@@ -155,10 +182,12 @@ std::int64_t execute(aio::executor& ex, io_op& op) {
   if (self != nullptr) {
     op.waiting = true;
     coro_access::pending_io(self) = &op;
+    coro_access::waiting_in(self) = call_name(op.kind);
     while (op.st != io_op::state::completed) {
       xsuspend();
     }
     coro_access::pending_io(self) = nullptr;
+    coro_access::waiting_in(self) = nullptr;
     op.waiting = false;
   } else {
     while (op.st != io_op::state::completed) {

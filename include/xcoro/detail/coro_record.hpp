@@ -153,6 +153,7 @@ class alignas(64) coro {
   stack_allocator* allocator_ = nullptr;  // non-null: the stack is owned and freed here
   detail::wait_queue awaiters_;         // coroutines other than the starter in xawait
   void* pending_io_ = nullptr;          // aio: the operation it is suspended in
+  const char* waiting_in_ = nullptr;    // the blocking call it is suspended in, or nullptr
   void* sanitizer_fiber_ = nullptr;     // ThreadSanitizer's fiber for this coroutine
   coro* prev_live_ = nullptr;           // every record of the thread, for reports and gdb
   coro* next_live_ = nullptr;
@@ -229,6 +230,7 @@ struct coro_access {
   static stack_allocator*& allocator(coro* c) noexcept { return c->allocator_; }
   static wait_queue& awaiters(coro* c) noexcept { return c->awaiters_; }
   static void*& pending_io(coro* c) noexcept { return c->pending_io_; }
+  static const char*& waiting_in(coro* c) noexcept { return c->waiting_in_; }
   static void*& sanitizer_fiber(coro* c) noexcept { return c->sanitizer_fiber_; }
   static coro*& prev_live(coro* c) noexcept { return c->prev_live_; }
   static coro*& next_live(coro* c) noexcept { return c->next_live_; }
