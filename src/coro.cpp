@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <memory>
 
 #if __has_include(<valgrind/valgrind.h>)
@@ -433,6 +434,36 @@ void coro_free(coro* c) noexcept {
   if (owner != nullptr) {
     owner->deallocate(span);
   }
+}
+
+void report_unobserved(const coro* c, const frame_storage_base* s) noexcept {
+  char who[80];
+  describe(who, sizeof who, c);
+  const char* what = "an exception not derived from std::exception";
+#if defined(__cpp_exceptions)
+  try {
+    std::rethrow_exception(s->error);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+#else
+  (void)s;
+#endif
+  char line[512];
+  int n = std::snprintf(line, sizeof line,
+                        "xcoro: %s ended with an exception that nothing observed: %s\n", who,
+                        what);
+  if (n < 0) {
+    return;
+  }
+  std::size_t len = static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n)
+                                                               : sizeof line - 1;
+  if (len > 0 && line[len - 1] != '\n') {
+    line[len - 1] = '\n';  // truncated: still one whole line
+  }
+  ssize_t ignored = ::write(STDERR_FILENO, line, len);
+  (void)ignored;
 }
 
 namespace {

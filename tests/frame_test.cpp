@@ -154,4 +154,70 @@ TEST(Frame, MoveAssignDestroysPrevious) {
   EXPECT_EQ(xcoro::xawait(*b), 3);
 }
 
+// An exception that ends a coroutine and that nothing rethrows (no xawait, xnext or
+// xreturned) is reported when its frame goes, naming the coroutine and what(); one that
+// was observed is not.
+TEST(Frame, UnobservedExceptionIsReported) {
+  testing::internal::CaptureStderr();
+  {
+    auto f = xcoro::xasync([] {
+      xcoro::xframe()->set_name("thrower");
+      throw std::runtime_error("disk on fire");
+    });
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->status(), status::done);
+  }
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("xcoro: coroutine 'thrower' (id "), std::string::npos) << err;
+  EXPECT_NE(err.find(") ended with an exception that nothing observed: disk on fire\n"),
+            std::string::npos)
+      << err;
+
+  testing::internal::CaptureStderr();
+  {
+    auto f = xcoro::xasync([] { throw 42; });  // not a std::exception
+    ASSERT_TRUE(f);
+  }
+  err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("an exception not derived from std::exception"), std::string::npos) << err;
+}
+
+TEST(Frame, ObservedExceptionIsNotReported) {
+  testing::internal::CaptureStderr();
+  {
+    auto f = xcoro::xasync([] {
+      xcoro::xsuspend();
+      throw std::runtime_error("seen");
+    });
+    ASSERT_TRUE(f);
+    // Observed from a third coroutine, not the starter.
+    auto watcher = xcoro::xasync([&] {
+      try {
+        xcoro::xawait(*f);
+      } catch (const std::runtime_error& e) {
+        return std::string(e.what());
+      }
+      return std::string("nothing");
+    });
+    ASSERT_TRUE(watcher);
+    xcoro::xresume(*f);
+    // The watcher was not started by f's starter, so it waits through the env executor if
+    // there is one; without one, resume it by hand once f is done.
+    if (watcher->status() != status::done) {
+      xcoro::xresume(*watcher);
+    }
+    EXPECT_EQ(xcoro::xawait(*watcher), "seen");
+    using gen = frame_t<void, int>;
+    auto g = gen::init(nullptr, [] {
+      gen::xyield(1);
+      throw std::logic_error("generator failed");
+    });
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->xnext_start(), 1);
+    EXPECT_THROW(g->xnext_end(), std::logic_error);
+  }
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err, "");
+}
+
 }  // namespace

@@ -118,6 +118,10 @@ inline constexpr bool unwind_on_destroy = false;
 #endif
 /// Frees the coroutine's stack if owned. The record is gone afterwards.
 XCORO_EXPORT void coro_free(coro* c) noexcept;
+/// Prints "xcoro: coroutine '<name>' (id N) ended with an exception that nothing
+/// observed: <what()>" on stderr: its frame_t is being destroyed and no xawait, xnext or
+/// xreturned rethrew it.
+XCORO_EXPORT void report_unobserved(const coro* c, const frame_storage_base* s) noexcept;
 
 struct nothing {};
 template <class T>
@@ -380,6 +384,10 @@ class frame_t {
   void reset() noexcept {
     if (c_ != nullptr) {
       detail::coro_retire(c_, detail::unwind_on_destroy);
+      if ((s_->slots & (detail::slot_error | detail::slot_seen)) == detail::slot_error)
+          [[unlikely]] {
+        detail::report_unobserved(c_, s_);
+      }
       s_->destroy(s_);
       detail::coro_free(c_);
       c_ = nullptr;
@@ -416,6 +424,7 @@ class frame_t {
   void rethrow_error() {
 #if defined(__cpp_exceptions)
     if (s_->slots & detail::slot_error) {
+      s_->slots |= detail::slot_seen;
       std::rethrow_exception(s_->error);
     }
 #endif

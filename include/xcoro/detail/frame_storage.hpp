@@ -44,6 +44,7 @@ enum : std::uint8_t {
   slot_return = 8,     // the return value is alive
   slot_error = 16,     // the coroutine ended with an exception
   slot_taken = 32,     // a move-only return value was moved out
+  slot_seen = 64,      // the exception was rethrown to someone (xawait, xnext, ...)
 };
 
 /// The type-erased part of a typed frame's storage.
