@@ -242,7 +242,7 @@ void xsuspend_block(F&& fn) {
 /// owned stack, the stack. R is the function's result; Yield and Inject make it a
 /// generator that yields Yield values and receives Inject values.
 template <class R, class Yield = void, class Inject = void>
-class frame_t {
+class [[nodiscard("a discarded frame_t destroys its coroutine at once")]] frame_t {
   static_assert(!std::is_reference_v<R> && !std::is_reference_v<Yield> &&
                     !std::is_reference_v<Inject>,
                 "frame_t stores values; use pointers or std::reference_wrapper for references");

@@ -54,7 +54,7 @@ struct unexpect_t {
 /// std::error_code>`. Converts implicitly from a T, from an `std::error_code` and from an
 /// `xcoro::errc`. Move-only T are supported.
 template <class T>
-class result {
+class [[nodiscard]] result {
   static_assert(!std::is_reference_v<T>, "result<T&> is not supported");
 
  public:
@@ -159,7 +159,7 @@ class result {
 
 /// result<void>: success or an `std::error_code`.
 template <>
-class result<void> {
+class [[nodiscard]] result<void> {
  public:
   using value_type = void;
   result() noexcept = default;
