@@ -14,11 +14,12 @@ namespace {
 /// Gives a descriptor that can make a read or write wait for another party (a pipe, FIFO,
 /// terminal or socket) the blocking mode the backend wants, as tcp does for sockets: epoll
 /// waits for readiness and then calls read or write, which must not block the loop;
-/// io_uring arms its own poll for a blocking descriptor, while a non-blocking one can make
-/// it hand EAGAIN back (it does for sockets). O_NONBLOCK belongs to the open file description,
-/// so every descriptor and process sharing it sees the change (docs/aio.md). Regular files,
-/// block devices and directories are left alone: O_NONBLOCK does not change how their
-/// reads wait, and the user's flags stay as opened.
+/// io_uring arms its own poll for a blocking descriptor, while for a non-blocking one some
+/// kernels hand EAGAIN back instead (6.18 polls either way on pipes, ptys and sockets).
+/// O_NONBLOCK belongs to the open file description, so every descriptor and process sharing
+/// it sees the change (docs/aio.md). Regular files, block devices and directories are left
+/// alone: O_NONBLOCK does not change how their reads wait, and the user's flags stay as
+/// opened.
 void set_mode(detail::io_backend& b, int fd) noexcept {
   struct stat st{};
   if (::fstat(fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ||
