@@ -49,21 +49,38 @@ struct loop_options {
   /// false: spin for busy_poll before every sleep. The environment variable
   /// XCORO_BUSY_POLL_US=N sets a fixed spin of N microseconds (0: none).
   bool busy_poll_adaptive = true;
+  /// Opt-in stall report: when a coroutine on the loop's thread (or root code between
+  /// ticks) runs for longer than this without the loop getting control back, the loop
+  /// prints one line on stderr, "xcoro: coroutine 'name' (id N) ran M ms without
+  /// suspending", and when the loop gets control back another, "... gave the loop back
+  /// after at least T ms"; the coroutine runs on. 0 (the default) is off and costs a
+  /// predicted branch per tick. When on, the loop starts a watchdog thread, and installs a
+  /// SIGURG handler (once per process; a SIGURG that is not its probe goes to the previous
+  /// handler). The environment variable XCORO_STALL_REPORT_MS=N overrides it (0: off).
+  /// See docs/aio.md.
+  std::chrono::milliseconds stall_report{0};
 };
 
 namespace detail {
 class io_backend;
 struct io_op;
+class stall_watch;
+/// Deletes a stall_watch (defined in the library, so loop needs no complete type).
+struct stall_watch_delete {
+  void operator()(stall_watch* w) const noexcept;
+};
 }  // namespace detail
 
 /// An event loop: one io_uring ring or one epoll instance, and its timers. Single-threaded:
 /// use it from the thread that created it (async_notification::notify excepted).
 class XCORO_EXPORT loop {
  public:
-  /// Creates a loop. The environment variables XCORO_BACKEND=io_uring|epoll and
-  /// XCORO_BUSY_POLL_US=N override `o.backend`, and `o.busy_poll` with a fixed spin (not
-  /// adaptive) of N microseconds. Errors: the errno of the failed setup call;
-  /// invalid_argument for a value of those variables it cannot read.
+  /// Creates a loop. The environment variables XCORO_BACKEND=io_uring|epoll,
+  /// XCORO_BUSY_POLL_US=N and XCORO_STALL_REPORT_MS=N override `o.backend`, `o.busy_poll`
+  /// with a fixed spin (not adaptive) of N microseconds, and `o.stall_report`. Errors: the
+  /// errno of the failed setup call (the stall report's thread included); invalid_argument
+  /// for a negative `o.busy_poll` or `o.stall_report`, or a value of those variables it
+  /// cannot read.
   static result<loop> create(loop_options o = {});
   loop(loop&&) noexcept;
   loop& operator=(loop&&) noexcept;
@@ -73,10 +90,13 @@ class XCORO_EXPORT loop {
 
   /// Internal.
   detail::io_backend& impl() noexcept { return *impl_; }
+  /// Internal: the stall report's watch, or nullptr when it is off.
+  detail::stall_watch* stall() noexcept { return stall_.get(); }
 
  private:
   explicit loop(std::unique_ptr<detail::io_backend> impl) noexcept;
   std::unique_ptr<detail::io_backend> impl_;
+  std::unique_ptr<detail::stall_watch, detail::stall_watch_delete> stall_;
 };
 
 /// A loop plus the executor that channels and other coroutines are woken through (zigcoro

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "aio/backend.hpp"
+#include "aio/stall_report.hpp"
 
 namespace xcoro::aio {
 namespace detail {
@@ -285,7 +286,17 @@ result<loop> loop::create(loop_options o) {
     o.busy_poll = std::chrono::microseconds(us);
     o.busy_poll_adaptive = false;
   }
-  if (o.busy_poll.count() < 0) {
+  if (const char* stall = std::getenv("XCORO_STALL_REPORT_MS")) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long ms = std::strtoull(stall, &end, 10);
+    // Digits only: strtoull would also take leading blanks and a sign.
+    if (*stall < '0' || *stall > '9' || *end != '\0' || errno != 0 || ms > 3600000) {
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    o.stall_report = std::chrono::milliseconds(ms);
+  }
+  if (o.busy_poll.count() < 0 || o.stall_report.count() < 0) {
     return std::make_error_code(std::errc::invalid_argument);
   }
   std::error_code ec;
@@ -305,7 +316,15 @@ result<loop> loop::create(loop_options o) {
     }
   }
   impl->set_busy_poll(o.busy_poll.count(), o.busy_poll_adaptive);
-  return loop(std::move(impl));
+  loop l(std::move(impl));
+  if (o.stall_report.count() > 0) {
+    std::unique_ptr<detail::stall_watch> watch = detail::stall_watch::start(o.stall_report, ec);
+    if (watch == nullptr) {
+      return ec;
+    }
+    l.stall_.reset(watch.release());
+  }
+  return l;
 }
 
 loop::loop(std::unique_ptr<detail::io_backend> impl) noexcept : impl_(std::move(impl)) {}
@@ -319,6 +338,10 @@ aio::backend loop::backend() const noexcept {
 
 bool executor::tick() {
   detail::io_backend& b = loop_->impl();
+  detail::stall_watch* stall = loop_->stall();
+  if (stall != nullptr) [[unlikely]] {
+    stall->beat();
+  }
   bool resumed = b.resume_ready();
   if (!exec_.empty()) {
     // Ready work first: never block in the kernel while the ready queue holds work.
@@ -329,7 +352,12 @@ bool executor::tick() {
   if (!b.busy()) {
     return resumed;  // nothing ready, nothing in flight: no progress is possible
   }
-  b.poll(true);
+  if (stall != nullptr) [[unlikely]] {
+    detail::stall_watch::waiting_scope waiting(*stall);
+    b.poll(true);
+  } else {
+    b.poll(true);
+  }
   if (!exec_.empty()) {
     exec_.tick();  // an out-of-line call, and IO completions rarely queue executor work
   }
