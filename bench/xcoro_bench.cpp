@@ -45,14 +45,17 @@ struct options {
   std::size_t rounds = 1000;
   std::size_t repeat = 1;
   bool peers = true;
+  bool per_batch = false;  // --ncoros: print every batch's line, as zigcoro does
 };
 
 void print_usage(std::FILE* out) {
   std::fputs(
       "Usage:\n"
       "  xcoro-bench --context_switch [--repeat 1] [--peers=no]\n"
-      "  xcoro-bench --ncoros 100000 [--rounds 1000] [--peers=no]\n"
-      "Counts may contain _ separators (1_000_000). --peers=no skips the Boost.Context runs.\n",
+      "  xcoro-bench --ncoros 100000 [--rounds 1000] [--peers=no] [--per-batch]\n"
+      "Counts may contain _ separators (1_000_000). --peers=no skips the Boost.Context runs.\n"
+      "--ncoros prints a summary of its batches (10 rounds each); --per-batch also prints\n"
+      "every batch's ns/ctxswitch line, as zigcoro's benchmark does.\n",
       out);
 }
 
@@ -94,6 +97,8 @@ int parse_args(int argc, char** argv, options& o) {
       o.which = mode::context_switch;
     } else if (a == "--ncoros") {
       o.which = mode::ncoros;
+    } else if (a == "--per-batch") {
+      o.per_batch = true;
     } else if (a == "--peers=no") {
       o.peers = false;
     } else if (a == "--peers=yes") {
@@ -503,7 +508,7 @@ class fiber_ring {
 // zigcoro's ncorosBm. Returns the median exact ns per switch of the printed batches.
 template <class Ring>
 double ncoros_run(const char* name, Ring& ring, std::byte* buf, std::size_t num_coros,
-                  std::size_t rounds) {
+                  std::size_t rounds, bool per_batch) {
   std::printf("%s:\n", name);
   std::printf("Running %zu coroutines for %zu rounds\n", num_coros, rounds);
 
@@ -524,7 +529,9 @@ double ncoros_run(const char* name, Ring& ring, std::byte* buf, std::size_t num_
       auto switches = static_cast<std::int64_t>(batching * num_coros * 2);
       std::int64_t ns_per_bounce = duration / switches;
       if (i > 3 * batching) {  // warm-up
-        std::printf("ns/ctxswitch: %lld\n", static_cast<long long>(ns_per_bounce));
+        if (per_batch) {
+          std::printf("ns/ctxswitch: %lld\n", static_cast<long long>(ns_per_bounce));
+        }
         printed.push_back(static_cast<double>(ns_per_bounce));
         exact.push_back(static_cast<double>(duration) / static_cast<double>(switches));
       }
@@ -536,6 +543,20 @@ double ncoros_run(const char* name, Ring& ring, std::byte* buf, std::size_t num_
   double med = median(exact);
   std::printf("median ns/ctxswitch: %g (exact %.2f) over %zu batches\n", median(printed), med,
               printed.size());
+  if (!exact.empty()) {
+    // A round resumes and suspends every coroutine once; a batch is `batching` rounds, and
+    // its exact ns/ctxswitch gives that batch's mean time per round.
+    auto [lo, hi] = std::minmax_element(exact.begin(), exact.end());
+    double ms_per_round = 2.0 * static_cast<double>(num_coros) / 1e6;  // times ns/ctxswitch
+    double sum = 0;
+    for (double e : exact) {
+      sum += e;
+    }
+    std::printf("ms per round (mean of each batch of %zu): min %.3f, median %.3f, max %.3f; "
+                "%.0f ms for the %zu timed batches\n",
+                batching, *lo * ms_per_round, med * ms_per_round, *hi * ms_per_round,
+                sum * ms_per_round * static_cast<double>(batching), exact.size());
+  }
   std::printf("spawn: %.1f ns/coroutine\n",
               static_cast<double>(spawn_ns) / static_cast<double>(num_coros));
   std::printf("RSS now: %ld KiB, peak RSS (process so far): %ld KiB\n", current_rss_kib(),
@@ -549,7 +570,7 @@ int ncoros_bm(const options& o) {
 
   std::byte* xbuf = map_stacks(bytes);
   xcoro_ring x;
-  double xcoro_ns = ncoros_run("xcoro", x, xbuf, n, o.rounds);
+  double xcoro_ns = ncoros_run("xcoro", x, xbuf, n, o.rounds, o.per_batch);
   // The leaked frames' records still sit in xbuf and the thread's root record links to
   // them (its list of unfinished children), so the mapping must stay valid: give the
   // pages back to the kernel but keep the addresses. Nothing reads them again.
@@ -560,12 +581,12 @@ int ncoros_bm(const options& o) {
     // so at most two buffers' worth of address space (one of them released) exist at once.
     std::byte* fbuf = map_stacks(bytes);
     fcontext_ring c;
-    double fcontext_ns = ncoros_run("boost_fcontext", c, fbuf, n, o.rounds);
+    double fcontext_ns = ncoros_run("boost_fcontext", c, fbuf, n, o.rounds, o.per_batch);
     munmap(fbuf, bytes);
 
     fbuf = map_stacks(bytes);
     fiber_ring f;
-    double fiber_ns = ncoros_run("boost_fiber", f, fbuf, n, o.rounds);
+    double fiber_ns = ncoros_run("boost_fiber", f, fbuf, n, o.rounds, o.per_batch);
     // The leaked fibers point into fbuf but are never touched again.
     munmap(fbuf, bytes);
 
