@@ -2,7 +2,9 @@
 // on one OS thread. (1) Ping-pong over two channels of capacity 0 (rendezvous), 1 and 64,
 // interleaving xcoro, Boost.Fiber and the Go peer (bench/peers/pingpong.go), with medians
 // and ratios of medians. (2) N = 10^3..10^6 coroutines passing through one channel, to show
-// that the cost per message stays flat. (3) xawait_all over 10,000 frames.
+// that the cost per message stays flat, beside N Boost.Fiber fibers and N goroutines doing
+// the same up to --peer-max-n. (3) xawait_all over 10,000 frames, beside fibers joined one
+// by one and goroutines waited for with a sync.WaitGroup.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -96,13 +98,14 @@ struct options {
   std::size_t repeat = 5;
   std::size_t messages = 1000000;  // one-way messages per ping-pong run
   std::size_t max_n = 1000000;     // the largest N of the scaling table
+  std::size_t peer_max_n = 100000;  // the largest N the peers run in the scaling table
   std::string go_peer = XCORO_GO_PEER;
 };
 
 void print_usage(std::FILE* out) {
   std::fputs(
       "Usage: xcoro-channel-bench [--repeat 5] [--messages 1000000] [--max-n 1000000]\n"
-      "                           [--go-peer PATH|none]\n",
+      "                           [--peer-max-n 100000] [--go-peer PATH|none]\n",
       out);
 }
 
@@ -135,6 +138,8 @@ int parse_args(int argc, char** argv, options& o) {
       o.messages = std::max<std::size_t>(n, 2);
     } else if (a == "--max-n") {
       o.max_n = n;
+    } else if (a == "--peer-max-n") {
+      o.peer_max_n = n;
     } else {
       print_usage(stderr);
       return 2;
@@ -227,14 +232,13 @@ double boost_ping_pong(std::size_t capacity, std::size_t messages) {
 
 // Go: the peer program times itself (after a warm-up of its own) and prints ns per one-way
 // message; process start-up is outside its timing. Returns a negative value on failure.
-double go_ping_pong(const std::string& peer, std::size_t capacity, std::size_t messages) {
+double go_peer(const std::string& peer, const std::string& args) {
   std::string quoted = "'";
   for (char ch : peer) {
     quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
   }
   quoted += "'";
-  std::string cmd = "GOMAXPROCS=1 " + quoted + " -cap " + std::to_string(capacity) + " -n " +
-                    std::to_string(messages);
+  std::string cmd = "GOMAXPROCS=1 " + quoted + " " + args;
   std::FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) {
     return -1;
@@ -246,8 +250,25 @@ double go_ping_pong(const std::string& peer, std::size_t capacity, std::size_t m
   return pclose(p) == 0 ? ns : -1;
 }
 
+double go_ping_pong(const std::string& peer, std::size_t capacity, std::size_t messages) {
+  return go_peer(peer, "-cap " + std::to_string(capacity) + " -n " + std::to_string(messages));
+}
+
+bool go_available(const options& o) {
+  return !o.go_peer.empty() && std::ifstream(o.go_peer).good();
+}
+
+// "%9.2f" of a/b, or n/a when either is missing.
+void print_ratio(double a, double b) {
+  if (a > 0 && b > 0) {
+    std::printf(" %9.2f", a / b);
+  } else {
+    std::printf(" %9s", "n/a");
+  }
+}
+
 void run_ping_pong(const options& o) {
-  bool go = !o.go_peer.empty() && std::ifstream(o.go_peer).good();
+  bool go = go_available(o);
   std::printf("== 1. ping-pong: ns per one-way message (one send + its recv; a round trip is 2)\n");
   std::printf("   median of %zu runs of %zu messages; xcoro, Boost.Fiber and Go interleaved\n",
               o.repeat, o.messages / 2 * 2);
@@ -382,21 +403,76 @@ phase_times scale_receivers(std::size_t n) {
   return t;
 }
 
+// Boost.Fiber's side of a scaling row: N fibers (16 KiB stacks, as xcoro's) through one
+// buffered_channel(64) (63 values), the same two directions; returns the total seconds
+// from the first fiber's launch to the last fiber's join (spawn + drain + free).
+double fiber_scale(bool senders, std::size_t n) {
+  boost::fibers::buffered_channel<std::size_t> ch(64);
+  std::vector<boost::fibers::fiber> fibers;
+  fibers.reserve(n + 1);
+  std::size_t sum = 0;
+  auto stack = [] { return boost::fibers::fixedsize_stack(scale_stack); };
+  auto t0 = clock_type::now();
+  if (senders) {
+    fibers.emplace_back(std::allocator_arg, stack(), [&] {
+      for (std::size_t i = 0; i < n; ++i) {
+        std::size_t v = 0;
+        ch.pop(v);
+        sum += v;
+      }
+    });
+    for (std::size_t i = 0; i < n; ++i) {
+      fibers.emplace_back(std::allocator_arg, stack(), [&ch, i] { ch.push(i); });
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      fibers.emplace_back(std::allocator_arg, stack(), [&] {
+        std::size_t v = 0;
+        ch.pop(v);
+        sum += v;
+      });
+    }
+    fibers.emplace_back(std::allocator_arg, stack(), [&] {
+      for (std::size_t i = 0; i < n; ++i) {
+        ch.push(i);
+      }
+    });
+  }
+  for (auto& f : fibers) {
+    f.join();
+  }
+  fibers.clear();
+  double s = seconds_since(t0);
+  if (sum != n * (n - 1) / 2) {
+    fail("Boost.Fiber scaling did not complete");
+  }
+  return s;
+}
+
 void run_scaling(const options& o) {
+  bool go = go_available(o);
   std::printf("\n== 2. scaling: N coroutines through one channel of capacity 64 (%zu KiB stacks\n",
               scale_stack / 1024);
   std::printf("   from the default pool); median of 3 runs; ns/msg = total / N; peak RSS\n");
   std::printf("   is the peak of the row's own runs\n");
   std::printf("   spawn: xasync of N+1 coroutines; drain: root's tick() loop until all N\n");
   std::printf("   values are received (drain/msg: the channel traffic alone); free: ~frame_t\n");
-  std::printf("%-24s %8s %9s %9s %9s %9s %7s %10s %9s\n", "case", "N", "spawn ms", "drain ms",
-              "free ms", "total ms", "ns/msg", "drain/msg", "peak RSS");
+  std::printf("   peers: N Boost.Fiber fibers (16 KiB fixedsize_stack) through buffered_channel(64),\n");
+  std::printf("   and N goroutines through a Go channel of capacity 64 (GOMAXPROCS=1), up to\n");
+  std::printf("   N = %zu (--peer-max-n); their ns/msg is total / N like xcoro's, from the\n",
+              o.peer_max_n);
+  std::printf("   first launch until every fiber or goroutine has finished; %s\n",
+              go ? "medians of 3" : "go peer not available");
+  std::printf("%-24s %8s %9s %9s %9s %9s %7s %10s %9s %7s %7s %9s %9s\n", "case", "N",
+              "spawn ms", "drain ms", "free ms", "total ms", "ns/msg", "drain/msg", "peak RSS",
+              "boost", "go", "x/boost", "x/go");
   struct scase {
     const char* name;
     phase_times (*run)(std::size_t);
   };
   const scase cases[] = {{"N senders -> 1 receiver", &scale_senders},
                          {"1 sender -> N receivers", &scale_receivers}};
+  bool senders = true;
   for (const scase& c : cases) {
     for (std::size_t n = 1000; n <= o.max_n; n *= 10) {
       std::vector<double> spawn, drain, free, total;
@@ -410,12 +486,45 @@ void run_scaling(const options& o) {
       }
       double tm = median(total);
       double dm = median(drain);
-      std::printf("%-24s %8zu %9.2f %9.2f %9.2f %9.2f %7.0f %10.0f %5.0f MiB\n", c.name, n,
-                  median(spawn) * 1e3, dm * 1e3, median(free) * 1e3, tm * 1e3,
-                  tm * 1e9 / static_cast<double>(n), dm * 1e9 / static_cast<double>(n),
-                  rss_peak_since_reset_mib());
+      double rss = rss_peak_since_reset_mib();
+      double xn = tm * 1e9 / static_cast<double>(n);
+      double bn = -1;
+      double gn = -1;
+      if (n <= o.peer_max_n) {
+        std::vector<double> b, g;
+        for (int rep = 0; rep < 3; ++rep) {
+          b.push_back(fiber_scale(senders, n) * 1e9 / static_cast<double>(n));
+          if (go) {
+            double ns = go_peer(o.go_peer, std::string("-scale ") +
+                                               (senders ? "senders" : "receivers") + " -n " +
+                                               std::to_string(n));
+            if (ns > 0) {
+              g.push_back(ns);
+            }
+          }
+        }
+        bn = median(b);
+        gn = g.empty() ? -1 : median(g);
+      }
+      std::printf("%-24s %8zu %9.2f %9.2f %9.2f %9.2f %7.0f %10.0f %5.0f MiB", c.name, n,
+                  median(spawn) * 1e3, dm * 1e3, median(free) * 1e3, tm * 1e3, xn,
+                  dm * 1e9 / static_cast<double>(n), rss);
+      if (bn > 0) {
+        std::printf(" %7.0f", bn);
+      } else {
+        std::printf(" %7s", "n/a");
+      }
+      if (gn > 0) {
+        std::printf(" %7.0f", gn);
+      } else {
+        std::printf(" %7s", "n/a");
+      }
+      print_ratio(xn, bn);
+      print_ratio(xn, gn);
+      std::printf("\n");
       std::fflush(stdout);
     }
+    senders = false;
   }
 }
 
@@ -464,7 +573,24 @@ await_times await_all_once(std::size_t n) {
   return t;
 }
 
-void run_await_all() {
+// Boost.Fiber's counterpart of await_all_once: n fibers launched with launch::dispatch (each
+// runs at once, as xasync does, until it yields), then joined one by one; returns the total
+// seconds from the first launch until every fiber has been joined and destroyed.
+double fiber_await_all(std::size_t n) {
+  std::vector<boost::fibers::fiber> children;
+  children.reserve(n);
+  auto t0 = clock_type::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    children.emplace_back(boost::fibers::launch::dispatch, [] { boost::this_fiber::yield(); });
+  }
+  for (auto& c : children) {
+    c.join();
+  }
+  children.clear();
+  return seconds_since(t0);
+}
+
+void run_await_all(const options& o) {
   constexpr std::size_t n = 10000;
   std::printf("\n== 3. xawait_all over %zu frames (default %zu KiB stacks), median of 5 runs\n",
               n, xcoro::default_stack_size / 1024);
@@ -485,6 +611,37 @@ void run_await_all() {
   std::printf("   %-38s %7.1f ns/frame (%.3f ms for all)\n",
               "xawait_all (resume + finish + wait)", per(await), median(await) * 1e3);
   std::printf("   %-38s %7.1f ns/frame\n", "free (~frame_t, stack back to the pool)", per(free));
+  // The peers: the same n, the same steps (start, run to one suspension, finish, wait,
+  // free), timed as a whole.
+  fiber_await_all(n);  // warm-up
+  std::vector<double> total, b, g;
+  bool go = go_available(o);
+  for (int rep = 0; rep < 5; ++rep) {
+    total.push_back(spawn[rep] + await[rep] + free[rep]);
+    b.push_back(fiber_await_all(n));
+    if (go) {
+      double ns = go_peer(o.go_peer, "-awaitall -n " + std::to_string(n));
+      if (ns > 0) {
+        g.push_back(ns * static_cast<double>(n) / 1e9);
+      }
+    }
+  }
+  double xt = per(total);
+  double bt = per(b);
+  double gt = g.empty() ? -1 : per(g);
+  std::printf("   %-38s %7.1f ns/frame\n", "xcoro total (spawn + xawait_all + free)", xt);
+  std::printf("   %-38s %7.1f ns/fiber (launch::dispatch, yield once,\n", "boost: fibers", bt);
+  std::printf("   %-38s %7s join each, free)\n", "", "");
+  if (gt > 0) {
+    std::printf("   %-38s %7.1f ns/goroutine (Gosched once, WaitGroup)\n", "go: goroutines", gt);
+  } else {
+    std::printf("   %-38s %7s\n", "go: goroutines", "n/a");
+  }
+  std::printf("   ratio xcoro/boost");
+  print_ratio(xt, bt);
+  std::printf(", xcoro/go");
+  print_ratio(xt, gt);
+  std::printf(" (medians of 5)\n");
 }
 
 }  // namespace
@@ -502,7 +659,7 @@ int main(int argc, char** argv) {
   std::printf("cpu: %s\n\n", cpu_model().c_str());
   run_ping_pong(o);
   run_scaling(o);
-  run_await_all();
+  run_await_all(o);
   std::printf("\npeak RSS %.0f MiB, %.1f s in all\n", peak_rss_mib(), seconds_since(t0));
   return 0;
 }

@@ -3,16 +3,17 @@
 # benchmark (context switch, many coroutines) beside Boost.Context, then the micro suite,
 # then channels (ping-pong, 10^3..10^6 coroutines on one channel, xawait_all) beside
 # Boost.Fiber and Go, then async IO (bench/io/run.sh --quick: TCP echo beside hand-written
-# io_uring/epoll loops, asio and Go; HTTP under wrk; million_timers; ping_pongs). Every
-# figure is printed beside the same-run figure of its peer and the ratio. About three
-# minutes; 4 GiB of memory at the peak. Usage: scripts/showcase.sh [--full]
+# io_uring/epoll loops, asio and Go; HTTP under wrk; million_timers and ping_pongs beside
+# Go). Every figure is printed beside the same-run figure of its peer and the ratio. About
+# three minutes; 4 GiB of memory at the peak. Usage: scripts/showcase.sh [--full]
+# (XCORO_SHOWCASE_BUILD=DIR builds and runs in DIR instead of build/release.)
 #   --full  also runs the full-length case: 1,000,000 coroutines for 1,000 rounds
 #           (about 3 more minutes, 4 GiB of memory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
-build=build/release
+build="${XCORO_SHOWCASE_BUILD:-build/release}"  # another build directory, if set
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DXCORO_BUILD_TESTS=OFF -DXCORO_BUILD_BENCHMARKS=ON -DXCORO_BUILD_EXAMPLES=ON
 cmake --build "$build"
@@ -24,7 +25,8 @@ echo
 echo "== xcoro-bench --context_switch (zigcoro's benchmark, 4 KiB stack, 5 runs each)"
 "$bench/xcoro-bench" --context_switch --repeat 5
 echo
-echo "== xcoro-bench --ncoros 100_000 (zigcoro's benchmark, 4 KiB stacks, 1,000 rounds)"
+echo "== xcoro-bench --ncoros 100_000 (zigcoro's benchmark, 4 KiB stacks, 1,000 rounds;"
+echo "   a summary of the batches; --per-batch prints each batch's line)"
 "$bench/xcoro-bench" --ncoros 100_000
 if [ "${1:-}" = "--full" ]; then
   echo
@@ -33,6 +35,8 @@ if [ "${1:-}" = "--full" ]; then
 fi
 echo
 echo "== xcoro-micro (Google Benchmark, with Boost.Context peers)"
+echo "   (a \"Library was built as DEBUG\" warning below is about Debian's libbenchmark"
+echo "   package, which is built that way; xcoro and these benchmarks are built with -O2)"
 "$bench/xcoro-micro" --benchmark_min_time=0.3 --benchmark_repetitions=5 \
   --benchmark_report_aggregates_only=true
 echo

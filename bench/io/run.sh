@@ -5,7 +5,8 @@
 #      (io_uring, and its epoll backend), a hand-written io_uring loop, a hand-written epoll
 #      loop, boost::asio::spawn and Go (GOMAXPROCS=1). Server on core 0, client on core 1.
 #   2. HTTP hello under wrk (-t1 -c64): examples/http_hello beside the Go peer.
-#   3. libuv's million_timers and ping_pongs, ported to xcoro.
+#   3. libuv's million_timers and ping_pongs, ported to xcoro, each beside the same program
+#      in Go (bench/peers/timers.go, pingpongs.go; GOMAXPROCS=1), and the ratio.
 # The server's CPU use is printed beside each rate: on two cores the single-threaded client
 # is often the limit (client cpu near 100%), and then msgs per server CPU-second (the rate
 # over the server's busy share) compares the servers' cost better than the rate does.
@@ -288,14 +289,59 @@ else
   fi
 fi
 
-echo
-echo "== million_timers (libuv), one thread on core $server_core"
-taskset -c $server_core "$io/million_timers" 1000000 || failures=$((failures + 1))
+# The number just before the last "$1" (a unit such as timers/s) in standard input.
+rate_of() {
+  grep -o "[0-9.]* $1" | tail -1 | cut -d' ' -f1
+}
 
 echo
-echo "== ping_pongs (libuv/libxev), client and server coroutines on one thread, core $server_core"
+echo "== million_timers (libuv), one thread on core $server_core, beside Go"
+declare -A tmed=()
+for s in xcoro go; do
+  runs=""
+  for round in $(seq "$rounds"); do
+    if [ $s = xcoro ]; then
+      out=$(taskset -c $server_core "$io/million_timers" 1000000) || {
+        failures=$((failures + 1)); continue; }
+    elif [ -x "$io/xcoro-go-timers" ]; then
+      out=$(GOMAXPROCS=1 taskset -c $server_core "$io/xcoro-go-timers" 1000000) || continue
+    else
+      continue
+    fi
+    [ "$round" = 1 ] && printf '%s\n' "$out"
+    runs+="$(rate_of "timers/s" <<<"$out") "
+  done
+  tmed[$s]=$(values "$runs" | median)
+done
+[ -x "$io/xcoro-go-timers" ] || echo "Go peer not built (go missing); skipped"
+echo "  median timers/s over $rounds run(s): xcoro ${tmed[xcoro]}, go ${tmed[go]}," \
+  "xcoro/go $(ratio "${tmed[xcoro]}" "${tmed[go]}")"
+
+echo
+echo "== ping_pongs (libuv/libxev), client and server on one thread, core $server_core," \
+  "beside Go"
 for pairs in 1 64; do
-  taskset -c $server_core "$io/ping_pongs" $pairs "$pp_secs" || failures=$((failures + 1))
+  declare -A pmed=()
+  for s in xcoro go; do
+    runs=""
+    for round in $(seq "$rounds"); do
+      if [ $s = xcoro ]; then
+        out=$(taskset -c $server_core "$io/ping_pongs" $pairs "$pp_secs") || {
+          failures=$((failures + 1)); continue; }
+      elif [ -x "$io/xcoro-go-pingpongs" ]; then
+        out=$(GOMAXPROCS=1 taskset -c $server_core "$io/xcoro-go-pingpongs" $pairs "$pp_secs") ||
+          continue
+      else
+        continue
+      fi
+      printf '  %s\n' "$out"
+      runs+="$(rate_of "round trips/s" <<<"$out") "
+    done
+    pmed[$s]=$(values "$runs" | median)
+  done
+  echo "  $pairs pair(s), median round trips/s: xcoro ${pmed[xcoro]}, go ${pmed[go]}," \
+    "xcoro/go $(ratio "${pmed[xcoro]}" "${pmed[go]}")"
+  unset pmed
 done
 
 if [ "$failures" -gt 0 ]; then
