@@ -31,6 +31,7 @@
 #include "xcoro/channel.hpp"
 #include "xcoro/coro.hpp"
 
+#include "support/counted.hpp"
 #include "support/counting_new.hpp"
 
 namespace {
@@ -385,6 +386,30 @@ TEST_F(Aio, RunDetectsDeadlock) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), xcoro::errc::deadlock);
   ch.close();  // the stuck coroutine is still suspended on it; let it finish
+}
+
+// When run() gives up with errc::deadlock it unwinds its coroutine, and with it the
+// channels and children that coroutine owns, values still buffered inside: each value is
+// destroyed exactly once (the channel destructor once destroyed them twice).
+TEST_F(Aio, DeadlockUnwindDestroysBufferedValuesOnce) {
+  xcoro_test::ledger().reset();
+  auto r = aio::run(nullptr, [&] {
+    xcoro::channel<xcoro_test::counted> values({.capacity = 4});
+    xcoro::channel<std::string> stuck({.capacity = 0});
+    EXPECT_TRUE(values.send(xcoro_test::counted(1)));
+    EXPECT_TRUE(values.send(xcoro_test::counted(2)));
+    auto child = xcoro::xasync([&] {
+      xcoro_test::counted held(3);
+      return stuck.recv();  // nobody ever sends
+    });
+    EXPECT_TRUE(child);
+    return stuck.recv();
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), xcoro::errc::deadlock);
+  EXPECT_EQ(xcoro_test::ledger().live(), 0);
+  EXPECT_EQ(xcoro_test::ledger().twice.load(), 0);
+  EXPECT_EQ(xcoro_test::ledger().dead_use.load(), 0);
 }
 
 // Fix: ready work never waits behind unrelated IO. A ping-pong runs to completion while a
