@@ -204,7 +204,9 @@ std::error_code to_error(const io_op& op, std::int64_t res) noexcept {
     if (op.cancel_requested) {
       return errc::canceled;
     }
-    if (err == ECANCELED && op.timeout_linked) {
+    // A linked timeout ends its op with ECANCELED; an op that io_uring ran in a worker
+    // thread (a terminal read on older kernels) may end with EINTR instead.
+    if (op.timeout_linked) {
       return std::make_error_code(std::errc::timed_out);
     }
   }
