@@ -9,7 +9,9 @@
 //     only on a closed channel; a failed try_send leaves the value in place;
 //   - generators yield and return exactly the sequence their model computes, and an
 //     exception thrown inside one comes out of xnext;
-//   - with ASan/LSan: no crash, no use-after-free, no leak (values are heap objects).
+//   - with ASan/LSan: no crash, no use-after-free, no leak (values are heap objects);
+//   - a worker destroyed by another worker (a third coroutine) unwinds, and control comes
+//     back to the one that destroyed it.
 //
 // Each input runs to a clean end, since libFuzzer runs many inputs in one process: the
 // channels are closed, the executor drained, every frame destroyed (a suspended one is
@@ -84,6 +86,7 @@ enum class cmd : std::uint8_t {
   select_mixed,  // select over a send_case and a recv_case
   spawn,         // xasync a child running its own script (workers only)
   await_child,   // xawait the oldest unfinished child (workers only)
+  destroy_peer,  // destroy another worker's frame from inside this one (workers only)
   count
 };
 
@@ -93,6 +96,12 @@ struct command {
   std::uint8_t b;  // second channel index
 };
 using script = std::vector<command>;
+
+/// A top-level coroutine of the driver, in one of max_workers slots.
+struct worker {
+  xcoro::frame_t<void> f;
+  std::uint64_t tag = 0;
+};
 
 /// Shared state of one input: channels and the model.
 struct world {
@@ -109,6 +118,8 @@ struct world {
   std::size_t destroyed_suspended = 0;
   // (receiver tag, channel, sender tag) -> last value received: order per sender.
   std::map<std::tuple<std::uint64_t, int, std::uint64_t>, std::uint64_t> last_seen;
+  // The driver's worker slots, for destroy_peer.
+  std::vector<worker>* workers = nullptr;
 
   value make_value(std::uint64_t sender) {
     std::uint64_t v = (sender << tag_shift) | ++counter;
@@ -317,6 +328,21 @@ void run_command(std::uint64_t self, const command& c, children_t* children) {
       }
       break;
     }
+    case cmd::destroy_peer: {
+      // A third coroutine (neither the driver that started the peer nor the peer) tears it
+      // down: the peer unwinds from inside this command, wherever it waits, and control
+      // must come back here. Workers are only ever resumed by the driver, so the peer is
+      // never one this worker is running on top of.
+      if (children == nullptr) {
+        break;
+      }
+      worker& peer = (*w->workers)[c.a % max_workers];
+      if (peer.tag != self) {
+        destroy(peer.f);
+        FUZZ_CHECK(peer.f.status() == xcoro::status::done);
+      }
+      break;
+    }
     case cmd::count:
       break;
   }
@@ -395,11 +421,6 @@ enum class op : std::uint8_t {
   count
 };
 
-struct worker {
-  xcoro::frame_t<void> f;
-  std::uint64_t tag = 0;
-};
-
 void run_input(reader& in) {
   world wd;
   w = &wd;
@@ -409,6 +430,7 @@ void run_input(reader& in) {
     wd.ch[i].emplace(xcoro::channel_options{.capacity = capacities[i], .executor = &wd.ex});
   }
   std::vector<worker> workers(max_workers);
+  wd.workers = &workers;
   std::vector<generator> gens(max_generators);
 
   for (int steps = 0; !in.done() && steps < 4096; ++steps) {
