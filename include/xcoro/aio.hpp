@@ -54,7 +54,7 @@ struct loop_options {
   /// prints one line on stderr, "xcoro: coroutine 'name' (id N) ran M ms without
   /// suspending", and when the loop gets control back another, "... gave the loop back
   /// after at least T ms"; the coroutine runs on. 0 (the default) is off and costs a
-  /// predicted branch per tick. When on, the loop starts a watchdog thread, and installs a
+  /// predicted branch each time the loop is about to wait in the kernel. When on, the loop starts a watchdog thread, and installs a
   /// SIGURG handler (once per process; a SIGURG that is not its probe goes to the previous
   /// handler). The environment variable XCORO_STALL_REPORT_MS=N overrides it (0: off).
   /// See docs/aio.md.

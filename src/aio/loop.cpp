@@ -340,10 +340,6 @@ aio::backend loop::backend() const noexcept {
 
 bool executor::tick() {
   detail::io_backend& b = loop_->impl();
-  detail::stall_watch* stall = loop_->stall();
-  if (stall != nullptr) [[unlikely]] {
-    stall->beat();
-  }
   bool resumed = b.resume_ready();
   if (!exec_.empty()) {
     // Ready work first: never block in the kernel while the ready queue holds work.
@@ -354,9 +350,10 @@ bool executor::tick() {
   if (!b.busy()) {
     return resumed;  // nothing ready, nothing in flight: no progress is possible
   }
-  if (stall != nullptr) [[unlikely]] {
-    detail::stall_watch::waiting_scope waiting(*stall);
-    b.poll(true);
+  // The stall report (off by default) is told only here, where the loop is about to wait
+  // in the kernel anyway: ticks that find work cost nothing more.
+  if (detail::stall_watch* stall = loop_->stall(); stall != nullptr) [[unlikely]] {
+    stall->poll_blocking(b);
   } else {
     b.poll(true);
   }

@@ -1,5 +1,5 @@
 // The stall report: a watchdog thread that sends the loop's thread a probe signal (SIGURG)
-// while the loop has not ticked, and the handler that samples which coroutine runs there.
+// while the loop has not come back to its blocking poll, and the handler that samples which coroutine runs there.
 //
 // Why a signal: which coroutine runs is in the loop thread's own thread-local state
 // (detail::tls.current and the record's invocation counter), written without atomics by
@@ -26,6 +26,7 @@
 #include <mutex>
 #include <new>
 
+#include "aio/backend.hpp"
 #include "xcoro/aio.hpp"
 
 namespace xcoro::aio::detail {
@@ -223,9 +224,10 @@ void* stall_watch::watchdog_main(void* self) noexcept {
   return nullptr;
 }
 
-// Wakes every period. While the loop keeps ticking it does nothing else. Once the loop has
-// not ticked for a period, it probes every period: the handler tells a coroutine that runs
-// from a loop that sleeps. While the loop is in its blocking poll, it waits for half the
+// Wakes every period. While the loop keeps coming back to its blocking poll it does nothing
+// else. Once it has not for a period, it probes every period: the handler tells a
+// coroutine that runs from a loop that sleeps, or from one busy with ready work (which never
+// blocks, so it is probed every period: a few microseconds each). While the loop is in its blocking poll, it waits for half the
 // threshold before it probes, since each probe also ends the loop's sleep (EINTR): an idle
 // loop is woken about twice per threshold, and a coroutine resumed from inside the poll is
 // still caught, reported about threshold / 2 later than one resumed from the ready queue.
@@ -253,6 +255,16 @@ void stall_watch::watchdog() noexcept {
       pthread_kill(loop_thread_, probe_signal);
     }
   }
+}
+
+void stall_watch::poll_blocking(io_backend& b) {
+  // Only this thread writes it: a plain increment, no locked read-modify-write.
+  beat_.store(beat_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (open_.load(std::memory_order_relaxed)) {
+    end_episode_outside_handler();
+  }
+  waiting_scope waiting(*this);
+  b.poll(true);
 }
 
 bool stall_watch::on_probe() noexcept {

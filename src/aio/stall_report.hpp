@@ -19,6 +19,8 @@
 
 namespace xcoro::aio::detail {
 
+class io_backend;
+
 /// One loop's stall watch. Made, used and destroyed on the loop's thread (the watchdog
 /// thread it starts touches only the atomics and the stop flag).
 class stall_watch {
@@ -32,14 +34,6 @@ class stall_watch {
   ~stall_watch();
   stall_watch(const stall_watch&) = delete;
   stall_watch& operator=(const stall_watch&) = delete;
-
-  /// The loop got control back (each tick). Ends an episode that was reported.
-  void beat() noexcept {
-    beat_.fetch_add(1, std::memory_order_relaxed);
-    if (open_.load(std::memory_order_relaxed)) [[unlikely]] {
-      end_episode_outside_handler();
-    }
-  }
 
   /// Brackets the loop's blocking poll: while it lives, the context that entered the poll
   /// being the running one, with no switch since, means the loop sleeps (or runs its
@@ -71,6 +65,12 @@ class stall_watch {
     std::uint64_t was_inv_;
   };
 
+  /// The loop's blocking poll, b.poll(true), with the report told: the loop has control
+  /// (a beat; an episode that was reported ends), and sleeps until the poll returns (a
+  /// waiting_scope). Ticks that find ready work do not come here: they cost a loop without
+  /// the report nothing, and with it they leave the beat alone and are probed.
+  void poll_blocking(io_backend& b);
+
   /// Called by the probe signal's handler on the loop's thread: if a probe for this watch
   /// is pending, samples the running coroutine and returns true. Async-signal-safe.
   bool on_probe() noexcept;
@@ -91,7 +91,7 @@ class stall_watch {
   const pthread_t loop_thread_;
 
   // Shared with the watchdog (atomics; relaxed: each is a hint, read on its own).
-  std::atomic<std::uint64_t> beat_{0};        // ticks of the loop
+  std::atomic<std::uint64_t> beat_{0};        // blocking polls of the loop
   std::atomic<bool> waiting_{false};          // in the loop's blocking poll (waiting_scope)
   std::atomic<bool> open_{false};             // a stall was reported and has not ended
   std::atomic<std::uint64_t> probes_sent_{0};  // release: orders nothing, read by the handler
