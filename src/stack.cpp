@@ -1,7 +1,7 @@
 // The stack allocators: heap stacks, and the default pooled, guard-paged stacks.
 //
-// The default allocator carves stacks out of large slabs, with a no-access gap below each
-// stack (1 MiB of address space on POSIX, a page on Windows). The system calls behind slabs and guards are in src/stack_memory_*.cpp (on Linux
+// The default allocator carves stacks out of large slabs, with a guard page below each
+// stack. The system calls behind slabs and guards are in src/stack_memory_*.cpp (on Linux
 // only pages a coroutine touches are committed; on Windows whole stacks are); this file is
 // the pool: size classes, a per-thread cache, and which freed stacks give their pages back.
 #include <algorithm>
@@ -40,8 +40,7 @@ class heap_allocator final : public stack_allocator {
 
 class pooled_allocator final : public stack_allocator {
  public:
-  pooled_allocator() noexcept
-      : page_(detail::stack_memory::page_size()), gap_(detail::stack_memory::guard_size()) {}
+  pooled_allocator() noexcept : page_(detail::stack_memory::page_size()) {}
 
   result<stack_span> allocate(std::size_t size) override {
     if (size == 0) {
@@ -105,10 +104,7 @@ class pooled_allocator final : public stack_allocator {
  private:
   static constexpr std::size_t hot_stacks = 256;
   static constexpr std::size_t discard_batch = 64;
-  // Address space per slab (committed only where touched). With a 1 MiB gap below each
-  // stack, 64 MiB holds 60 default stacks: a hundred thousand stacks take under 2,000 slabs,
-  // hence mappings, even where the kernel does not merge neighbouring slabs.
-  static constexpr std::size_t slab_bytes = 64u << 20;
+  static constexpr std::size_t slab_bytes = 8u << 20;
 
   struct size_class {
     std::size_t usable;
@@ -117,11 +113,11 @@ class pooled_allocator final : public stack_allocator {
   };
 
   /// Discards the pages of every cooling stack of `sc`, one call per run of neighbours
-  /// where the system keeps the guard gaps between them, and makes them free.
+  /// where the system keeps the guard pages between them, and makes them free.
   void discard_cooling(size_class& sc) noexcept {
     std::vector<std::byte*>& c = sc.cooling;
     std::sort(c.begin(), c.end());
-    const std::size_t slot = sc.usable + gap_;
+    const std::size_t slot = sc.usable + page_;
     for (std::size_t i = 0; i < c.size();) {
       std::size_t j = i + 1;
       if (detail::stack_memory::discard_keeps_guards) {
@@ -168,7 +164,7 @@ class pooled_allocator final : public stack_allocator {
 
   /// Maps a slab for `sc` and puts its stacks on the free list.
   std::error_code grow(size_class& sc) {
-    std::size_t slot = sc.usable + gap_;
+    std::size_t slot = sc.usable + page_;
     std::size_t count = std::clamp<std::size_t>(slab_bytes / slot, 1, 1024);
     std::error_code ec;
     std::byte* base = detail::stack_memory::map(slot * count, ec);
@@ -180,7 +176,7 @@ class pooled_allocator final : public stack_allocator {
     for (std::size_t i = 0; i < count; ++i) {
       std::byte* guard = base + i * slot;
       detail::stack_memory::install_guard(guard, sc.usable);
-      sc.free.push_back(guard + gap_);
+      sc.free.push_back(guard + page_);
     }
     return {};
   }
@@ -188,7 +184,6 @@ class pooled_allocator final : public stack_allocator {
   std::mutex mu_;
   std::vector<size_class> classes_;
   std::size_t page_;
-  std::size_t gap_;  // the no-access gap below each stack
 };
 
 pooled_allocator& pool() noexcept {

@@ -13,16 +13,14 @@
 #include <cstring>
 #include <mutex>
 
-#include "stack_memory.hpp"
 #include "xcoro/coro.hpp"
 
 namespace xcoro::detail::stack_guard {
 namespace {
 
-// A fault this far below a coroutine's stack counts as an overflow of it: anywhere in the
-// no-access gap below a default stack (src/stack_memory_posix.cpp), where a frame of up to
-// that size lands when it skips the gap's first pages.
-constexpr std::uintptr_t overflow_window = stack_memory::guard_gap_bytes;
+// A fault this far below a coroutine's stack counts as an overflow of it: the guard page
+// itself, or a frame large enough to jump over it.
+constexpr std::uintptr_t overflow_window = 64 * 1024;
 constexpr std::size_t altstack_size = 64 * 1024;
 
 struct sigaction previous {};

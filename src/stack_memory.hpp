@@ -16,20 +16,9 @@ std::size_t page_size() noexcept;
 /// Returns nullptr and sets `ec` on failure.
 std::byte* map(std::size_t bytes, std::error_code& ec) noexcept;
 
-/// The POSIX gap's size before rounding to pages; the SIGSEGV handler counts a fault this
-/// far below a coroutine's stack as its overflow.
-inline constexpr std::size_t guard_gap_bytes = std::size_t{1} << 20;
-
-/// The no-access gap below each stack: a whole number of pages. POSIX: 1 MiB, so that a
-/// frame of up to that size that skips the lowest pages (code built without stack-clash
-/// protection stores first at the frame's lowest address) still faults in the gap, not in
-/// the neighbouring stack. Windows: one page, since every compiler there probes each page
-/// of a large frame (__chkstk), so the guard page above the stack's bottom is hit first.
-std::size_t guard_size() noexcept;
-
-/// Makes the guard_size() bytes at `guard` fault on any access, if the system allows one
-/// more guard. Called once for every stack carved out of a slab, with the gap just below
-/// it and the stack's size above it.
+/// Makes the page at `guard` fault on any access, if the system allows one more guard.
+/// Called once for every stack carved out of a slab, with the page just below it and the
+/// stack's size above it.
 void install_guard(std::byte* guard, std::size_t usable) noexcept;
 
 /// True while every guard asked for went in (a fallback may run out of its budget).

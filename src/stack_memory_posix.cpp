@@ -1,20 +1,12 @@
 // Stack memory on Linux and other POSIX systems: MAP_NORESERVE slabs, so memory is
-// committed only for pages a coroutine touches, and a 1 MiB no-access gap below each stack.
+// committed only for pages a coroutine touches, and a guard page below each stack.
 //
-// The gap is 1 MiB rather than a page because code built without stack-clash protection
-// (most user code) allocates a large frame by moving the stack pointer and stores first
-// at the frame's lowest address: a 200 KiB frame jumps a one-page guard and lands in the
-// neighbouring stack of the slab. Within the gap it faults, and the SIGSEGV handler
-// (src/stack_guard_posix.cpp) names the coroutine. It costs address space, not memory,
-// apart from page tables: see docs/design.md for the measured cost.
-//
-// The gap is installed with MADV_GUARD_INSTALL (Linux 6.13+), which marks page-table
+// The guard is installed with MADV_GUARD_INSTALL (Linux 6.13+), which marks page-table
 // entries and does not split the mapping: a million guarded stacks cost a few thousand
-// VMAs, far below the default vm.max_map_count of 65530. On older kernels the gap falls
-// back to mprotect(PROT_NONE), which splits the slab into two VMAs per stack, whatever
-// the gap's size; past a budget of a quarter of vm.max_map_count, further stacks get no
-// guard and rely on the canary check at suspend points. docs/design.md discusses the
-// trade-off.
+// VMAs, far below the default vm.max_map_count of 65530. On older kernels the guard falls
+// back to mprotect(PROT_NONE), which splits the slab into two VMAs per stack; past a budget
+// of a quarter of vm.max_map_count, further stacks get no guard page and rely on the
+// canary check at suspend points. docs/design.md discusses the trade-off.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -84,11 +76,6 @@ std::size_t page_size() noexcept {
   return state().page;
 }
 
-std::size_t guard_size() noexcept {
-  std::size_t page = state().page;
-  return (guard_gap_bytes + page - 1) / page * page;
-}
-
 std::byte* map(std::size_t bytes, std::error_code& ec) noexcept {
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -101,18 +88,15 @@ std::byte* map(std::size_t bytes, std::error_code& ec) noexcept {
 
 void install_guard(std::byte* guard, std::size_t /*usable*/) noexcept {
   guard_state& s = state();
-  const std::size_t gap = guard_size();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.mode.load(std::memory_order_relaxed) == guard_mode::madvise) {
-    // The whole gap: a marker in each page's entry. A frame may skip any part of it.
-    if (madvise(guard, gap, MADV_GUARD_INSTALL) == 0 && (s.checked || guard_works(guard))) {
+    if (madvise(guard, s.page, MADV_GUARD_INSTALL) == 0 && (s.checked || guard_works(guard))) {
       s.checked = true;
       return;
     }
     s.mode.store(guard_mode::mprotect, std::memory_order_relaxed);
   }
-  // One PROT_NONE range, however long, splits the slab into the same two VMAs as a page.
-  if (s.mprotect_guards < s.mprotect_budget && mprotect(guard, gap, PROT_NONE) == 0) {
+  if (s.mprotect_guards < s.mprotect_budget && mprotect(guard, s.page, PROT_NONE) == 0) {
     ++s.mprotect_guards;
   }
 }

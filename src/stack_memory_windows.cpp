@@ -35,13 +35,6 @@ std::size_t page_size() noexcept {
   return page;
 }
 
-// One page: compilers for Windows (MSVC, MinGW gcc, clang) probe every page of a frame
-// larger than a page (__chkstk), so a large frame touches the PAGE_GUARD page before it
-// can skip past the no-access page.
-std::size_t guard_size() noexcept {
-  return page_size();
-}
-
 std::byte* map(std::size_t bytes, std::error_code& ec) noexcept {
   void* mem = VirtualAlloc(nullptr, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
   if (mem == nullptr) {

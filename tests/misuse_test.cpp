@@ -665,36 +665,3 @@ TEST_F(Misuse, AioWithoutExecutor) {
 #endif
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------
-// Stack overflow by one large frame.
-
-namespace {
-
-/// A 512 KiB frame whose first store is at its lowest address, as code built without
-/// stack-clash protection does: it skips the pages just below the stack. Not instrumented
-/// by AddressSanitizer, which could move the array to its heap-allocated fake stack.
-#if defined(__clang__) || defined(__GNUC__)
-__attribute__((noinline, no_sanitize("address")))
-#endif
-int large_frame(int v) {
-  volatile char big[512 * 1024];
-  // A run-time index, so that the compiler cannot shrink the array to what constant
-  // indices touch (clang does, volatile or not).
-  big[v - 1] = static_cast<char>(v);
-  return big[v - 1] + big[sizeof big - v];
-}
-
-// On a default stack, the gap below it is wide enough that the frame faults there rather
-// than writing into the neighbouring stack, so the overflow is still reported by name.
-TEST_F(Misuse, LargeFrameOverflowIsReported) {
-  EXPECT_DEATH(
-      {
-        auto f = frame_t<int>::init(nullptr, large_frame, 1);
-        f->frame()->set_name("large-frame");
-        xcoro::xresume(*f);
-      },
-      "xcoro: stack overflow in coroutine 'large-frame' \\(id " XCORO_RE_ID "\\)");
-}
-
-}  // namespace
