@@ -665,3 +665,40 @@ TEST_F(Misuse, AioWithoutExecutor) {
 #endif
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Stack overflow by one large frame.
+
+namespace {
+
+/// A 512 KiB frame with a store near its lowest address. Not instrumented by
+/// AddressSanitizer, which could move the array to its heap-allocated fake stack.
+#if defined(__clang__) || defined(__GNUC__)
+__attribute__((noinline, no_sanitize("address")))
+#endif
+int large_frame(int v) {
+  volatile char big[512 * 1024];
+  // A run-time index, so that the compiler cannot shrink the array to what constant
+  // indices touch (clang does, volatile or not).
+  big[v - 1] = static_cast<char>(v);
+  return big[v - 1] + big[sizeof big - v];
+}
+
+// Built with stack-clash protection (xcoro's CMake target passes it on to its users), the
+// frame is probed page by page from the top, faults on the guard page below the 64 KiB
+// stack instead of jumping over it, and the overflow is reported by name.
+TEST_F(Misuse, LargeFrameOverflowIsReported) {
+#if !defined(XCORO_TEST_STACK_CLASH_PROTECTION)
+  GTEST_SKIP() << "built without -fstack-clash-protection (unsupported by this compiler/target)";
+#else
+  EXPECT_DEATH(
+      {
+        auto f = frame_t<int>::init(nullptr, large_frame, 1);
+        f->frame()->set_name("large-frame");
+        xcoro::xresume(*f);
+      },
+      "xcoro: stack overflow in coroutine 'large-frame' \\(id " XCORO_RE_ID "\\)");
+#endif
+}
+
+}  // namespace
