@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/deps.sh gdb   # gdb: the gdb extension's test
+bash scripts/deps.sh gdb python3   # gdb: the gdb extension's test; python3: the README check
 build=${1:-build/test}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DXCORO_DEBUG_CHECKS=ON -DXCORO_WARNINGS_AS_ERRORS=ON \

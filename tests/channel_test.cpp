@@ -175,7 +175,7 @@ TEST_F(Channel, RendezvousCloseReleasesSender) {
 }
 
 // A receiver woken by its own child's completion keeps waiting and leaves no stale record
-// (REFERENCE.md §9 item 16): later sends still reach it, exactly once.
+// (a case zigcoro gets wrong): later sends still reach it, exactly once.
 TEST_F(Channel, SpuriousWakeupLeavesNoStaleWaiter) {
   channel<int> ch;
   xcoro::frame_t<void> child;

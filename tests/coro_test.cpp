@@ -1,5 +1,5 @@
-// Tests of the coroutine core: zigcoro's core tests 1-8 ported, plus the fixes API.md
-// lists for resume/suspend, completion, FP control state and exception state.
+// Tests of the coroutine core: zigcoro's core tests 1-8 ported, plus the fixes xcoro makes
+// over it for resume/suspend, completion, FP control state and exception state.
 #if defined(__x86_64__)
 #include <xmmintrin.h>
 #endif

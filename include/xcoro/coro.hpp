@@ -1,5 +1,5 @@
 // Stackful asymmetric coroutines: resume/suspend, typed frames, generators, xasync/xawait.
-// The names and semantics follow zigcoro; see spec/API.md §3 and docs/design.md.
+// The names and semantics follow zigcoro; see docs/api.md, docs/zigcoro.md and docs/design.md.
 #pragma once
 
 #include <cstddef>
