@@ -27,6 +27,7 @@
 #include <new>
 
 #include "aio/backend.hpp"
+#include "signal_text.hpp"
 #include "xcoro/aio.hpp"
 
 namespace xcoro::aio::detail {
@@ -86,53 +87,8 @@ void install_handler() noexcept {
   sigaction(probe_signal, &sa, &previous);
 }
 
-std::size_t append(char* out, std::size_t at, std::size_t cap, const char* s,
-                   std::size_t len) noexcept {
-  for (std::size_t i = 0; i < len && at + 1 < cap; ++i) {
-    out[at++] = s[i];
-  }
-  return at;
-}
-
-std::size_t append(char* out, std::size_t at, std::size_t cap, const char* s) noexcept {
-  std::size_t len = 0;
-  while (s[len] != '\0') {
-    ++len;
-  }
-  return append(out, at, cap, s, len);
-}
-
-std::size_t append_u64(char* out, std::size_t at, std::size_t cap, std::uint64_t v) noexcept {
-  char digits[21];
-  std::size_t n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0 && at + 1 < cap) {
-    out[at++] = digits[--n];
-  }
-  return at;
-}
-
-/// "coroutine 'name' (id N)", "coroutine (id N)" or "root coroutine (id 0)", as the abort
-/// messages name coroutines (describe() in src/coro.cpp, which uses snprintf).
-std::size_t describe(coro* c, char* out, std::size_t cap) noexcept {
-  std::size_t n = 0;
-  if (c->id() == 0) {
-    return append(out, n, cap, "root coroutine (id 0)");
-  }
-  n = append(out, n, cap, "coroutine ");
-  std::string_view name = c->name();
-  if (!name.empty()) {
-    n = append(out, n, cap, "'");
-    n = append(out, n, cap, name.data(), name.size());
-    n = append(out, n, cap, "' ");
-  }
-  n = append(out, n, cap, "(id ");
-  n = append_u64(out, n, cap, c->id());
-  return append(out, n, cap, ")");
-}
+using xcoro::detail::signal_text::append;
+using xcoro::detail::signal_text::append_u64;
 
 void write_line(const char* who, std::size_t who_len, const char* what, std::int64_t ns,
                 const char* tail) noexcept {
@@ -295,7 +251,7 @@ void stall_watch::sample() noexcept {
     last_seen_ = now;
     if (!reported_ && now - first_seen_ >= threshold_ns_) {
       reported_ = true;
-      who_len_ = describe(c, who_, sizeof who_);
+      who_len_ = xcoro::detail::signal_text::append_coroutine(who_, 0, sizeof who_, c);
       write_line(who_, who_len_, " ran ", now - first_seen_, " ms without suspending\n");
       open_.store(true, std::memory_order_relaxed);
     }
