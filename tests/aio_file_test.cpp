@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/aio_fixture.hpp"
 #include "xcoro/aio.hpp"
 #include "xcoro/coro.hpp"
 
@@ -144,28 +145,8 @@ struct pty_pair {
   bool ok() const { return master.has_value(); }
 };
 
-class AioFile : public ::testing::Test {
+class AioFile : public xcoro_test::aio_fixture {
  protected:
-  void SetUp() override {
-    auto l = aio::loop::create();
-    if (!l) {
-      GTEST_SKIP() << "backend unavailable here: " << l.error().message();
-    }
-    loop_.emplace(std::move(*l));
-    ex_.emplace(*loop_);
-    saved_ = aio::get_env();
-    saved_base_ = xcoro::get_env();
-    aio::init_env({.executor = &*ex_, .default_stack_size = 128 * 1024});
-  }
-  void TearDown() override {
-    if (ex_) {
-      EXPECT_TRUE(ex_->exec().empty());
-      aio::init_env(saved_);
-      xcoro::init_env(saved_base_);
-    }
-  }
-  aio::executor* ex() { return &*ex_; }
-
   /// A read of `f`, with nothing to read, ends with timed_out after the timeout.
   static void expect_read_times_out(aio::file& f) {
     std::array<std::byte, 64> buf{};
@@ -175,11 +156,6 @@ class AioFile : public ::testing::Test {
     EXPECT_EQ(r.error(), std::errc::timed_out) << r.error().message();
     EXPECT_GE(ms_since(t0), short_timeout.count());
   }
-
-  std::optional<aio::loop> loop_;
-  std::optional<aio::executor> ex_;
-  aio::env saved_;
-  xcoro::env saved_base_;
 };
 
 TEST_F(AioFile, PipeReadTimesOutAndThePipeStaysUsable) {

@@ -26,6 +26,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/aio_fixture.hpp"
 #include "support/test_stacks.hpp"
 #include "xcoro/aio.hpp"
 #include "xcoro/channel.hpp"
@@ -48,33 +49,7 @@ std::span<const std::byte> bytes(const void* p, std::size_t n) {
   return {static_cast<const std::byte*>(p), n};
 }
 
-class Aio : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto l = aio::loop::create();
-    if (!l) {
-      GTEST_SKIP() << "backend unavailable here: " << l.error().message();
-    }
-    loop_.emplace(std::move(*l));
-    ex_.emplace(*loop_);
-    saved_ = aio::get_env();
-    saved_base_ = xcoro::get_env();
-    aio::init_env({.executor = &*ex_, .default_stack_size = 128 * 1024});
-  }
-  void TearDown() override {
-    if (ex_) {
-      EXPECT_TRUE(ex_->exec().empty());
-      aio::init_env(saved_);
-      xcoro::init_env(saved_base_);
-    }
-  }
-  aio::executor* ex() { return &*ex_; }
-
-  std::optional<aio::loop> loop_;
-  std::optional<aio::executor> ex_;
-  aio::env saved_;
-  xcoro::env saved_base_;
-};
+using Aio = xcoro_test::aio_fixture;
 
 // 11. aio sleep top-level: from root, the call pumps the loop.
 TEST_F(Aio, SleepTopLevel) {
