@@ -19,6 +19,7 @@
 #include "stack_guard.hpp"
 #include "stack_pool.hpp"
 #include "xcoro/coro.hpp"
+#include "xcoro/detail/wait_queue.hpp"
 
 namespace xcoro {
 namespace detail {

@@ -3,6 +3,7 @@
 #include "xcoro/executor.hpp"
 
 #include "xcoro/coro.hpp"
+#include "xcoro/detail/wait_queue.hpp"
 #include "xcoro/trace.hpp"
 
 namespace xcoro {

@@ -205,14 +205,6 @@ inline void xsuspend() {
   }
 }
 
-namespace detail {
-inline void waiter::wait() {
-  while (!signalled) {
-    xsuspend();
-  }
-}
-}  // namespace detail
-
 /// xsuspend that reports instead of aborting: errc::suspend_from_main in root,
 /// errc::stack_overflow when the stack canary has been overwritten (checked first, without
 /// suspending). If the coroutine's frame_t is destroyed while it is suspended here, returns

@@ -8,7 +8,7 @@
 #include <new>
 #include <string_view>
 
-#include "xcoro/detail/wait_queue.hpp"
+#include "xcoro/detail/wait_list.hpp"
 #include "xcoro/export.hpp"
 
 namespace xcoro {

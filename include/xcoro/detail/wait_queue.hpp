@@ -5,51 +5,12 @@
 
 #include <cstddef>
 
+#include "xcoro/coro.hpp"
+#include "xcoro/detail/wait_list.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/export.hpp"
 
-namespace xcoro {
-class coro;
-}
-
 namespace xcoro::detail {
-
-struct waiter;
-struct wait_queue;
-
-/// One place a waiter waits: a link in one wait_queue. Lives on the waiting coroutine's
-/// stack and unlinks itself when destroyed.
-struct XCORO_EXPORT wait_entry {
-  explicit wait_entry(waiter& w, int idx = 0) noexcept : owner(&w), index(idx) {}
-  wait_entry(const wait_entry&) = delete;
-  wait_entry& operator=(const wait_entry&) = delete;
-  ~wait_entry();
-
-  waiter* owner;
-  int index;                    // which case of a select, or 0
-  void* slot = nullptr;         // rendezvous: the value offered or the place to put one
-  wait_queue* queue = nullptr;  // the queue it is linked in, or nullptr
-  wait_queue* home = nullptr;   // the queue it was last pushed to
-  wait_entry* prev = nullptr;
-  wait_entry* next = nullptr;
-  bool pending = false;         // signalled through `home`, not yet back from the wait
-};
-
-/// An intrusive FIFO of wait entries.
-struct XCORO_EXPORT wait_queue {
-  wait_entry* head = nullptr;
-  wait_entry* tail = nullptr;
-  std::size_t pending = 0;  // entries signalled from here whose waiters have not returned
-
-  bool empty() const noexcept { return head == nullptr; }
-  /// True if nothing waits here and no signalled waiter is still on its way back.
-  bool idle() const noexcept { return head == nullptr && pending == 0; }
-  void push_back(wait_entry& e) noexcept;
-  void remove(wait_entry& e) noexcept;
-  /// The first entry whose owner has not been signalled through another queue yet. Entries
-  /// of owners that were (a select that fired elsewhere) are unlinked on the way.
-  wait_entry* first_ready() noexcept;
-};
 
 /// The waiting coroutine's side: how to wake it, and whether it was.
 struct XCORO_EXPORT waiter {
@@ -61,10 +22,14 @@ struct XCORO_EXPORT waiter {
   /// Cancels a wake-up still queued on the executor.
   ~waiter();
 
-  /// Suspends until signalled; wake-ups by anything else suspend again. Inline (in
-  /// coro.hpp): every call level between a coroutine's code and its switch costs a
-  /// mispredicted return after each resume.
-  inline void wait();
+  /// Suspends until signalled; wake-ups by anything else suspend again. Inline: every call
+  /// level between a coroutine's code and its switch costs a mispredicted return after
+  /// each resume.
+  void wait() {
+    while (!signalled) {
+      xsuspend();
+    }
+  }
 
   executor::func wake;
   executor* ex;
