@@ -390,7 +390,8 @@ void coro_retire(coro* c, bool unwind) noexcept {
     // Built without exceptions: the stack is freed without unwinding. A coroutine that
     // waits on something is linked from it (a wait queue, the loop's ready list or the
     // kernel's operation): freeing its stack would leave that pointing into freed memory.
-    if (const char* call = a::waiting_in(c)) {
+    if (const wait_kind* k = a::waits_in(c)) {
+      const char* call = k->call(a::wait_ctx(c));
       char what[160];
       std::snprintf(what, sizeof what,
                     "was destroyed while waiting in %s; without exceptions it cannot be "

@@ -57,7 +57,17 @@ wait_entry* wait_queue::first_ready() noexcept {
   return head;
 }
 
-waiter::waiter(executor* e, const char* call) noexcept : ex(e), c(xframe()) {
+namespace {
+const char* waiter_call(const void* ctx) noexcept {
+  return static_cast<const waiter*>(ctx)->call;
+}
+// Channels, sync primitives and xawait: withdrawing comes with whole-coroutine
+// cancellation (docs/cancel.md).
+constexpr wait_kind waiter_kind{nullptr, &waiter_call};
+}  // namespace
+
+waiter::waiter(executor* e, const char* call_name) noexcept
+    : ex(e), c(xframe()), call(call_name) {
   if (!in_coro()) {
     fatal(call, c, "would block in root; only a coroutine can wait");
   }
@@ -68,14 +78,14 @@ waiter::waiter(executor* e, const char* call) noexcept : ex(e), c(xframe()) {
   }
   wake.fn = &resume_waiter;
   wake.userdata = this;
-  coro_access::waiting_in(c) = call;
+  coro_access::begin_wait(c, &waiter_kind, this);
 }
 
 waiter::~waiter() {
   if (wake.next != nullptr) {
     ex->cancel(wake);
   }
-  coro_access::waiting_in(c) = nullptr;
+  coro_access::end_wait(c);
 }
 
 void signal(wait_entry& e) noexcept {

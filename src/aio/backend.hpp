@@ -49,7 +49,7 @@ struct io_op {
     // flight while unwinding, parked in the ready list, still recorded as the
     // coroutine's pending op) goes through release().
     if (st == state::in_flight || ready_listed ||
-        (waiter != nullptr && xcoro::detail::coro_access::pending_io(waiter) == this))
+        (waiter != nullptr && xcoro::detail::coro_access::wait_ctx(waiter) == this))
         [[unlikely]] {
       release();
     }
@@ -256,8 +256,9 @@ class io_backend {
 std::unique_ptr<io_backend> make_uring_backend(const loop_options& o, std::error_code& ec);
 std::unique_ptr<io_backend> make_epoll_backend(std::error_code& ec);
 
-/// The public call an op of kind `k` serves, for abort messages.
-const char* call_name(op_kind k) noexcept;
+/// The wait kind of a coroutine suspended in an op (detail/wait_kind.hpp): withdrawing
+/// cancels the op, as aio::cancel does; its call is the public call the op serves.
+extern const xcoro::detail::wait_kind io_wait;
 
 /// Runs `op` to completion from the calling coroutine (suspending) or from root (pumping
 /// `ex`). Returns op.res.

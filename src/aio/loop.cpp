@@ -25,9 +25,8 @@ void io_op::release() noexcept {
   if (ready_listed) {
     backend->unlink_ready(*this);
   }
-  if (waiter != nullptr && coro_access::pending_io(waiter) == this) {
-    coro_access::pending_io(waiter) = nullptr;
-    coro_access::waiting_in(waiter) = nullptr;
+  if (waiter != nullptr && coro_access::wait_ctx(waiter) == this) {
+    coro_access::end_wait(waiter);
   }
 }
 
@@ -146,6 +145,8 @@ bool io_backend::expire_due() {
   return any;
 }
 
+namespace {
+
 const char* call_name(op_kind k) noexcept {
   switch (k) {
     case op_kind::timer:
@@ -172,6 +173,23 @@ const char* call_name(op_kind k) noexcept {
   return "an aio operation";
 }
 
+const char* io_call(const void* ctx) noexcept {
+  return call_name(static_cast<const io_op*>(ctx)->kind);
+}
+
+void io_withdraw(void* ctx) noexcept {
+  auto* op = static_cast<io_op*>(ctx);
+  if (op->st != io_op::state::in_flight) {
+    return;  // completed already: the coroutine will see its result
+  }
+  op->cancel_requested = true;
+  op->backend->cancel_for_caller(*op);
+}
+
+}  // namespace
+
+const xcoro::detail::wait_kind io_wait{&io_withdraw, &io_call};
+
 std::int64_t execute(aio::executor& ex, io_op& op) {
   io_backend& b = *op.backend;
   coro* self = xcoro::detail::tls.running_coroutine();
@@ -182,13 +200,11 @@ std::int64_t execute(aio::executor& ex, io_op& op) {
   }
   if (self != nullptr) {
     op.waiting = true;
-    coro_access::pending_io(self) = &op;
-    coro_access::waiting_in(self) = call_name(op.kind);
+    coro_access::begin_wait(self, &io_wait, &op);
     while (op.st != io_op::state::completed) {
       xsuspend();
     }
-    coro_access::pending_io(self) = nullptr;
-    coro_access::waiting_in(self) = nullptr;
+    coro_access::end_wait(self);
     op.waiting = false;
   } else {
     while (op.st != io_op::state::completed) {
@@ -381,12 +397,15 @@ bool cancel(xcoro::frame f) noexcept {
   if (f == nullptr) {
     return false;
   }
-  auto* op = static_cast<detail::io_op*>(xcoro::detail::coro_access::pending_io(f));
-  if (op == nullptr || op->st != detail::io_op::state::in_flight) {
+  using xcoro::detail::coro_access;
+  if (coro_access::waits_in(f) != &detail::io_wait) {
+    return false;  // not suspended in an aio operation
+  }
+  auto* op = static_cast<detail::io_op*>(coro_access::wait_ctx(f));
+  if (op->st != detail::io_op::state::in_flight) {
     return false;
   }
-  op->cancel_requested = true;
-  op->backend->cancel_for_caller(*op);
+  detail::io_wait.withdraw(op);
   return true;
 }
 

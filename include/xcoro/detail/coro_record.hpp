@@ -8,6 +8,7 @@
 #include <new>
 #include <string_view>
 
+#include "xcoro/detail/wait_kind.hpp"
 #include "xcoro/detail/wait_list.hpp"
 #include "xcoro/export.hpp"
 
@@ -152,8 +153,8 @@ class alignas(64) coro {
   std::size_t stack_size_ = 0;
   stack_allocator* allocator_ = nullptr;  // non-null: the stack is owned and freed here
   detail::wait_queue awaiters_;         // coroutines other than the starter in xawait
-  void* pending_io_ = nullptr;          // aio: the operation it is suspended in
-  const char* waiting_in_ = nullptr;    // the blocking call it is suspended in, or nullptr
+  const detail::wait_kind* wait_kind_ = nullptr;  // the blocking call it waits in, or nullptr
+  void* wait_ctx_ = nullptr;            // that wait's context (detail/wait_kind.hpp)
   void* sanitizer_fiber_ = nullptr;     // ThreadSanitizer's fiber for this coroutine
   coro* prev_live_ = nullptr;           // every record of the thread, for reports and gdb
   coro* next_live_ = nullptr;
@@ -229,8 +230,17 @@ struct coro_access {
   static std::size_t& stack_size(coro* c) noexcept { return c->stack_size_; }
   static stack_allocator*& allocator(coro* c) noexcept { return c->allocator_; }
   static wait_queue& awaiters(coro* c) noexcept { return c->awaiters_; }
-  static void*& pending_io(coro* c) noexcept { return c->pending_io_; }
-  static const char*& waiting_in(coro* c) noexcept { return c->waiting_in_; }
+  static const wait_kind*& waits_in(coro* c) noexcept { return c->wait_kind_; }
+  static void*& wait_ctx(coro* c) noexcept { return c->wait_ctx_; }
+  /// Records that `c` waits: `k` says how to withdraw the wait, `ctx` is its context.
+  static void begin_wait(coro* c, const detail::wait_kind* k, void* ctx) noexcept {
+    c->wait_kind_ = k;
+    c->wait_ctx_ = ctx;
+  }
+  static void end_wait(coro* c) noexcept {
+    c->wait_kind_ = nullptr;
+    c->wait_ctx_ = nullptr;
+  }
   static void*& sanitizer_fiber(coro* c) noexcept { return c->sanitizer_fiber_; }
   static coro*& prev_live(coro* c) noexcept { return c->prev_live_; }
   static coro*& next_live(coro* c) noexcept { return c->next_live_; }

@@ -34,7 +34,8 @@ struct XCORO_EXPORT waiter {
   executor::func wake;
   executor* ex;
   coro* c;
-  int fired = -1;  // index of the entry that signalled
+  const char* call;  // the blocking call, for messages
+  int fired = -1;    // index of the entry that signalled
   bool signalled = false;
 };
 
