@@ -675,9 +675,9 @@ namespace {
 /// AddressSanitizer, which could move the array to its heap-allocated fake stack. Unused
 /// where the test below skips.
 #if defined(__clang__) || defined(__GNUC__)
-__attribute__((noinline, no_sanitize("address")))
+__attribute__((noinline, unused, no_sanitize("address")))
 #endif
-[[maybe_unused]] int large_frame(int v) {
+int large_frame(int v) {
   volatile char big[512 * 1024];
   // A run-time index, so that the compiler cannot shrink the array to what constant
   // indices touch (clang does, volatile or not).
