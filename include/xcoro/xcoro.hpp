@@ -6,6 +6,7 @@
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/result.hpp"
+#include "xcoro/scope.hpp"
 #include "xcoro/stack.hpp"
 #include "xcoro/sync.hpp"
 #include "xcoro/trace.hpp"

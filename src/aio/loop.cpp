@@ -193,6 +193,10 @@ const xcoro::detail::wait_kind io_wait{&io_withdraw, &io_call};
 std::int64_t execute(aio::executor& ex, io_op& op) {
   io_backend& b = *op.backend;
   coro* self = xcoro::detail::tls.running_coroutine();
+  if (self != nullptr && coro_access::cancel_pending(self)) [[unlikely]] {
+    op.cancel_requested = true;  // cancelled before it started: never submitted
+    return -ECANCELED;
+  }
   op.waiter = self;
   b.submit(op);
   if (op.st == io_op::state::completed) {

@@ -78,6 +78,7 @@ enum : std::uint8_t {
   flag_canary = 2,    // a canary word sits at the stack's lowest address
   flag_eh = 4,        // eh_ holds exception globals saved at the last switch out
   flag_root = 8,      // the thread's root coroutine (set by thread_init)
+  flag_cancel = 16,   // cancel() was called on it (docs/cancel.md); never cleared
 };
 
 inline constexpr std::uint64_t canary_value = 0x5E574D6D5E574D6Dull;
@@ -159,6 +160,7 @@ class alignas(64) coro {
   coro* prev_live_ = nullptr;           // every record of the thread, for reports and gdb
   coro* next_live_ = nullptr;
   unsigned valgrind_stack_ = 0;         // Valgrind's id for this stack
+  std::uint32_t shields_ = 0;           // cancel_shield objects alive in this coroutine
   char name_[detail::max_name_length + 1];
 };
 
@@ -245,6 +247,12 @@ struct coro_access {
   static coro*& prev_live(coro* c) noexcept { return c->prev_live_; }
   static coro*& next_live(coro* c) noexcept { return c->next_live_; }
   static unsigned& valgrind_stack(coro* c) noexcept { return c->valgrind_stack_; }
+  static std::uint32_t& shields(coro* c) noexcept { return c->shields_; }
+  /// Whether `c`'s blocking calls must return errc::canceled now: a cancel was requested
+  /// and no cancel_shield holds it back.
+  static bool cancel_pending(const coro* c) noexcept {
+    return (c->flags_ & flag_cancel) && c->shields_ == 0;
+  }
   static coro* make(void* where) noexcept { return ::new (where) coro(nullptr); }
 
   // The switch path must touch one cache line of the record, and the assembly addresses
