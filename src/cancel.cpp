@@ -14,9 +14,10 @@ using a = detail::coro_access;
 /// suspended in, if that kind of wait can be withdrawn.
 void cancel_one(coro* c) noexcept {
   a::flags(c) |= detail::flag_cancel;
-  if (!a::cancel_pending(c)) {
-    return;
+  if (a::shields(c) != 0) {
+    return;  // the last shield's end makes it pending
   }
+  a::flags(c) |= detail::flag_cancel_pending;
   const detail::wait_kind* k = a::waits_in(c);
   if (k != nullptr && k->withdraw != nullptr) {
     k->withdraw(a::wait_ctx(c));
@@ -60,6 +61,7 @@ bool cancel_requested() noexcept {
 cancel_shield::cancel_shield() noexcept : c_(detail::tls.running_coroutine()) {
   if (c_ != nullptr) {
     ++a::shields(c_);
+    a::flags(c_) &= static_cast<std::uint8_t>(~detail::flag_cancel_pending);
   }
 }
 
@@ -71,7 +73,9 @@ cancel_shield::~cancel_shield() {
     detail::fatal("~cancel_shield", detail::tls.cur(),
                   "destroys a shield that another coroutine created");
   }
-  --a::shields(c_);
+  if (--a::shields(c_) == 0 && (a::flags(c_) & detail::flag_cancel)) {
+    a::flags(c_) |= detail::flag_cancel_pending;
+  }
 }
 
 }  // namespace xcoro

@@ -79,6 +79,7 @@ enum : std::uint8_t {
   flag_eh = 4,        // eh_ holds exception globals saved at the last switch out
   flag_root = 8,      // the thread's root coroutine (set by thread_init)
   flag_cancel = 16,   // cancel() was called on it (docs/cancel.md); never cleared
+  flag_cancel_pending = 32,  // flag_cancel and no cancel_shield alive: blocking calls end
 };
 
 inline constexpr std::uint64_t canary_value = 0x5E574D6D5E574D6Dull;
@@ -249,9 +250,10 @@ struct coro_access {
   static unsigned& valgrind_stack(coro* c) noexcept { return c->valgrind_stack_; }
   static std::uint32_t& shields(coro* c) noexcept { return c->shields_; }
   /// Whether `c`'s blocking calls must return errc::canceled now: a cancel was requested
-  /// and no cancel_shield holds it back.
+  /// and no cancel_shield holds it back. One bit in the record's first cache line, kept by
+  /// cancel() and the shields, since every blocking call asks.
   static bool cancel_pending(const coro* c) noexcept {
-    return (c->flags_ & flag_cancel) && c->shields_ == 0;
+    return (c->flags_ & flag_cancel_pending) != 0;
   }
   static coro* make(void* where) noexcept { return ::new (where) coro(nullptr); }
 
