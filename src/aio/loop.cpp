@@ -373,7 +373,7 @@ bool executor::tick() {
   // The stall report (off by default) is told only here, where the loop is about to wait
   // in the kernel anyway: ticks that find work cost nothing more.
   if (detail::stall_watch* stall = loop_->stall(); stall != nullptr) [[unlikely]] {
-    stall->poll_blocking(b);
+    stall->poll_blocking(b, exec_);
   } else {
     b.poll(true);
   }

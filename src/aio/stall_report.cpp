@@ -191,6 +191,7 @@ void stall_watch::watchdog() noexcept {
   std::unique_lock<std::mutex> lock(mu_);
   std::uint64_t last = beat_.load(std::memory_order_relaxed);
   std::int64_t since = mono_ns();
+  std::int64_t parked_at = -1;
   while (!stop_) {
     cv_.wait_for(lock, std::chrono::nanoseconds(period_ns_));
     if (stop_) {
@@ -201,7 +202,19 @@ void stall_watch::watchdog() noexcept {
     if (b != last) {
       last = b;
       since = now;
+      parked_.store(false, std::memory_order_relaxed);
+      parked_at = -1;
       continue;
+    }
+    if (parked_.load(std::memory_order_relaxed)) {
+      if (parked_at < 0) {
+        parked_at = now;
+      }
+      if (now - parked_at < 8 * threshold_ns_) {
+        continue;
+      }
+      parked_.store(false, std::memory_order_relaxed);  // look again, once in a while
+      parked_at = -1;
     }
     std::int64_t stuck = now - since;
     bool idle = waiting_.load(std::memory_order_relaxed);
@@ -213,7 +226,9 @@ void stall_watch::watchdog() noexcept {
   }
 }
 
-void stall_watch::poll_blocking(io_backend& b) {
+void stall_watch::poll_blocking(io_backend& b, const xcoro::executor& ready) {
+  backend_.store(&b, std::memory_order_relaxed);
+  ready_.store(&ready, std::memory_order_relaxed);
   // Only this thread writes it: a plain increment, no locked read-modify-write.
   beat_.store(beat_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (open_.load(std::memory_order_relaxed)) {
@@ -245,6 +260,17 @@ void stall_watch::sample() noexcept {
     // The loop is in its blocking poll and nothing has run since it entered: it sleeps.
     end_episode();
     return;
+  }
+  if (c == &t.root) {
+    // Root between ticks. It stalls the loop only if the loop has something to do: with
+    // nothing in flight and nothing ready, the thread is just doing other work.
+    const io_backend* b = backend_.load(std::memory_order_relaxed);
+    const xcoro::executor* r = ready_.load(std::memory_order_relaxed);
+    if ((b == nullptr || !b->busy()) && (r == nullptr || r->empty())) {
+      end_episode();
+      parked_.store(true, std::memory_order_relaxed);
+      return;
+    }
   }
   if (c == cur_ && inv == cur_inv_ && beat == cur_beat_) {
     // The same coroutine, not switched out since the previous probe.

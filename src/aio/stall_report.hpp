@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "xcoro/detail/coro_record.hpp"
+#include "xcoro/executor.hpp"
 
 namespace xcoro::aio::detail {
 
@@ -69,7 +70,7 @@ class stall_watch {
   /// (a beat; an episode that was reported ends), and sleeps until the poll returns (a
   /// waiting_scope). Ticks that find ready work do not come here: they cost a loop without
   /// the report nothing, and with it they leave the beat alone and are probed.
-  void poll_blocking(io_backend& b);
+  void poll_blocking(io_backend& b, const xcoro::executor& ready);
 
   /// Called by the probe signal's handler on the loop's thread: if a probe for this watch
   /// is pending, samples the running coroutine and returns true. Async-signal-safe.
@@ -94,12 +95,20 @@ class stall_watch {
   std::atomic<std::uint64_t> beat_{0};        // blocking polls of the loop
   std::atomic<bool> waiting_{false};          // in the loop's blocking poll (waiting_scope)
   std::atomic<bool> open_{false};             // a stall was reported and has not ended
-  std::atomic<std::uint64_t> probes_sent_{0};  // release: orders nothing, read by the handler
+  std::atomic<std::uint64_t> probes_sent_{0};  // probes the handler has yet to take
+  // A probe found root running while the loop had nothing in flight and nothing ready: the
+  // thread is doing other work, not stalling the loop. The watchdog then holds its probes
+  // (each would also interrupt that work's system calls with EINTR) until the loop polls
+  // again, or for 8 thresholds at most.
+  std::atomic<bool> parked_{false};
 
   // Loop thread only (its code and its signal handler). Atomic so that a store is whole
   // when the handler interrupts it.
   std::atomic<coro*> wait_ctx_{nullptr};
   std::atomic<std::uint64_t> wait_inv_{0};
+  // What the loop has to do (set at each blocking poll; read by the handler on this thread).
+  std::atomic<const io_backend*> backend_{nullptr};
+  std::atomic<const xcoro::executor*> ready_{nullptr};
 
   // Signal handler only (and ~stall_watch / beat with the probe signal blocked): the
   // sample of the episode in progress.
