@@ -10,17 +10,40 @@ namespace {
 
 using a = detail::coro_access;
 
-/// Marks `c` cancelled and, unless a shield holds it back, withdraws the wait it is
-/// suspended in, if that kind of wait can be withdrawn.
-void cancel_one(coro* c) noexcept {
+/// Marks `c` cancelled. Unless a shield holds it back, makes it pending, withdraws the
+/// wait it is suspended in (if that kind of wait can be withdrawn) and returns true: the
+/// cancel goes on to the coroutines it started. A shielded coroutine keeps its subtree
+/// until its last shield ends.
+bool cancel_one(coro* c) noexcept {
   a::flags(c) |= detail::flag_cancel;
   if (a::shields(c) != 0) {
-    return;  // the last shield's end makes it pending
+    return false;
   }
   a::flags(c) |= detail::flag_cancel_pending;
   const detail::wait_kind* k = a::waits_in(c);
   if (k != nullptr && k->withdraw != nullptr) {
     k->withdraw(a::wait_ctx(c));
+  }
+  return true;
+}
+
+/// Cancels `top` and, pre-order, the tree of unfinished coroutines it started (the starter
+/// links that xasync keeps), not below a shielded one. Withdrawing a wait resumes nobody
+/// here, so the tree does not change under the walk.
+void cancel_tree(coro* top) noexcept {
+  coro* c = top;
+  for (;;) {
+    if (cancel_one(c) && a::first_child(c) != nullptr) {
+      c = a::first_child(c);
+      continue;
+    }
+    while (c != top && a::next_sibling(c) == nullptr) {
+      c = a::starter(c);
+    }
+    if (c == top) {
+      return;
+    }
+    c = a::next_sibling(c);
   }
 }
 
@@ -31,26 +54,8 @@ bool cancel(frame f) noexcept {
       (a::flags(f) & detail::flag_cancel)) {
     return false;
   }
-  // Pre-order over the tree of unfinished coroutines that f started (the starter links
-  // that xasync keeps). Withdrawing a wait resumes nobody here, so the tree does not change
-  // under the walk.
-  coro* c = f;
-  for (;;) {
-    if (!(a::flags(c) & detail::flag_cancel) || c == f) {
-      cancel_one(c);
-    }
-    if (coro* child = a::first_child(c)) {
-      c = child;
-      continue;
-    }
-    while (c != f && a::next_sibling(c) == nullptr) {
-      c = a::starter(c);
-    }
-    if (c == f) {
-      return true;
-    }
-    c = a::next_sibling(c);
-  }
+  cancel_tree(f);
+  return true;
 }
 
 bool cancel_requested() noexcept {
@@ -74,7 +79,12 @@ cancel_shield::~cancel_shield() {
                   "destroys a shield that another coroutine created");
   }
   if (--a::shields(c_) == 0 && (a::flags(c_) & detail::flag_cancel)) {
+    // The cancel held back here goes on now, to this coroutine and to what it started
+    // (those started inside the shield were born uncancelled).
     a::flags(c_) |= detail::flag_cancel_pending;
+    for (coro* k = a::first_child(c_); k != nullptr; k = a::next_sibling(k)) {
+      cancel_tree(k);
+    }
   }
 }
 

@@ -87,8 +87,9 @@ std::byte* align_up(std::byte* p, std::size_t align) noexcept {
 
 void link_child(coro* parent, coro* child) noexcept {
   a::starter(child) = parent;
-  // A coroutine started by a cancelled one is born cancelled (docs/cancel.md).
-  if ((a::flags(parent) & flag_cancel) && !(a::flags(child) & flag_cancel)) {
+  // A coroutine started by a cancelled one is born cancelled, unless a shield holds the
+  // cancel back (docs/cancel.md); coro_create applies the same rule to its creator.
+  if ((a::flags(parent) & flag_cancel_pending) && !(a::flags(child) & flag_cancel)) {
     a::flags(child) |= static_cast<std::uint8_t>(flag_cancel | flag_cancel_pending);
   }
   a::prev_sibling(child) = nullptr;
@@ -359,7 +360,8 @@ created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_
   // be told that this memory is a stack or it reports every switch as a wild jump.
   a::valgrind_stack(c) = VALGRIND_STACK_REGISTER(lo, hi);
 #endif
-  if (coro* creator = t.running_coroutine(); creator && (a::flags(creator) & flag_cancel)) {
+  if (coro* creator = t.running_coroutine();
+      creator && (a::flags(creator) & flag_cancel_pending)) {
     a::flags(c) |= static_cast<std::uint8_t>(flag_cancel | flag_cancel_pending);
   }
   a::next_live(c) = t.live;

@@ -123,6 +123,51 @@ TEST(Scope, ShieldsNestAndDoNotHideTheRequest) {
   xcoro::cancel_shield in_root;  // does nothing, and must not abort
 }
 
+// What a shielded coroutine starts inside its shield is not cancelled while the shield
+// holds (cleanup helpers must be able to finish), a cancel of an ancestor stops at a
+// shielded coroutine, and when the last shield ends the cancel goes on to the children
+// still running.
+TEST(Scope, AShieldProtectsWhatItsCoroutineStarts) {
+  bool helper_saw_early = true;
+  bool helper_saw_late = false;
+  bool grandchild_saw_early = true;
+  bool grandchild_saw_late = false;
+  std::unique_ptr<xcoro::frame_t<void>> helper;
+  auto owner = xcoro::xasync([&] {
+    {
+      xcoro::cancel_shield shield;
+      xcoro::xsuspend();  // cancelled here, shielded
+      auto h = xcoro::xasync([&] {
+        auto g = xcoro::xasync([&] {
+          grandchild_saw_early = xcoro::cancel_requested();
+          xcoro::xsuspend();
+          grandchild_saw_late = xcoro::cancel_requested();
+        });
+        helper_saw_early = xcoro::cancel_requested();
+        xcoro::xsuspend();
+        helper_saw_late = xcoro::cancel_requested();
+        xcoro::xresume(*g);
+      });
+      helper = std::make_unique<xcoro::frame_t<void>>(std::move(*h));
+    }  // the shield ends with the helper still running
+    xcoro::xsuspend();
+  });
+  ASSERT_TRUE(owner);
+  auto top = owner->frame();
+  auto canceller = xcoro::xasync([&] { EXPECT_TRUE(xcoro::cancel(top)); });
+  xcoro::xresume(*owner);  // starts the helper inside the shield, then ends the shield
+  EXPECT_FALSE(helper_saw_early);
+  EXPECT_FALSE(grandchild_saw_early);
+  xcoro::xresume(*helper);
+  EXPECT_TRUE(helper_saw_late);
+  EXPECT_TRUE(grandchild_saw_late);
+  // The helper returned to its starter, the owner, which then finished too.
+  if (owner->status() != status::done) {
+    xcoro::xresume(*owner);
+  }
+  EXPECT_EQ(owner->status(), status::done);
+}
+
 TEST(ScopeDeathTest, ShieldDestroyedByAnotherCoroutine) {
   GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(

@@ -25,8 +25,10 @@ XCORO_EXPORT bool cancel_requested() noexcept;
 /// Holds a cancel back: while one lives, the running coroutine's blocking calls behave as
 /// if no cancel was requested, and a cancel that arrives does not interrupt the call it
 /// waits in. The request is seen again at the first blocking call after the last shield of
-/// the coroutine is gone. Shields nest. Create and destroy it in the same coroutine; in
-/// root it does nothing.
+/// the coroutine is gone. Shields nest. The coroutines it starts meanwhile are not born
+/// cancelled, and a cancel stops at it rather than reaching the coroutines it started: they
+/// are cancelled when its last shield ends, if still running. Create and destroy it in the
+/// same coroutine; in root it does nothing.
 class XCORO_EXPORT cancel_shield {
  public:
   cancel_shield() noexcept;
