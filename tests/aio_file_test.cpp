@@ -354,6 +354,39 @@ TEST_F(AioFile, AdoptingAPipeSetsTheModeTheBackendNeeds) {
   EXPECT_EQ(::fcntl(f->native_handle(), F_GETFL) & O_NONBLOCK, 0);
 }
 
+// Adopting a descriptor whose open file description others share (a shell's terminal is
+// stdin, stdout and stderr at once) must not change the mode the others see: a pipe end or
+// a terminal moves onto a private description first. Data still flows through it.
+TEST_F(AioFile, AdoptingLeavesOtherHoldersModeAlone) {
+  bool want_nonblocking = loop_->backend() == aio::backend::epoll;
+  int base = want_nonblocking ? 0 : O_NONBLOCK;  // the mode the loop must change
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC | base), 0);
+  int other_reader = ::dup(fds[0]);  // another holder of the read end's description
+  ASSERT_GE(other_reader, 0);
+  aio::file reader(ex(), fds[0]);
+  EXPECT_EQ((::fcntl(fds[0], F_GETFL) & O_NONBLOCK) != 0, want_nonblocking);
+  EXPECT_EQ(::fcntl(other_reader, F_GETFL) & O_NONBLOCK, base) << "the other holder's mode";
+  EXPECT_EQ(::write(fds[1], "abc", 3), 3);
+  std::array<std::byte, 8> buf{};
+  auto n = reader.read(buf, long_timeout);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 3u);
+  ::close(other_reader);
+  ::close(fds[1]);
+
+  pty_pair pty(nullptr);  // the env executor adopts both ends
+  if (!pty.ok()) {
+    GTEST_SKIP() << pty.why_not;
+  }
+  int term = ::dup(pty.slave->native_handle());
+  ASSERT_GE(term, 0);
+  int term_mode = ::fcntl(term, F_GETFL) & O_NONBLOCK;
+  aio::file again(ex(), ::dup(term));  // adopting a copy, as a program would adopt stdin
+  EXPECT_EQ(::fcntl(term, F_GETFL) & O_NONBLOCK, term_mode) << "the terminal's other holders";
+  ::close(term);
+}
+
 // A character device that cannot be polled (/dev/null) still reads and writes.
 TEST_F(AioFile, CharacterDeviceWithoutReadinessStillWorks) {
   auto r = aio::run(ex(), [&] {

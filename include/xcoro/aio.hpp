@@ -292,9 +292,10 @@ class XCORO_EXPORT udp : public detail::descriptor {
 
 /// A file, pipe, FIFO or terminal. Reads and writes at the current offset or at a given one
 /// (pread/pwrite). On the epoll backend pipes, FIFOs, terminals and sockets are polled (and
-/// made non-blocking: the flag is on the open file description, shared with whoever else
-/// holds it); regular files and block devices run on a small thread pool, where an op that
-/// has started cannot be interrupted by its timeout or aio::cancel.
+/// made non-blocking; a pipe, FIFO or terminal first gets a private open file description,
+/// so that others sharing it keep their mode); regular files and block devices run on a
+/// small thread pool, where an op that has started cannot be interrupted by its timeout or
+/// aio::cancel.
 class XCORO_EXPORT file : public detail::descriptor {
  public:
   static result<file> open(executor* ex, const std::filesystem::path& path, int flags,
