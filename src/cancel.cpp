@@ -54,6 +54,9 @@ bool cancel(frame f) noexcept {
       (a::flags(f) & detail::flag_cancel)) {
     return false;
   }
+  if (a::owner(f) != &detail::tls) {
+    detail::fatal("cancel", f, "belongs to another thread");
+  }
   cancel_tree(f);
   return true;
 }

@@ -85,7 +85,9 @@ waiter::~waiter() {
   if (wake.next != nullptr) {
     ex->cancel(wake);
   }
-  coro_access::end_wait(c);
+  if (coro_access::wait_ctx(c) == this) {
+    coro_access::end_wait(c);
+  }
 }
 
 void signal(wait_entry& e) noexcept {

@@ -46,8 +46,8 @@ struct io_op {
   io_op& operator=(const io_op&) = delete;
   ~io_op() {
     // Completed and collected by its coroutine is the common case; anything else (in
-    // flight while unwinding, parked in the ready list, still recorded as the
-    // coroutine's pending op) goes through release().
+    // flight while unwinding, parked in the ready list, still the coroutine's wait
+    // registration) goes through release().
     if (st == state::in_flight || ready_listed ||
         (waiter != nullptr && xcoro::detail::coro_access::wait_ctx(waiter) == this))
         [[unlikely]] {
@@ -86,7 +86,7 @@ struct io_op {
 
  private:
   /// The uncommon end of ~io_op: abandons an op in flight, unlinks it from the ready
-  /// list, forgets it as its coroutine's pending op.
+  /// list, ends its coroutine's wait registration if it is still this op's.
   void release() noexcept;
 };
 // The size every TCP read and write pays for (it was 328 bytes with a msghdr, an iovec and
@@ -261,7 +261,8 @@ std::unique_ptr<io_backend> make_epoll_backend(std::error_code& ec);
 extern const xcoro::detail::wait_kind io_wait;
 
 /// Runs `op` to completion from the calling coroutine (suspending) or from root (pumping
-/// `ex`). Returns op.res.
+/// `ex`). Returns op.res, or -ECANCELED without submitting anything when the calling
+/// coroutine's cancel is pending (op.cancel_requested is then set).
 std::int64_t execute(aio::executor& ex, io_op& op);
 
 /// The error of a failed op: -errno to an error_code, and -ECANCELED to errc::canceled or

@@ -272,7 +272,8 @@ void stall_watch::sample() noexcept {
       return;
     }
   }
-  if (c == cur_ && inv == cur_inv_ && beat == cur_beat_) {
+  // The id too: a pooled stack gives a new coroutine the record address of an old one.
+  if (c == cur_ && c->id() == cur_id_ && inv == cur_inv_ && beat == cur_beat_) {
     // The same coroutine, not switched out since the previous probe.
     last_seen_ = now;
     if (!reported_ && now - first_seen_ >= threshold_ns_) {
@@ -285,6 +286,7 @@ void stall_watch::sample() noexcept {
   }
   end_episode();
   cur_ = c;
+  cur_id_ = c->id();
   cur_inv_ = inv;
   cur_beat_ = beat;
   first_seen_ = last_seen_ = now;

@@ -114,6 +114,7 @@ class stall_watch {
   // sample of the episode in progress.
   std::uint64_t probes_seen_ = 0;
   coro* cur_ = nullptr;  // compared, never dereferenced after it stops running
+  std::uint64_t cur_id_ = 0;
   std::uint64_t cur_inv_ = 0;
   std::uint64_t cur_beat_ = 0;
   std::int64_t first_seen_ = 0;

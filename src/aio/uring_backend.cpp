@@ -120,8 +120,7 @@ class uring_backend final : public io_backend {
     }
     // Wait for this op's own CQE; other completions found meanwhile are parked in the
     // ready list and resumed by the next normal poll.
-    bool was_deferred = defer_;
-    defer_ = true;
+    deferred parked(*this);
     bool saved_waiting = op.waiting;
     op.waiting = false;
     while (op.st == io_op::state::in_flight) {
@@ -132,7 +131,6 @@ class uring_backend final : public io_backend {
       reap();
     }
     op.waiting = saved_waiting;
-    defer_ = was_deferred;
   }
 
   void forget(int) noexcept override {}
