@@ -182,8 +182,7 @@ void io_withdraw(void* ctx) noexcept {
   if (op->st != io_op::state::in_flight) {
     return;  // completed already: the coroutine will see its result
   }
-  op->cancel_requested = true;
-  op->backend->cancel_for_caller(*op);
+  op->backend->cancel_for_caller(*op);  // each backend's cancel marks cancel_requested
 }
 
 }  // namespace
