@@ -5,21 +5,24 @@
 
 #include "xcoro/channel.hpp"
 #include "xcoro/coro.hpp"
+#include "xcoro/scope.hpp"
 
 namespace xcoro {
 namespace {
 
-/// Waits on `q`; if unwound after being signalled, calls give_back() first.
+/// Waits on `q` until signalled (the resource was handed over) or withdrawn (cancel):
+/// empty or errc::canceled. If unwound after being signalled, calls give_back() first.
 template <class GiveBack>
-void wait_in(detail::wait_queue& q, xcoro::executor* ex, const char* call, GiveBack give_back) {
-  detail::waiter w(ex, call);
+std::error_code wait_in(detail::wait_queue& q, xcoro::executor* ex, const char* call,
+                        GiveBack give_back) {
+  detail::waiter w(ex, call, detail::cancellable);
   detail::wait_entry e(w);
   q.push_back(e);
 #if defined(__cpp_exceptions)
   try {
     w.wait();
   } catch (...) {
-    if (w.signalled) {
+    if (w.signalled && w.why == detail::withdrawn::no) {
       give_back();
     }
     throw;
@@ -28,6 +31,7 @@ void wait_in(detail::wait_queue& q, xcoro::executor* ex, const char* call, GiveB
   w.wait();
   (void)give_back;
 #endif
+  return w.error();
 }
 
 }  // namespace
@@ -40,16 +44,22 @@ mutex::~mutex() {
   }
 }
 
-void mutex::lock() {
+result<void> mutex::lock() {
   coro* self = xframe();
+  if (detail::cancel_pending_here()) [[unlikely]] {
+    return errc::canceled;
+  }
   if (holder_ == nullptr) {
     holder_ = self;
-    return;
+    return {};
   }
   if (holder_ == self) {
     detail::fatal("mutex::lock", self, "already holds this mutex (it is not recursive)");
   }
-  wait_in(waiters_, ex_, "mutex::lock", [this] { release(); });
+  if (std::error_code ec = wait_in(waiters_, ex_, "mutex::lock", [this] { release(); })) {
+    return ec;
+  }
+  return {};
 }
 
 bool mutex::try_lock() noexcept {
@@ -62,7 +72,11 @@ bool mutex::try_lock() noexcept {
 
 void mutex::unlock() {
   if (holder_ != xframe()) {
-    detail::fatal("mutex::unlock", xframe(), "does not hold this mutex");
+    detail::fatal("mutex::unlock", xframe(),
+                  cancel_requested()
+                      ? "does not hold this mutex (it was cancelled: did lock() return "
+                        "errc::canceled?)"
+                      : "does not hold this mutex");
   }
   release();
 }
@@ -84,12 +98,18 @@ semaphore::~semaphore() {
   }
 }
 
-void semaphore::acquire() {
+result<void> semaphore::acquire() {
+  if (detail::cancel_pending_here()) [[unlikely]] {
+    return errc::canceled;
+  }
   if (count_ > 0) {
     --count_;
-    return;
+    return {};
   }
-  wait_in(waiters_, ex_, "semaphore::acquire", [this] { release(1); });
+  if (std::error_code ec = wait_in(waiters_, ex_, "semaphore::acquire", [this] { release(1); })) {
+    return ec;
+  }
+  return {};
 }
 
 bool semaphore::try_acquire() noexcept {
@@ -128,11 +148,17 @@ void wait_group::done() {
   }
 }
 
-void wait_group::wait() {
-  if (count_ == 0) {
-    return;
+result<void> wait_group::wait() {
+  if (detail::cancel_pending_here()) [[unlikely]] {
+    return errc::canceled;
   }
-  wait_in(waiters_, ex_, "wait_group::wait", [] {});
+  if (count_ == 0) {
+    return {};
+  }
+  if (std::error_code ec = wait_in(waiters_, ex_, "wait_group::wait", [] {})) {
+    return ec;
+  }
+  return {};
 }
 
 }  // namespace xcoro

@@ -61,12 +61,58 @@ namespace {
 const char* waiter_call(const void* ctx) noexcept {
   return static_cast<const waiter*>(ctx)->call;
 }
-// Channels, sync primitives and xawait: withdrawing comes with whole-coroutine
-// cancellation (docs/cancel.md).
+void waiter_withdraw(void* ctx) noexcept {
+  static_cast<waiter*>(ctx)->withdraw(withdrawn::canceled);
+}
+// xawait and task_group::wait are not interrupted by cancel; channels, select and the
+// sync primitives are (docs/cancel.md).
 constexpr wait_kind waiter_kind{nullptr, &waiter_call};
+constexpr wait_kind cancellable_waiter_kind{&waiter_withdraw, &waiter_call};
+
+void deadline_fired(deadline& d) noexcept {
+  static_cast<waiter*>(d.ctx)->withdraw(withdrawn::timed_out);
+}
 }  // namespace
 
 waiter::waiter(executor* e, const char* call_name) noexcept
+    : waiter(e, call_name, &waiter_kind) {}
+
+waiter::waiter(executor* e, const char* call_name, cancellable_t) noexcept
+    : waiter(e, call_name, &cancellable_waiter_kind) {}
+
+void waiter::withdraw(withdrawn reason) noexcept {
+  if (signalled) {
+    return;  // satisfied (or withdrawn) already: the call completes as it was going to
+  }
+  // Its entries stay linked until the wait returns and destroys them; every queue skips
+  // the entries of a signalled waiter (wait_queue::first_ready).
+  signalled = true;
+  why = reason;
+  ex->run_soon(wake);
+}
+
+std::error_code waiter::error() const noexcept {
+  switch (why) {
+    case withdrawn::no:
+      break;
+    case withdrawn::canceled:
+      return errc::canceled;
+    case withdrawn::timed_out:
+      return std::make_error_code(std::errc::timed_out);
+  }
+  return {};
+}
+
+void waiter::wait_timed(std::int64_t at) {
+  deadline d;
+  d.at_ns = at;
+  d.fire = &deadline_fired;
+  d.ctx = this;
+  armed_deadline armed(d, *ex, call, c);
+  wait();
+}
+
+waiter::waiter(executor* e, const char* call_name, const wait_kind* kind) noexcept
     : ex(e), c(xframe()), call(call_name) {
   if (!in_coro()) {
     fatal(call, c, "would block in root; only a coroutine can wait");
@@ -78,7 +124,7 @@ waiter::waiter(executor* e, const char* call_name) noexcept
   }
   wake.fn = &resume_waiter;
   wake.userdata = this;
-  coro_access::begin_wait(c, &waiter_kind, this);
+  coro_access::begin_wait(c, kind, this);
 }
 
 waiter::~waiter() {

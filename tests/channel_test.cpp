@@ -248,7 +248,7 @@ TEST_F(Channel, RendezvousValueFromUnwoundSelectGoesToWaitingReceiver) {
   {
     std::optional<int> a, b;
     auto doomed = xcoro::xasync([&] {
-      xcoro::select(xcoro::recv_case(other, a), xcoro::recv_case(ch, b));
+      (void)xcoro::select(xcoro::recv_case(other, a), xcoro::recv_case(ch, b));  // unwound
     });
     auto waiting = xcoro::xasync([&] { got = ch.recv().value_or(-1); });
     ASSERT_TRUE(doomed && waiting);
@@ -286,7 +286,7 @@ TEST_F(Channel, SelectWaitsThenFires) {
   std::size_t fired = 99;
   std::optional<int> from_a, from_b;
   auto sel = xcoro::xasync([&] {
-    fired = xcoro::select(xcoro::recv_case(a, from_a), xcoro::recv_case(b, from_b));
+    fired = xcoro::select(xcoro::recv_case(a, from_a), xcoro::recv_case(b, from_b)).value();
   });
   ASSERT_TRUE(sel);
   EXPECT_EQ(sel->status(), xcoro::status::suspended);
@@ -321,7 +321,7 @@ TEST_F(Channel, SelectPassesOnASignalItDidNotUse) {
   std::optional<int> from_shared, from_other;
   std::size_t fired = 99;
   auto sel = xcoro::xasync([&] {
-    fired = xcoro::select(xcoro::recv_case(other, from_other), xcoro::recv_case(shared, from_shared));
+    fired = xcoro::select(xcoro::recv_case(other, from_other), xcoro::recv_case(shared, from_shared)).value();
   });
   int plain = 0;
   auto recv = xcoro::xasync([&] { plain = *shared.recv(); });

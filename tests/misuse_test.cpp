@@ -575,8 +575,8 @@ TEST_F(Misuse, DestroyMutexWithWaiter) {
       {
         xcoro::executor ex;
         auto m = std::make_unique<xcoro::mutex>(&ex);
-        m->lock();  // held by root
-        auto w = xcoro::xasync([&m] { m->lock(); });
+        (void)m->lock();  // held by root
+        auto w = xcoro::xasync([&m] { (void)m->lock(); });
         m.reset();
       },
       "xcoro: ~mutex: destroyed while coroutines still wait on it \\(destroyed by root "
@@ -588,7 +588,7 @@ TEST_F(Misuse, DestroySemaphoreWithWaiter) {
       {
         xcoro::executor ex;
         auto s = std::make_unique<xcoro::semaphore>(0, &ex);
-        auto w = xcoro::xasync([&s] { s->acquire(); });
+        auto w = xcoro::xasync([&s] { (void)s->acquire(); });
         auto killer = xcoro::xasync([&s] {
           xcoro::xframe()->set_name("killer");
           s.reset();
@@ -604,7 +604,7 @@ TEST_F(Misuse, DestroySemaphoreWithSignalledWaiter) {
       {
         xcoro::executor ex;
         auto s = std::make_unique<xcoro::semaphore>(0, &ex);
-        auto w = xcoro::xasync([&s] { s->acquire(); });
+        auto w = xcoro::xasync([&s] { (void)s->acquire(); });
         s->release();
         s.reset();
       },
@@ -617,7 +617,7 @@ TEST_F(Misuse, DestroyWaitGroupWithWaiter) {
         xcoro::executor ex;
         auto wg = std::make_unique<xcoro::wait_group>(&ex);
         wg->add(1);
-        auto w = xcoro::xasync([&wg] { wg->wait(); });
+        auto w = xcoro::xasync([&wg] { (void)wg->wait(); });
         wg.reset();
       },
       "xcoro: ~wait_group: destroyed while coroutines still wait on it \\(destroyed by root "
@@ -629,7 +629,7 @@ TEST_F(Misuse, SemaphoreAcquireInRoot) {
       {
         xcoro::executor ex;
         xcoro::semaphore s(0, &ex);
-        s.acquire();
+        (void)s.acquire();
       },
       "xcoro: semaphore::acquire: root coroutine \\(id 0\\) would block in root");
 }
@@ -641,7 +641,7 @@ TEST_F(Misuse, WaitGroupWaitWithoutExecutor) {
         wg.add(1);
         auto w = xcoro::xasync([&wg] {
           xcoro::xframe()->set_name("stranded");
-          wg.wait();
+          (void)wg.wait();
         });
       },
       "xcoro: wait_group::wait: coroutine 'stranded' \\(id " XCORO_RE_ID "\\) has no executor");

@@ -93,10 +93,10 @@ TEST(NoExceptionsDeathTest, DestroyedWhileInMutexLockAndXawait) {
         e.executor = &ex;
         xcoro::init_env(e);
         xcoro::mutex m;
-        m.lock();  // root holds it
+        EXPECT_TRUE(m.lock());  // root holds it
         auto f = xcoro::xasync([&] {
           xcoro::xframe()->set_name("locker");
-          m.lock();
+          (void)m.lock();
         });
         f = {};
       },

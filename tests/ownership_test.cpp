@@ -322,7 +322,7 @@ TEST_F(Ownership, SyncWaitersDestroyedMidway) {
   wg.add(1);
   int served = 0;
   auto holder = xcoro::xasync([&] {
-    m.lock();
+    EXPECT_TRUE(m.lock());
     xcoro::xsuspend();
     m.unlock();
   });
@@ -334,12 +334,12 @@ TEST_F(Ownership, SyncWaitersDestroyedMidway) {
     });
     auto on_sem = xcoro::xasync([&] {
       counted mine(2);
-      s.acquire();
+      EXPECT_TRUE(s.acquire());
       ADD_FAILURE() << "a destroyed waiter must not get the permit";
     });
     auto on_wg = xcoro::xasync([&] {
       counted mine(3);
-      wg.wait();
+      EXPECT_TRUE(wg.wait());
       ADD_FAILURE() << "a destroyed waiter must not see the group done";
     });
     EXPECT_EQ(ledger().live(), 3);
@@ -348,8 +348,8 @@ TEST_F(Ownership, SyncWaitersDestroyedMidway) {
   auto next = xcoro::xasync([&] {
     counted mine(4);
     std::lock_guard<xcoro::mutex> hold(m);
-    s.acquire();
-    wg.wait();
+    EXPECT_TRUE(s.acquire());
+    EXPECT_TRUE(wg.wait());
     ++served;
   });
   xcoro::xresume(*holder);

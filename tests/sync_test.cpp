@@ -50,7 +50,7 @@ TEST_F(Sync, MutexHandedToUnwoundWaiterIsPassedOn) {
   xcoro::mutex m;
   bool third_got_it = false;
   auto holder = xcoro::xasync([&] {
-    m.lock();
+    EXPECT_TRUE(m.lock());
     xcoro::xsuspend();
     m.unlock();  // hands it to `second`, whose wake-up is then queued
   });
@@ -78,7 +78,7 @@ TEST_F(Sync, SemaphoreCountsAndHandsOff) {
   std::vector<xcoro::frame_t<void>> tasks;
   for (int i = 0; i < 5; ++i) {
     tasks.push_back(std::move(*xcoro::xasync([&] {
-      s.acquire();
+      EXPECT_TRUE(s.acquire());
       ++running;
       peak = std::max(peak, running);
       xcoro::xsuspend();
@@ -114,7 +114,7 @@ TEST_F(Sync, WaitGroupWakesAllAtZero) {
   std::vector<xcoro::frame_t<void>> waiters;
   for (int i = 0; i < 2; ++i) {
     waiters.push_back(std::move(*xcoro::xasync([&] {
-      wg.wait();
+      EXPECT_TRUE(wg.wait());
       ++woken;
     })));
   }
@@ -125,7 +125,7 @@ TEST_F(Sync, WaitGroupWakesAllAtZero) {
   wg.done();
   drain();
   EXPECT_EQ(woken, 2);
-  auto late = xcoro::xasync([&] { wg.wait(); });  // at zero: does not suspend
+  auto late = xcoro::xasync([&] { EXPECT_TRUE(wg.wait()); });  // at zero: does not suspend
   EXPECT_EQ(late->status(), xcoro::status::done);
 }
 
@@ -147,8 +147,8 @@ TEST(SyncDeathTest, RecursiveLock) {
         xcoro::executor ex;
         xcoro::mutex m(&ex);
         auto f = xcoro::xasync([&] {
-          m.lock();
-          m.lock();
+          EXPECT_TRUE(m.lock());
+          (void)m.lock();
         });
       },
       "xcoro: mutex::lock: coroutine \\(id " XCORO_RE_ID "\\) already holds this mutex");

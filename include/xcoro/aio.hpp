@@ -103,7 +103,8 @@ class XCORO_EXPORT loop {
 /// asyncio.Executor).
 class XCORO_EXPORT executor {
  public:
-  explicit executor(loop& l) noexcept : loop_(&l) {}
+  /// Deadline waits on exec() (channel and select deadlines) run on `l`'s timers.
+  explicit executor(loop& l) noexcept;
   executor(const executor&) = delete;
   executor& operator=(const executor&) = delete;
 

@@ -2,7 +2,10 @@
 // everyone, rendezvous channels, non-blocking variants and select. See docs/executor.md.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <concepts>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -10,6 +13,7 @@
 #include <utility>
 
 #include "xcoro/coro.hpp"
+#include "xcoro/detail/deadline.hpp"
 #include "xcoro/detail/frame_storage.hpp"
 #include "xcoro/detail/wait_queue.hpp"
 #include "xcoro/executor.hpp"
@@ -65,72 +69,42 @@ class channel {
   }
 
   /// Sends `value`, suspending while the buffer is full (capacity 0: until a receiver
-  /// takes it). errc::channel_closed if the channel is closed, before or while waiting.
-  /// Always inlined, like recv: a call that spans the switch costs a mispredicted return
-  /// after every resume.
-  XCORO_ALWAYS_INLINE result<void> send(T value) {
-    for (;;) {
-      if (closed_) {
-        return errc::channel_closed;
-      }
-      if (cap_ == 0) {
-        if (give_to_receiver(value)) {
-          return {};
-        }
-        detail::waiter w(ex_, "channel::send");
-        detail::wait_entry e(w);
-        e.slot = &value;
-        sendq_.push_back(e);
-        w.wait();
-        if (e.slot == nullptr) {
-          return {};  // a receiver took it
-        }
-        continue;     // closed
-      }
-      if (count_ < cap_) {
-        push(std::move(value));
-        return {};
-      }
-      detail::waiter w(ex_, "channel::send");
-      detail::wait_entry e(w);
-      sendq_.push_back(e);
-      w.wait();
-    }
+  /// takes it). errc::channel_closed if the channel is closed, before or while waiting;
+  /// errc::canceled if the calling coroutine is cancelled (docs/cancel.md), before or while
+  /// waiting. A rendezvous value a receiver took before the cancel arrived is sent: the
+  /// call succeeds. Always inlined, like recv: a call that spans the switch costs a
+  /// mispredicted return after every resume.
+  XCORO_ALWAYS_INLINE result<void> send(T value) { return send_until(value, detail::no_deadline); }
+
+  /// As send(value), giving up with std::errc::timed_out after `timeout` (0 or less: only
+  /// if it cannot complete at once). The channel's executor must be an aio loop's, which
+  /// runs the deadline.
+  result<void> send(T value, std::chrono::milliseconds timeout) {
+    return send_until(value, detail::deadline_after(timeout));
   }
 
   /// Receives the next value, suspending while the channel is empty and open. Buffered
-  /// values are still received after close; nullopt once closed and drained.
+  /// values are still received after close; nullopt once closed and drained, and nullopt
+  /// if the calling coroutine is cancelled, before or while waiting (check
+  /// cancel_requested()); buffered values then stay in the channel.
   XCORO_ALWAYS_INLINE std::optional<T> recv() {
-    for (;;) {
-      if (std::optional<T> v = try_recv()) {
-        return v;
-      }
-      if (closed_) {
-        return std::nullopt;
-      }
-      detail::waiter w(ex_, "channel::recv");
-      detail::wait_entry e(w);
-      std::optional<T> handed;
-      e.slot = &handed;
-      recvq_.push_back(e);
-#if defined(__cpp_exceptions)
-      try {
-        w.wait();
-      } catch (...) {
-        // Unwound (frame_t destroyed) after a sender handed us a value: the sender counts
-        // it as delivered, so it must not die with this stack.
-        if (handed) {
-          return_value(std::move(*handed));
-        }
-        throw;
-      }
-#else
-      w.wait();
-#endif
-      if (handed) {
-        return handed;  // rendezvous: a sender gave it to us directly
-      }
+    std::error_code ignored;
+    return receive(detail::no_deadline, ignored);
+  }
+
+  /// As recv(), with the reason in the result: errc::channel_closed once closed and
+  /// drained, errc::canceled, or std::errc::timed_out after `timeout` (0 or less: only if
+  /// nothing can be received at once). The channel's executor must be an aio loop's.
+  result<T> recv(std::chrono::milliseconds timeout) {
+    std::error_code why;
+    std::optional<T> v = receive(detail::deadline_after(timeout), why);
+    if (v) {
+      return std::move(*v);
     }
+    if (why) {
+      return why;
+    }
+    return errc::channel_closed;
   }
 
   /// Sends without suspending: false if the buffer is full (capacity 0: no receiver waits)
@@ -194,6 +168,100 @@ class channel {
  private:
   template <class>
   friend class recv_case;
+
+  /// send() until the deadline `at` (detail/deadline.hpp).
+  XCORO_ALWAYS_INLINE result<void> send_until(T& value, std::int64_t at) {
+    if (detail::cancel_pending_here()) [[unlikely]] {
+      return errc::canceled;
+    }
+    for (;;) {
+      if (closed_) {
+        return errc::channel_closed;
+      }
+      if (cap_ == 0) {
+        if (give_to_receiver(value)) {
+          return {};
+        }
+      } else if (count_ < cap_) {
+        push(std::move(value));
+        return {};
+      }
+      // A second pass follows a wake-up whose room another coroutine took first: the
+      // cancel may have come meanwhile.
+      if (at == detail::already_expired) {
+        return std::make_error_code(std::errc::timed_out);
+      }
+      if (detail::cancel_pending_here()) [[unlikely]] {
+        return errc::canceled;
+      }
+      detail::waiter w(ex_, "channel::send", detail::cancellable);
+      detail::wait_entry e(w);
+      if (cap_ == 0) {
+        e.slot = &value;
+      }
+      sendq_.push_back(e);
+      w.wait(at);
+      if (cap_ == 0 && e.slot == nullptr) {
+        return {};  // a receiver took it
+      }
+      if (w.why != detail::withdrawn::no) [[unlikely]] {
+        return w.error();
+      }
+      // Signalled: room, or closed; look again.
+    }
+  }
+
+  /// recv() until the deadline `at`: a value, or nullopt with `why` set (left empty when
+  /// the channel is closed and drained).
+  XCORO_ALWAYS_INLINE std::optional<T> receive(std::int64_t at, std::error_code& why) {
+    if (detail::cancel_pending_here()) [[unlikely]] {
+      why = errc::canceled;
+      return std::nullopt;
+    }
+    for (;;) {
+      if (std::optional<T> v = try_recv()) {
+        return v;
+      }
+      if (closed_) {
+        return std::nullopt;
+      }
+      if (at == detail::already_expired) {
+        why = std::make_error_code(std::errc::timed_out);
+        return std::nullopt;
+      }
+      if (detail::cancel_pending_here()) [[unlikely]] {
+        why = errc::canceled;
+        return std::nullopt;
+      }
+      detail::waiter w(ex_, "channel::recv", detail::cancellable);
+      detail::wait_entry e(w);
+      std::optional<T> handed;
+      e.slot = &handed;
+      recvq_.push_back(e);
+#if defined(__cpp_exceptions)
+      try {
+        w.wait(at);
+      } catch (...) {
+        // Unwound (frame_t destroyed) after a sender handed us a value: the sender counts
+        // it as delivered, so it must not die with this stack.
+        if (handed) {
+          return_value(std::move(*handed));
+        }
+        throw;
+      }
+#else
+      w.wait(at);
+#endif
+      if (handed) {
+        return handed;  // rendezvous: a sender gave it to us directly
+      }
+      if (w.why != detail::withdrawn::no) [[unlikely]] {
+        why = w.error();
+        return std::nullopt;
+      }
+    }
+  }
+
   template <class>
   friend class send_case;
 
@@ -343,36 +411,58 @@ void visit_case(Tuple& cases, std::size_t i, Fn&& fn, std::index_sequence<I...>)
 }
 }  // namespace detail
 
-/// Waits until one of the cases can proceed, performs it, and returns its index (Go's
-/// select). When several can proceed at once, the first in argument order wins. Suspends
-/// the calling coroutine while none can; it is woken through the first case's executor.
+namespace detail {
+/// What select accepts: recv_case and send_case.
+template <class C>
+concept select_case = requires(std::remove_reference_t<C>& c, wait_entry& e) {
+  { c.try_now() } -> std::convertible_to<bool>;
+  c.enlist(e);
+};
+
+/// Performs the first case that can proceed now; its index, or n if none can.
+template <class Tuple, std::size_t... I>
+std::size_t try_cases(Tuple& all, std::index_sequence<I...>) {
+  constexpr std::size_t n = sizeof...(I);
+  std::size_t fired = n;
+  ((fired == n && std::get<I>(all).try_now() ? (fired = I, 0) : 0), ...);
+  return fired;
+}
+
+/// select() until the deadline `at` (detail/deadline.hpp).
 template <class... Cases>
-std::size_t select(Cases&&... cases) {
+result<std::size_t> select_until(std::int64_t at, Cases&... cases) {
   constexpr std::size_t n = sizeof...(Cases);
   static_assert(n > 0, "select needs at least one case");
+  if (cancel_pending_here()) [[unlikely]] {
+    return errc::canceled;
+  }
   auto all = std::forward_as_tuple(cases...);
   using seq = std::make_index_sequence<n>;
   std::size_t passed_over = n;  // a case that was signalled but did not fire
   for (;;) {
-    std::size_t fired = n;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((fired == n && std::get<I>(all).try_now() ? (fired = I, 0) : 0), ...);
-    }(seq{});
+    std::size_t fired = try_cases(all, seq{});
     if (fired != n) {
       if (passed_over != n && passed_over != fired) {
-        detail::visit_case(all, passed_over, [](auto& c) { c.pass_on(); }, seq{});
+        visit_case(all, passed_over, [](auto& c) { c.pass_on(); }, seq{});
       }
       return fired;
     }
-    passed_over = n;  // nothing could proceed: the signal was not needed elsewhere
-    detail::waiter w(std::get<0>(all).exec(), "select");
-    std::optional<detail::wait_entry> entries[n];
+    // Nothing could proceed: the signal that woke us (if any) was not needed elsewhere.
+    passed_over = n;
+    if (at == already_expired) {
+      return std::make_error_code(std::errc::timed_out);
+    }
+    if (cancel_pending_here()) [[unlikely]] {
+      return errc::canceled;
+    }
+    waiter w(std::get<0>(all).exec(), "select", cancellable);
+    std::optional<wait_entry> entries[n];
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((entries[I].emplace(w, static_cast<int>(I)), std::get<I>(all).enlist(*entries[I])), ...);
     }(seq{});
 #if defined(__cpp_exceptions)
     try {
-      w.wait();
+      w.wait(at);
     } catch (...) {
       [&]<std::size_t... I>(std::index_sequence<I...>) {
         (std::get<I>(all).give_back(), ...);
@@ -380,17 +470,53 @@ std::size_t select(Cases&&... cases) {
       throw;
     }
 #else
-    w.wait();
+    w.wait(at);
 #endif
+    if (w.why != withdrawn::no) [[unlikely]] {
+      return w.error();  // withdrawn before any case signalled: nothing was handed over
+    }
     auto signalled = static_cast<std::size_t>(w.fired);
     bool done = false;
-    detail::visit_case(all, signalled,
-                       [&](auto& c) { done = c.completed(*entries[signalled]); }, seq{});
+    visit_case(all, signalled, [&](auto& c) { done = c.completed(*entries[signalled]); },
+               seq{});
     if (done) {
       return signalled;
     }
     passed_over = signalled;
   }
+}
+}  // namespace detail
+
+/// Waits until one of the cases can proceed, performs it, and returns its index (Go's
+/// select). When several can proceed at once, the first in argument order wins. Suspends
+/// the calling coroutine while none can; it is woken through the first case's executor.
+/// errc::canceled if the calling coroutine is cancelled, before or while waiting (no case
+/// is then performed).
+template <class... Cases>
+  requires(sizeof...(Cases) > 0 && (detail::select_case<Cases> && ...))
+result<std::size_t> select(Cases&&... cases) {
+  return detail::select_until(detail::no_deadline, cases...);
+}
+
+/// As select(cases...), giving up with std::errc::timed_out after `timeout` (0 or less:
+/// only if no case can proceed at once). The first case's executor must be an aio loop's.
+template <class... Cases>
+  requires(sizeof...(Cases) > 0 && (detail::select_case<Cases> && ...))
+result<std::size_t> select(std::chrono::milliseconds timeout, Cases&&... cases) {
+  return detail::select_until(detail::deadline_after(timeout), cases...);
+}
+
+/// Performs the first case (in argument order) that can proceed now and returns its
+/// index; nullopt if none can (Go's select with a default case). Never suspends.
+template <class... Cases>
+  requires(sizeof...(Cases) > 0 && (detail::select_case<Cases> && ...))
+std::optional<std::size_t> try_select(Cases&&... cases) {
+  auto all = std::forward_as_tuple(cases...);
+  std::size_t fired = detail::try_cases(all, std::make_index_sequence<sizeof...(Cases)>{});
+  if (fired == sizeof...(Cases)) {
+    return std::nullopt;
+  }
+  return fired;
 }
 
 }  // namespace xcoro

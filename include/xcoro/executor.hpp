@@ -8,6 +8,11 @@
 
 namespace xcoro {
 
+namespace detail {
+class deadline_clock;
+struct executor_access;
+}  // namespace detail
+
 /// A single-threaded FIFO ready queue of caller-owned function nodes. Not thread-safe: use
 /// it from the thread that owns the coroutines it resumes.
 class XCORO_EXPORT executor {
@@ -43,10 +48,20 @@ class XCORO_EXPORT executor {
   bool cancel(func& f) noexcept;
 
  private:
+  friend struct detail::executor_access;
   func* head_ = nullptr;
   func* tail_ = nullptr;
   func* running_ = nullptr;  // the rest of the snapshot tick() is running
   bool ticking_ = false;
+  detail::deadline_clock* clock_ = nullptr;  // runs deadlines; set by the loop driving it
 };
+
+namespace detail {
+/// For the library's own code: the clock of the loop that drives an executor (set by
+/// aio::executor), which deadline waits on that executor arm (detail/deadline.hpp).
+struct executor_access {
+  static deadline_clock*& clock(xcoro::executor& e) noexcept { return e.clock_; }
+};
+}  // namespace detail
 
 }  // namespace xcoro

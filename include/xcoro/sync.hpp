@@ -10,6 +10,7 @@
 #include "xcoro/detail/wait_queue.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/export.hpp"
+#include "xcoro/result.hpp"
 
 namespace xcoro {
 
@@ -26,9 +27,13 @@ class XCORO_EXPORT mutex {
   /// Aborts with a message if coroutines still wait for it.
   ~mutex();
 
-  /// Acquires the lock, suspending while another coroutine holds it. Aborts if the caller
-  /// already holds it, or if it would have to wait in root.
-  void lock();
+  /// Acquires the lock, suspending while another coroutine holds it. errc::canceled
+  /// without the lock if the calling coroutine is cancelled, before or while waiting
+  /// (docs/cancel.md); a lock handed over before the cancel arrived is held. In code that
+  /// can be cancelled, check the result rather than locking through std::lock_guard, whose
+  /// unlock would then abort. Aborts if the caller already holds it, or if it would have
+  /// to wait in root.
+  result<void> lock();
   /// Acquires the lock if it is free; never suspends.
   bool try_lock() noexcept;
   /// Releases the lock, handing it to the first waiter if any. Aborts if the calling
@@ -52,8 +57,10 @@ class XCORO_EXPORT semaphore {
   /// Aborts with a message if coroutines still wait on it.
   ~semaphore();
 
-  /// Takes one unit, suspending while there is none.
-  void acquire();
+  /// Takes one unit, suspending while there is none. errc::canceled without a unit if the
+  /// calling coroutine is cancelled, before or while waiting; a unit handed over before the
+  /// cancel arrived is kept.
+  result<void> acquire();
   /// Takes one unit if there is one; never suspends.
   bool try_acquire() noexcept;
   /// Returns `n` units, handing them to waiters first, in FIFO order.
@@ -80,8 +87,9 @@ class XCORO_EXPORT wait_group {
   void add(std::size_t n = 1) noexcept;
   /// Subtracts one; at zero, wakes every waiter. Aborts if the counter is already zero.
   void done();
-  /// Suspends until the counter is zero; returns at once if it is.
-  void wait();
+  /// Suspends until the counter is zero; returns at once if it is. errc::canceled if the
+  /// calling coroutine is cancelled, before or while waiting.
+  result<void> wait();
   /// The counter.
   std::size_t count() const noexcept { return count_; }
 

@@ -17,6 +17,7 @@
 #include "aio/busy_poll.hpp"
 #include "xcoro/aio.hpp"
 #include "xcoro/coro.hpp"
+#include "xcoro/detail/deadline.hpp"
 
 namespace xcoro::aio::detail {
 
@@ -100,10 +101,10 @@ inline std::int64_t now_ns() noexcept {
       .count();
 }
 
-/// What both backends share: in-flight accounting, the timer heap (sleeps, and op
-/// deadlines on epoll), the list of ops completed while their resumption had to wait, and
-/// the completion path.
-class io_backend {
+/// What both backends share: in-flight accounting, the timer heaps (sleeps, op deadlines on
+/// epoll, and the deadlines of the core's waits on channels and select), the list of ops
+/// completed while their resumption had to wait, and the completion path.
+class io_backend : public xcoro::detail::deadline_clock {
  public:
   virtual ~io_backend() = default;
   virtual aio::backend kind() const noexcept = 0;
@@ -142,7 +143,9 @@ class io_backend {
     forget(fd);
   }
 
-  /// Ops submitted and not completed (timers included), plus ops awaiting resumption.
+  /// Ops submitted and not completed (timers included), ops awaiting resumption, and armed
+  /// wait deadlines (a coroutine waits for one, so the loop must wait with it; they count
+  /// in in_flight_).
   bool busy() const noexcept { return in_flight_ > 0 || ready_head_ != nullptr; }
 
   /// Marks `op` complete with `res` and resumes its coroutine (directly, or through the
@@ -177,12 +180,17 @@ class io_backend {
 
   void timer_add(io_op& op);
   void timer_remove(io_op& op) noexcept;
+  /// deadline_clock: the deadlines of the core's waits, in a heap of their own.
+  void arm(xcoro::detail::deadline& d) override;
+  void disarm(xcoro::detail::deadline& d) noexcept override;
+  /// Whether any timer (sleep, op deadline, wait deadline) is armed.
+  bool timers_armed() const noexcept { return timers_ != 0; }
   /// Nanoseconds until the earliest timer (0 if due), or -1 with no timers.
   std::int64_t timer_wait_ns() const noexcept;
-  /// Completes every op whose deadline has passed: a sleep with 0, an op with timed_out.
-  /// Returns whether any did: a poll must not then block, since what completed may have been
-  /// the last op in flight.
-  bool timers_expire() { return !heap_.empty() && expire_due(); }
+  /// Completes every op whose deadline has passed (a sleep with 0, an op with timed_out)
+  /// and fires every due wait deadline. Returns whether any did: a poll must not then
+  /// block, since what completed may have been the last op in flight.
+  bool timers_expire() { return timers_armed() && expire_due(); }
 
   void unlink_ready(io_op& op) noexcept;
 
@@ -237,9 +245,11 @@ class io_backend {
   };
 
   std::size_t in_flight_ = 0;
+  std::size_t timers_ = 0;  // entries of heap_ and deadlines_: one test per poll
   busy_poll_window spin_window_;
   bool defer_ = false;  // completions park in the ready list instead of resuming
   std::vector<io_op*> heap_;
+  std::vector<xcoro::detail::deadline*> deadlines_;
   io_op* ready_head_ = nullptr;
   io_op* ready_tail_ = nullptr;
 

@@ -1,6 +1,7 @@
 // The aio core: the loop and its executor, the env, running an operation from a coroutine
 // or from root, the timer heap and the completion path shared by both backends.
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -64,68 +65,119 @@ void io_backend::resume_ready_list() noexcept {
   }
 }
 
-// A binary min-heap on deadline_ns; each op knows its index, so removal is O(log n).
-void io_backend::timer_add(io_op& op) {
-  op.heap_index = heap_.size();
-  heap_.push_back(&op);
-  std::size_t i = op.heap_index;
+// Two binary min-heaps, of ops on deadline_ns and of wait deadlines on at_ns; each element
+// knows its index, so removal is O(log n).
+namespace {
+
+std::int64_t& key(io_op* op) noexcept {
+  return op->deadline_ns;
+}
+std::size_t& slot(io_op* op) noexcept {
+  return op->heap_index;
+}
+std::int64_t& key(xcoro::detail::deadline* d) noexcept {
+  return d->at_ns;
+}
+std::size_t& slot(xcoro::detail::deadline* d) noexcept {
+  return d->index;
+}
+
+template <class T>
+void heap_swap(std::vector<T*>& h, std::size_t i, std::size_t j) noexcept {
+  std::swap(h[i], h[j]);
+  slot(h[i]) = i;
+  slot(h[j]) = j;
+}
+
+template <class T>
+void heap_push(std::vector<T*>& h, T& x) {
+  h.push_back(&x);
+  std::size_t i = h.size() - 1;
+  slot(&x) = i;
   while (i > 0) {
     std::size_t parent = (i - 1) / 2;
-    if (heap_[parent]->deadline_ns <= heap_[i]->deadline_ns) {
+    if (key(h[parent]) <= key(h[i])) {
       break;
     }
-    std::swap(heap_[parent], heap_[i]);
-    heap_[parent]->heap_index = parent;
-    heap_[i]->heap_index = i;
+    heap_swap(h, parent, i);
     i = parent;
   }
 }
 
-void io_backend::timer_remove(io_op& op) noexcept {
-  std::size_t i = op.heap_index;
-  std::size_t last = heap_.size() - 1;
-  op.heap_index = no_heap_index;
+template <class T>
+void heap_erase(std::vector<T*>& h, T& x, std::size_t none) noexcept {
+  std::size_t i = slot(&x);
+  std::size_t last = h.size() - 1;
+  slot(&x) = none;
   if (i != last) {
-    heap_[i] = heap_[last];
-    heap_[i]->heap_index = i;
+    h[i] = h[last];
+    slot(h[i]) = i;
   }
-  heap_.pop_back();
-  if (i >= heap_.size()) {
+  h.pop_back();
+  if (i >= h.size()) {
     return;
   }
   // Sift the moved element up or down.
-  while (i > 0 && heap_[(i - 1) / 2]->deadline_ns > heap_[i]->deadline_ns) {
-    std::size_t parent = (i - 1) / 2;
-    std::swap(heap_[parent], heap_[i]);
-    heap_[parent]->heap_index = parent;
-    heap_[i]->heap_index = i;
-    i = parent;
+  while (i > 0 && key(h[(i - 1) / 2]) > key(h[i])) {
+    heap_swap(h, (i - 1) / 2, i);
+    i = (i - 1) / 2;
   }
   for (;;) {
     std::size_t l = 2 * i + 1;
     std::size_t r = l + 1;
     std::size_t m = i;
-    if (l < heap_.size() && heap_[l]->deadline_ns < heap_[m]->deadline_ns) {
+    if (l < h.size() && key(h[l]) < key(h[m])) {
       m = l;
     }
-    if (r < heap_.size() && heap_[r]->deadline_ns < heap_[m]->deadline_ns) {
+    if (r < h.size() && key(h[r]) < key(h[m])) {
       m = r;
     }
     if (m == i) {
       break;
     }
-    std::swap(heap_[m], heap_[i]);
-    heap_[m]->heap_index = m;
-    heap_[i]->heap_index = i;
+    heap_swap(h, m, i);
     i = m;
   }
 }
 
+}  // namespace
+
+void io_backend::timer_add(io_op& op) {
+  heap_push(heap_, op);
+  ++timers_;
+}
+
+void io_backend::timer_remove(io_op& op) noexcept {
+  heap_erase(heap_, op, no_heap_index);
+  --timers_;
+}
+
+void io_backend::arm(xcoro::detail::deadline& d) {
+  heap_push(deadlines_, d);
+  ++timers_;
+  ++in_flight_;
+}
+
+void io_backend::disarm(xcoro::detail::deadline& d) noexcept {
+  if (d.armed()) {
+    heap_erase(deadlines_, d, ~std::size_t{0});
+    --timers_;
+    --in_flight_;
+  }
+}
+
 std::int64_t io_backend::timer_wait_ns() const noexcept {
-  if (heap_.empty()) {
+  if (!timers_armed()) {
     return -1;
   }
-  std::int64_t left = heap_.front()->deadline_ns - now_ns();
+  std::int64_t first = INT64_MAX;
+  if (!heap_.empty()) {
+    first = heap_.front()->deadline_ns;
+  }
+  if (!deadlines_.empty() && deadlines_.front()->at_ns < first) {
+    first = deadlines_.front()->at_ns;
+  }
+  std::int64_t left = first - now_ns();
   return left > 0 ? left : 0;
 }
 
@@ -141,6 +193,14 @@ bool io_backend::expire_due() {
     } else {
       expire(op);
     }
+  }
+  // A wait deadline's fire withdraws the wait, which queues its coroutine's wake-up on the
+  // executor: nobody is resumed here.
+  while (!deadlines_.empty() && deadlines_.front()->at_ns <= now) {
+    any = true;
+    xcoro::detail::deadline& d = *deadlines_.front();
+    disarm(d);
+    d.fire(d);
   }
   return any;
 }
@@ -355,6 +415,10 @@ loop::~loop() = default;
 
 aio::backend loop::backend() const noexcept {
   return impl_->kind();
+}
+
+executor::executor(loop& l) noexcept : loop_(&l) {
+  xcoro::detail::executor_access::clock(exec_) = &l.impl();
 }
 
 bool executor::tick() {

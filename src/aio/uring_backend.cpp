@@ -149,7 +149,7 @@ class uring_backend final : public io_backend {
       // Only with a timer pending does the wait need a timeout (and the EXT_ARG path).
       std::int64_t began = sleep_began();
       int rc;
-      if (heap_.empty()) {
+      if (!timers_armed()) {
         rc = io_uring_submit_and_wait(&ring_, 1);
       } else {
         std::int64_t wait = timer_wait_ns();

@@ -255,8 +255,10 @@ void run_command(std::uint64_t self, const command& c, children_t* children) {
         k2 = (k + 1) % num_channels;
       }
       std::optional<value> o1, o2;
-      std::size_t i = xcoro::select(xcoro::recv_case(*w->ch[k], o1),
-                                    xcoro::recv_case(*w->ch[k2], o2));
+      xcoro::result<std::size_t> r = xcoro::select(xcoro::recv_case(*w->ch[k], o1),
+                                                   xcoro::recv_case(*w->ch[k2], o2));
+      FUZZ_CHECK(r.has_value());  // nothing here cancels
+      std::size_t i = *r;
       FUZZ_CHECK(i < 2);
       std::optional<value>& o = i == 0 ? o1 : o2;
       int kk = i == 0 ? k : k2;
@@ -276,8 +278,10 @@ void run_command(std::uint64_t self, const command& c, children_t* children) {
       value v = w->make_value(self);
       std::uint64_t n = *v;
       std::optional<value> o;
-      std::size_t i = xcoro::select(xcoro::send_case(*w->ch[k], v),
-                                    xcoro::recv_case(*w->ch[k2], o));
+      xcoro::result<std::size_t> r = xcoro::select(xcoro::send_case(*w->ch[k], v),
+                                                   xcoro::recv_case(*w->ch[k2], o));
+      FUZZ_CHECK(r.has_value());
+      std::size_t i = *r;
       FUZZ_CHECK(i < 2);
       if (i == 0) {
         FUZZ_CHECK(!o.has_value());

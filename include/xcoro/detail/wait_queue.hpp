@@ -4,32 +4,63 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <system_error>
 
 #include "xcoro/coro.hpp"
+#include "xcoro/detail/deadline.hpp"
 #include "xcoro/detail/wait_list.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/export.hpp"
 
 namespace xcoro::detail {
 
+/// Tag for a waiter that cancel() and deadlines may withdraw (channels, select, sync).
+struct cancellable_t {
+  explicit cancellable_t() = default;
+};
+inline constexpr cancellable_t cancellable{};
+
+/// Why a wait ended without a signal.
+enum class withdrawn : std::uint8_t { no, canceled, timed_out };
+
 /// The waiting coroutine's side: how to wake it, and whether it was.
 struct XCORO_EXPORT waiter {
   /// `ex` queues the wake-up; `call` names the operation in abort messages. Aborts if
-  /// called from root (nothing could ever resume it) or if `ex` is null.
+  /// called from root (nothing could ever resume it) or if `ex` is null. This waiter is not
+  /// withdrawn by cancel (xawait, task_group::wait).
   waiter(executor* ex, const char* call) noexcept;
+  /// As above, for a wait that cancel() and a deadline may end early (withdraw): the
+  /// waiter is then marked signalled with `why` set and no entry fired, and woken through
+  /// `ex`. A wait already signalled is left alone (it was satisfied).
+  waiter(executor* ex, const char* call, cancellable_t) noexcept;
   waiter(const waiter&) = delete;
   waiter& operator=(const waiter&) = delete;
   /// Cancels a wake-up still queued on the executor.
   ~waiter();
 
-  /// Suspends until signalled; wake-ups by anything else suspend again. Inline: every call
-  /// level between a coroutine's code and its switch costs a mispredicted return after
-  /// each resume.
+  /// Suspends until signalled (or withdrawn); wake-ups by anything else suspend again.
+  /// Inline: every call level between a coroutine's code and its switch costs a
+  /// mispredicted return after each resume.
   void wait() {
     while (!signalled) {
       xsuspend();
     }
   }
+  /// As wait(), withdrawing the wait with withdrawn::timed_out at `at` (steady ns; see
+  /// detail/deadline.hpp; no_deadline: as wait()). The deadline needs an executor driven
+  /// by an aio loop.
+  void wait(std::int64_t at) {
+    if (at == no_deadline) {
+      wait();
+    } else {
+      wait_timed(at);
+    }
+  }
+  /// errc::canceled or std::errc::timed_out for a withdrawn wait; empty otherwise.
+  std::error_code error() const noexcept;
+  /// Ends the wait early with `why` unless it was signalled already; see the constructor.
+  void withdraw(withdrawn why) noexcept;
 
   executor::func wake;
   executor* ex;
@@ -37,7 +68,19 @@ struct XCORO_EXPORT waiter {
   const char* call;  // the blocking call, for messages
   int fired = -1;    // index of the entry that signalled
   bool signalled = false;
+  withdrawn why = withdrawn::no;
+
+ private:
+  waiter(executor* ex, const char* call, const wait_kind* kind) noexcept;
+  void wait_timed(std::int64_t at);
 };
+
+/// Whether the running coroutine's blocking calls must return errc::canceled now (a
+/// cancel was requested and no cancel_shield holds it back); false in root.
+inline bool cancel_pending_here() noexcept {
+  coro* c = tls.current;
+  return c != nullptr && coro_access::cancel_pending(c);
+}
 
 /// The executor function of every waiter: resumes its coroutine. executor::tick()
 /// recognises it and resumes inline.

@@ -1,0 +1,81 @@
+// Deadlines for the core's blocking calls (channel send and recv, select, with_timeout).
+// The core has no clock of its own: an event loop that owns timers (aio's) gives the executor
+// it drives a deadline_clock, and a deadline wait on an executor without one aborts with a
+// message. A deadline thus fires from the same loop that wakes the waiter.
+// See docs/cancel.md ("Deadlines").
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "xcoro/export.hpp"
+
+namespace xcoro {
+class coro;
+class executor;
+}
+
+namespace xcoro::detail {
+
+/// One armed deadline. Lives on the arming coroutine's stack; the clock links it into its
+/// timer structure and calls `fire` once, from the loop (never inside the arming call),
+/// unless it is disarmed first.
+struct deadline {
+  std::int64_t at_ns = 0;  // steady clock, nanoseconds
+  void (*fire)(deadline& d) noexcept = nullptr;
+  void* ctx = nullptr;     // for `fire`
+  std::size_t index = ~std::size_t{0};  // the clock's bookkeeping; ~0 while not armed
+
+  bool armed() const noexcept { return index != ~std::size_t{0}; }
+};
+
+/// What a loop provides to run deadlines (aio's io_backend implements it).
+class XCORO_EXPORT deadline_clock {
+ public:
+  /// Runs `d.fire(d)` from the loop once the steady clock reaches d.at_ns.
+  virtual void arm(deadline& d) = 0;
+  /// Forgets an armed `d`; nothing happens for one that fired already.
+  virtual void disarm(deadline& d) noexcept = 0;
+
+ protected:
+  ~deadline_clock() = default;
+};
+
+/// Steady-clock nanoseconds.
+inline std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// An absolute deadline as the core's waits take it: no_deadline (wait as long as it takes),
+/// already_expired (a zero or negative timeout: do not suspend), or steady nanoseconds.
+inline constexpr std::int64_t no_deadline = -1;
+inline constexpr std::int64_t already_expired = -2;
+
+/// The deadline `ms` from now, in those terms. Saturates instead of overflowing.
+inline std::int64_t deadline_after(std::chrono::milliseconds ms) noexcept {
+  if (ms.count() <= 0) {
+    return already_expired;
+  }
+  constexpr std::int64_t max_ms = INT64_MAX / 1000000 / 2;
+  std::int64_t n = ms.count() < max_ms ? ms.count() : max_ms;
+  return steady_ns() + n * 1000000;
+}
+
+/// Arms `d` on `ex`'s clock for as long as it lives; aborts naming `call` and `self` if
+/// `ex` has none.
+class XCORO_EXPORT armed_deadline {
+ public:
+  armed_deadline(deadline& d, xcoro::executor& ex, const char* call, const coro* self);
+  ~armed_deadline();
+  armed_deadline(const armed_deadline&) = delete;
+  armed_deadline& operator=(const armed_deadline&) = delete;
+
+ private:
+  deadline_clock* clock_;
+  deadline& d_;
+};
+
+}  // namespace xcoro::detail
