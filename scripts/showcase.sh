@@ -2,7 +2,8 @@
 # Installs what is missing, builds xcoro in Release and runs the showcase: zigcoro's
 # benchmark (context switch, many coroutines) beside Boost.Context, then the micro suite,
 # then channels (ping-pong, 10^3..10^6 coroutines on one channel, xawait_all) beside
-# Boost.Fiber and Go, then async IO (bench/io/run.sh --quick: TCP echo beside hand-written
+# Boost.Fiber and Go, then cancellation (cancel latency beside a plain wake-up and
+# aio::cancel), then async IO (bench/io/run.sh --quick: TCP echo beside hand-written
 # io_uring/epoll loops, asio and Go; HTTP under wrk; million_timers and ping_pongs beside
 # Go). Every figure is printed beside the same-run figure of its peer and the ratio. About
 # five minutes on 2 vCPUs (one of them building), and 4 GiB of memory at the peak (a million
@@ -46,6 +47,13 @@ if [ -x "$bench/xcoro-channel-bench" ]; then
   "$bench/xcoro-channel-bench"
 else
   echo "== xcoro-channel-bench was not built (Boost.Fiber missing); skipped"
+fi
+echo
+if [ -x "$bench/xcoro-scope-bench" ]; then
+  echo "== xcoro-scope-bench (cancel latency beside wake-ups and aio::cancel, one OS thread)"
+  "$bench/xcoro-scope-bench"
+else
+  echo "== xcoro-scope-bench was not built (Boost.Fiber missing); skipped"
 fi
 echo
 echo "== async IO (bench/io/run.sh --quick; bench/io/run.sh without --quick runs longer)"
