@@ -99,13 +99,16 @@ struct options {
   std::size_t messages = 1000000;  // one-way messages per ping-pong run
   std::size_t max_n = 1000000;     // the largest N of the scaling table
   std::size_t peer_max_n = 100000;  // the largest N the peers run in the scaling table
+  std::size_t section = 0;          // 1, 2 or 3: run only that section; 0: all three
   std::string go_peer = XCORO_GO_PEER;
 };
 
 void print_usage(std::FILE* out) {
   std::fputs(
       "Usage: xcoro-channel-bench [--repeat 5] [--messages 1000000] [--max-n 1000000]\n"
-      "                           [--peer-max-n 100000] [--go-peer PATH|none]\n",
+      "                           [--peer-max-n 100000] [--go-peer PATH|none]\n"
+      "                           [--section 1|2|3]\n"
+      "  --section N  runs only section N (1 ping-pong, 2 scaling, 3 xawait_all)\n",
       out);
 }
 
@@ -140,6 +143,8 @@ int parse_args(int argc, char** argv, options& o) {
       o.max_n = n;
     } else if (a == "--peer-max-n") {
       o.peer_max_n = n;
+    } else if (a == "--section" && n <= 3) {
+      o.section = n;
     } else {
       print_usage(stderr);
       return 2;
@@ -657,9 +662,15 @@ int main(int argc, char** argv) {
   auto t0 = clock_type::now();
   std::printf("xcoro-channel-bench: everything on one OS thread\n");
   std::printf("cpu: %s\n\n", cpu_model().c_str());
-  run_ping_pong(o);
-  run_scaling(o);
-  run_await_all(o);
+  if (o.section == 0 || o.section == 1) {
+    run_ping_pong(o);
+  }
+  if (o.section == 0 || o.section == 2) {
+    run_scaling(o);
+  }
+  if (o.section == 0 || o.section == 3) {
+    run_await_all(o);
+  }
   std::printf("\npeak RSS %.0f MiB, %.1f s in all\n", peak_rss_mib(), seconds_since(t0));
   return 0;
 }
