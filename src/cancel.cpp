@@ -3,6 +3,8 @@
 // through the wait kind it registered (docs/cancel.md).
 #include "xcoro/scope.hpp"
 
+#include <cstdio>
+
 #include "xcoro/detail/wait_kind.hpp"
 
 namespace xcoro {
@@ -10,13 +12,13 @@ namespace {
 
 using a = detail::coro_access;
 
-/// Marks `c` cancelled. Unless a shield holds it back, makes it pending, withdraws the
-/// wait it is suspended in (if that kind of wait can be withdrawn) and returns true: the
-/// cancel goes on to the coroutines it started. A shielded coroutine keeps its subtree
-/// until its last shield ends.
-bool cancel_one(coro* c) noexcept {
+/// Marks `c` cancelled. Unless a shield holds it back (and `force` is false), makes it
+/// pending, withdraws the wait it is suspended in (if that kind of wait can be withdrawn)
+/// and returns true: the cancel goes on to the coroutines it started. A shielded coroutine
+/// keeps its subtree until its last shield ends.
+bool cancel_one(coro* c, bool force) noexcept {
   a::flags(c) |= detail::flag_cancel;
-  if (a::shields(c) != 0) {
+  if (a::shields(c) != 0 && !force) {
     return false;
   }
   a::flags(c) |= detail::flag_cancel_pending;
@@ -30,10 +32,10 @@ bool cancel_one(coro* c) noexcept {
 /// Cancels `top` and, pre-order, the tree of unfinished coroutines it started (the starter
 /// links that xasync keeps), not below a shielded one. Withdrawing a wait resumes nobody
 /// here, so the tree does not change under the walk.
-void cancel_tree(coro* top) noexcept {
+void cancel_tree(coro* top, bool force = false) noexcept {
   coro* c = top;
   for (;;) {
-    if (cancel_one(c) && a::first_child(c) != nullptr) {
+    if (cancel_one(c, force) && a::first_child(c) != nullptr) {
       c = a::first_child(c);
       continue;
     }
@@ -69,7 +71,9 @@ bool cancel_requested() noexcept {
 cancel_shield::cancel_shield() noexcept : c_(detail::tls.running_coroutine()) {
   if (c_ != nullptr) {
     ++a::shields(c_);
-    a::flags(c_) &= static_cast<std::uint8_t>(~detail::flag_cancel_pending);
+    if (!(a::flags(c_) & detail::flag_drain)) {  // a drain overrides shields
+      a::flags(c_) &= static_cast<std::uint8_t>(~detail::flag_cancel_pending);
+    }
   }
 }
 
@@ -91,4 +95,60 @@ cancel_shield::~cancel_shield() {
   }
 }
 
+namespace detail {
+
+namespace {
+
+/// An unfinished coroutine that `c` started and that waits in a blocking call, or nullptr.
+coro* waiting_child(coro* c) noexcept {
+  for (coro* k = a::first_child(c); k != nullptr; k = a::next_sibling(k)) {
+    if (a::state(k) == status::suspended && a::waits_in(k) != nullptr) {
+      return k;
+    }
+  }
+  return nullptr;
+}
+
+[[noreturn]] void drain_stuck(coro* c, const char* how, const char* call) noexcept {
+  char what[200];
+  std::snprintf(what, sizeof what,
+                "%s%s while it was being finished (its frame_t was destroyed, and without "
+                "exceptions it is cancelled and resumed until it returns)",
+                how, call);
+  fatal("~frame_t", c, what);
+}
+
+}  // namespace
+
+bool drain(coro* c) noexcept {
+  if (a::waits_in(c) == nullptr) {
+    return false;  // a plain xsuspend (a generator's yield): freed without unwinding
+  }
+  a::flags(c) |= flag_drain | flag_cancel_pending;
+  cancel_tree(c, true);
+  while (a::state(c) != status::done) {
+    // What it waits for first: a coroutine it started that waits too (it may be in xawait
+    // for it); that one is cancelled already.
+    if (coro* k = waiting_child(c)) {
+      drain(k);
+      continue;
+    }
+    const wait_kind* kind = a::waits_in(c);
+    if (kind == nullptr) {
+      drain_stuck(c, "suspended in a plain xsuspend", "");
+    }
+    void* ctx = a::wait_ctx(c);
+    // Withdrawn waits end when it runs (a waiter is signalled; an aio op sees flag_drain
+    // and abandons itself); it comes back here when it suspends again or finishes, since
+    // xresume made this coroutine its resumer and a drained coroutine finishes there.
+    xresume(c);
+    if (a::state(c) != status::done && a::waits_in(c) == kind && a::wait_ctx(c) == ctx &&
+        kind->withdraw == nullptr && waiting_child(c) == nullptr) {
+      drain_stuck(c, "kept waiting in ", kind->call(ctx));
+    }
+  }
+  return true;
+}
+
+}  // namespace detail
 }  // namespace xcoro

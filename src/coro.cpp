@@ -145,7 +145,7 @@ bool canary_intact(coro* c) noexcept {
   thread_state& t = tls;
   a::state(self) = status::done;
   coro* to = a::resumer(self);
-  if (!(a::flags(self) & flag_unwind) && a::starter(self) != nullptr) {
+  if (!(a::flags(self) & (flag_unwind | flag_drain)) && a::starter(self) != nullptr) {
     to = a::starter(self);
   }
   detach_family(self);
@@ -375,6 +375,8 @@ created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_
   return created{c, storage};
 }
 
+bool drain(coro* c) noexcept;  // src/cancel.cpp
+
 void coro_retire(coro* c, bool unwind) noexcept {
   switch (a::state(c)) {
     case status::start:
@@ -396,18 +398,11 @@ void coro_retire(coro* c, bool unwind) noexcept {
     k = a::resumer(k);
   }
   if (!unwind) {
-    // Built without exceptions: the stack is freed without unwinding. A coroutine that
-    // waits on something is linked from it (a wait queue, the loop's ready list or the
-    // kernel's operation): freeing its stack would leave that pointing into freed memory.
-    if (const wait_kind* k = a::waits_in(c)) {
-      const char* call = k->call(a::wait_ctx(c));
-      char what[160];
-      std::snprintf(what, sizeof what,
-                    "was destroyed while waiting in %s; without exceptions it cannot be "
-                    "unwound (let it finish, or end what it waits on, first)",
-                    call);
-      fatal("~frame_t", c, what);
-    }
+    // Built without exceptions: a coroutine that waits on something is linked from it (a
+    // wait queue, the loop's ready list or the kernel's operation), so its stack cannot
+    // just be freed. It is cancelled and resumed until it returns (src/cancel.cpp). One in
+    // a plain xsuspend is freed without unwinding.
+    drain(c);
     return;
   }
   a::flags(c) |= flag_unwind;
@@ -482,6 +477,12 @@ namespace {
 /// Waits until one of `cs` is done. Coroutines that `self` did not start wake it through
 /// the env executor when they finish; those it started switch back to it directly. Without
 /// an env executor only the latter (and spurious wake-ups) can wake it, as in zigcoro.
+const char* plain_await_call(const void* ctx) noexcept {
+  return static_cast<const char*>(ctx);
+}
+/// The wait of an xawait without an env executor (its context is the call's name).
+constexpr wait_kind plain_await_kind{nullptr, &plain_await_call};
+
 std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
   auto first_done = [&]() -> std::size_t {
     for (std::size_t i = 0; i < n; ++i) {
@@ -505,6 +506,12 @@ std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
   }
   executor* ex = tls_env.executor;
   if (ex == nullptr) {
+    // Registered all the same, so that a drain (docs/cancel.md) finds what it waits for.
+    struct registration {
+      coro* c;
+      ~registration() { a::end_wait(c); }
+    } reg{self};
+    a::begin_wait(self, &plain_await_kind, const_cast<char*>(call));
     while ((i = first_done()) == n) {
       xsuspend();
     }

@@ -264,8 +264,17 @@ std::int64_t execute(aio::executor& ex, io_op& op) {
   if (self != nullptr) {
     op.waiting = true;
     coro_access::begin_wait(self, &io_wait, &op);
-    while (op.st != io_op::state::completed) {
+    for (;;) {  // not completed yet (checked above)
       xsuspend();
+      if (op.st == io_op::state::completed) [[likely]] {
+        break;
+      }
+      if (coro_access::flags(self) & xcoro::detail::flag_drain) [[unlikely]] {
+        // Its frame_t was destroyed without exceptions, and the drain resumed it directly
+        // (docs/cancel.md): the cancel it asked for has not completed yet.
+        b.abandon(op);
+        break;
+      }
     }
     coro_access::end_wait(self);
     op.waiting = false;

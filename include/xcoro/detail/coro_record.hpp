@@ -80,6 +80,8 @@ enum : std::uint8_t {
   flag_root = 8,      // the thread's root coroutine (set by thread_init)
   flag_cancel = 16,   // cancel() was called on it (docs/cancel.md); never cleared
   flag_cancel_pending = 32,  // flag_cancel and no cancel_shield alive: blocking calls end
+  flag_drain = 64,    // its frame_t was destroyed without exceptions: cancelled, shields or
+                      // not, and resumed until it finishes (docs/cancel.md)
 };
 
 inline constexpr std::uint64_t canary_value = 0x5E574D6D5E574D6Dull;
