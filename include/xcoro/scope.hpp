@@ -1,20 +1,35 @@
-// Structured concurrency: cancelling a whole coroutine and what it started, and holding a
-// cancel back. docs/cancel.md has the design; task_group and with_timeout are to come.
+// Structured concurrency: cancelling a whole coroutine and what it started, holding a cancel
+// back, and task_group, a scope that owns the coroutines started through it.
+// docs/cancel.md has the design; with_timeout is to come.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
 #include "xcoro/coro.hpp"
+#include "xcoro/detail/frame_storage.hpp"
+#include "xcoro/detail/wait_list.hpp"
 #include "xcoro/export.hpp"
+#include "xcoro/result.hpp"
 
 namespace xcoro {
 
 /// Requests that `f` stop, and with it, transitively, every unfinished coroutine it
-/// started. From then on the blocking calls of those coroutines that honour cancellation
-/// return at once with errc::canceled, including the one each is suspended in now (which
-/// resumes later, through its loop or executor, never inside this call). Today these are
-/// the aio operations and aio::sleep; channels, select and the sync primitives follow
-/// (docs/cancel.md). The request is level-triggered: it stays until the coroutine finishes.
-/// A coroutine suspended in a plain xsuspend is not woken, and code that never suspends is
-/// never interrupted. Returns false if `f` is null, finished, or already cancelled.
+/// started (with xasync, or task_group::spawn). From then on the blocking calls of those
+/// coroutines that honour cancellation return at once with errc::canceled, including the
+/// one each is suspended in now (which resumes later, through its loop or executor, never
+/// inside this call). These are the aio operations and aio::sleep, channel::send and
+/// channel::recv (which returns std::nullopt: check cancel_requested()), select,
+/// mutex::lock, semaphore::acquire and wait_group::wait. xawait, xawait_all/any and
+/// task_group::wait are not interrupted: they return once the (cancelled) children finish.
+/// The request is level-triggered: it stays until the coroutine finishes. A coroutine
+/// suspended in a plain xsuspend is not woken, and code that never suspends is never
+/// interrupted. Returns false if `f` is null, finished, or already cancelled.
 /// Call it from any coroutine of f's thread, or from root.
 XCORO_EXPORT bool cancel(frame f) noexcept;
 
@@ -39,5 +54,229 @@ class XCORO_EXPORT cancel_shield {
  private:
   coro* c_;
 };
+
+class task_group;
+
+namespace detail {
+
+template <class T>
+inline constexpr bool is_result = false;
+template <class T>
+inline constexpr bool is_result<result<T>> = true;
+
+/// The part of a task_group child's storage that the group's compiled code reads: its
+/// coroutine and the links of the group's lists. It sits first in the storage, where a
+/// frame_t keeps its own (below the record on the child's stack), so the group allocates
+/// nothing per child. Its layout does not depend on exceptions being enabled, so the
+/// library and code built with -fno-exceptions agree on it.
+struct group_child {
+  coro* c = nullptr;
+  task_group* group = nullptr;
+  group_child* prev = nullptr;
+  group_child* next = nullptr;
+  void (*destroy_storage)(group_child*) noexcept = nullptr;  // destroys the whole storage
+};
+
+/// The tag of a task_group child's storage: no frame_t type matches it, so xyield in a
+/// child aborts with a message, as in any coroutine that is not a generator.
+inline constexpr char group_child_tag[] = "xcoro::task_group child";
+
+template <class Fn, class... Args>
+struct group_child_storage;
+}  // namespace detail
+
+/// A scope that owns the coroutines started through it (its children): spawn starts one,
+/// wait() waits for all, and the destructor cancels and joins those still running, so that
+/// no child outlives the group. A child that fails (ends with an exception, or returns a
+/// result<T> holding an error other than errc::canceled) cancels its siblings, and wait()
+/// reports that first failure. Non-copyable and non-movable. Use it from the thread that
+/// created it: from root, or from any coroutine of that thread.
+///
+/// Memory: the group keeps each child's stack until the child finishes and lets go of it
+/// soon after (the next time a child finishes or the group is used; a stack cannot be freed
+/// while its coroutine still runs on it), so a group that spawns a child per connection
+/// holds memory for the live ones only. The group itself allocates nothing.
+class XCORO_EXPORT task_group {
+ public:
+  /// An empty group.
+  task_group() noexcept = default;
+  /// Cancels the children still running and waits until they have finished: in a
+  /// coroutine it suspends, woken as wait() is; in root it runs the env executor's loop
+  /// (the aio loop when the env executor is aio's). In two cases it cannot wait, and
+  /// destroys the unfinished children as a frame_t destroys its coroutine (unwinding them
+  /// where exceptions exist): in root when nothing can make progress any more, and in a
+  /// coroutine that a destroyed frame_t is unwinding. (A child that never finishes, e.g.
+  /// one in a plain xsuspend that nothing resumes, keeps a coroutine waiting here, as
+  /// xawait would.) A failure that no wait() returned is printed as one line on stderr,
+  /// naming the child:
+  /// "xcoro: ~task_group: coroutine 'name' (id N) ended with an exception that no wait()
+  /// observed: <what()>" (or "returned an error ...: <message>"). Aborts if another
+  /// coroutine still waits in this group's wait().
+  ~task_group() { close(detail::unwind_on_destroy); }
+  task_group(const task_group&) = delete;
+  task_group& operator=(const task_group&) = delete;
+
+  /// Starts `f(args...)` as a child of the group, as xasync does: it runs at once, up to
+  /// its first suspend or its end, started by the calling coroutine (so a cancel of the
+  /// caller reaches it). The decayed callable and arguments are stored by value on the
+  /// child's stack and destroyed when it finishes; its return value is dropped (a
+  /// result<T> is first checked for an error). A child spawned into a group that was
+  /// cancelled or has failed is born cancelled. Returns success once the child has started
+  /// (whatever it then did); errors: those of xasync (errc::stack_too_small, the stack
+  /// allocator's error), with nothing started.
+  template <class F, class... Args>
+    requires detail::async_callable<F, Args...>
+  result<void> spawn(F&& f, Args&&... args) {
+    return spawn(stack_arg(), std::forward<F>(f), std::forward<Args>(args)...);
+  }
+  /// spawn on the given stack (see stack_arg).
+  template <class F, class... Args>
+    requires detail::async_callable<F, Args...>
+  result<void> spawn(stack_arg stack, F&& f, Args&&... args);
+
+  /// Waits until every child has finished, then rethrows the first exception a child
+  /// ended with, or returns the first error a child returned in a result<T> (errc::canceled
+  /// excepted), whichever came first; else errc::canceled if cancel() was called or the
+  /// coroutine calling wait() was cancelled (and not shielded); else success. Returns at
+  /// once when no child runs. Calling it again returns the same. Not interrupted by a
+  /// cancel of the waiting coroutine: it returns once the cancelled children finish.
+  /// In a coroutine it suspends and is woken through the env executor (without one, only a
+  /// child it started, returning to it, wakes it); in root it runs the env executor's loop
+  /// as the destructor does, and returns errc::deadlock, children still running, if nothing
+  /// can make progress.
+  result<void> wait();
+
+  /// Cancels every child still running (xcoro::cancel on each) and the children spawned
+  /// from now on; wait() then returns errc::canceled unless a child failed first.
+  void cancel() noexcept;
+
+  /// How many children have not finished yet.
+  std::size_t size() const noexcept;
+
+ private:
+  template <class Fn, class... Args>
+  friend struct detail::group_child_storage;
+
+  /// Links a created, unstarted child into the running list; cancels it if the group stops.
+  void adopt(detail::group_child* n) noexcept;
+  /// Called on the child's own stack when its function has ended (or was unwound): `ec` is
+  /// the error of a result<T> it returned, `ep` the exception it ended with.
+  void child_ended(detail::group_child* n, std::error_code ec, std::exception_ptr ep) noexcept;
+  /// Frees the finished children whose coroutines no longer run.
+  void release_finished() const noexcept;
+  /// Cancels every running child.
+  void stop_children() noexcept;
+  /// Waits until no child runs, as wait() describes. False if it cannot: in root nothing
+  /// can make progress; in a coroutine its frame_t started unwinding it (then, if
+  /// `may_throw`, forced_unwind is thrown instead).
+  bool join(const char* call, bool may_throw);
+  /// The destructor's work; `unwind`: whether the user's code has exceptions.
+  void close(bool unwind) noexcept;
+
+  detail::group_child* running_ = nullptr;  // children that have not finished
+  mutable detail::group_child* finished_ = nullptr;  // finished, stack not yet freed
+  std::size_t size_ = 0;                    // length of running_
+  detail::wait_queue waiters_;              // coroutines in wait()
+  std::error_code error_;                   // the first failure: an error, or
+  std::exception_ptr exception_;            // an exception (present without exceptions
+                                            // too, so the layout does not depend on them)
+  std::uint64_t failed_id_ = 0;             // the child that failed first, for the report
+  char failed_name_[detail::max_name_length + 1] = {};
+  bool failed_ = false;                     // a child failed
+  bool observed_ = false;                   // wait() returned the failure
+  bool cancelled_ = false;                  // cancel() was called
+};
+
+namespace detail {
+
+/// A task_group child's storage: the group's links, then the decayed callable and its
+/// arguments. Unlike frame_storage it keeps no return value: the group only needs to know
+/// whether the child failed.
+template <class Fn, class... Args>
+struct group_child_storage final : group_child, frame_storage_base {
+  using call_type = std::tuple<Fn, Args...>;
+  using result_type = std::invoke_result_t<Fn, Args...>;
+  manual<call_type> call;
+
+  void destroy_call() noexcept {
+    if (this->slots & slot_call) {
+      this->slots &= static_cast<std::uint8_t>(~slot_call);
+      call.destroy();
+    }
+  }
+
+  static void destroy_all(group_child* n) noexcept {
+    auto* s = static_cast<group_child_storage*>(n);
+    s->destroy_call();
+    s->~group_child_storage();
+  }
+
+  /// Calls the function; returns the error of a result<T> it returned.
+  std::error_code invoke() {
+    auto fn = [](auto&&... a) -> result_type { return std::invoke(std::move(a)...); };
+    if constexpr (is_result<std::remove_cv_t<result_type>>) {
+      return std::apply(fn, std::move(call.get())).error();
+    } else {
+      (void)std::apply(fn, std::move(call.get()));
+      return {};
+    }
+  }
+
+  /// The child's body: runs on its own stack, never lets an exception escape, and tells
+  /// the group last, once the callable and arguments are destroyed.
+  static void run(coro* c) noexcept {
+    auto* s = static_cast<group_child_storage*>(coro_access::frame(c));  // from its second base
+    std::error_code ec;
+    std::exception_ptr ep;
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      ec = s->invoke();
+#if defined(__cpp_exceptions)
+    } catch (const xcoro::forced_unwind&) {
+      // The group is destroying a child that could not finish: nothing to report.
+    } catch (...) {
+      ep = std::current_exception();
+    }
+#endif
+    s->destroy_call();
+    s->group->child_ended(static_cast<group_child*>(s), ec, std::move(ep));
+  }
+};
+
+}  // namespace detail
+
+template <class F, class... Args>
+  requires detail::async_callable<F, Args...>
+result<void> task_group::spawn(stack_arg stack, F&& f, Args&&... args) {
+  using S = detail::group_child_storage<std::decay_t<F>, std::decay_t<Args>...>;
+  release_finished();
+  std::error_code ec;
+  detail::created made = detail::coro_create(stack, sizeof(S), alignof(S), &S::run, ec);
+  if (made.c == nullptr) {
+    return ec;
+  }
+  S* s = ::new (made.storage) S;
+  s->tag = detail::group_child_tag;
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    s->call.emplace(std::forward<F>(f), std::forward<Args>(args)...);
+#if defined(__cpp_exceptions)
+  } catch (...) {
+    S::destroy_all(s);
+    detail::coro_free(made.c);
+    throw;
+  }
+#endif
+  s->slots |= detail::slot_call;
+  s->destroy_storage = &S::destroy_all;
+  s->c = made.c;
+  s->group = this;
+  detail::a_::frame(made.c) = static_cast<detail::frame_storage_base*>(s);
+  adopt(s);
+  xresume(made.c);
+  return {};
+}
 
 }  // namespace xcoro
