@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
+#include <new>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
