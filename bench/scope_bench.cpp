@@ -6,7 +6,8 @@
 // Boost.Fiber fiber woken from a blocked pop (Boost.Fiber has no cancellation). (1b) Cancel
 // latency of a coroutine blocked in a socket read (aio::tcp over a socketpair), on the
 // io_uring and the epoll backend: xcoro::cancel(f) beside aio::cancel(f), the cancel of that
-// one operation.
+// one operation. (2) task_group::spawn of an empty function and its release, beside xasync +
+// xawait of the same function and Boost.Fiber's fiber + join().
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -110,11 +111,16 @@ struct options {
   std::size_t repeat = 5;
   std::size_t iterations = 100000;    // cancels (or wake-ups) per channel run
   std::size_t io_iterations = 20000;  // cancels per socket run
+  std::size_t children = 100000;      // children per spawn run
+  std::size_t section = 0;            // 1 or 2: run only that section; 0: both
 };
 
 void print_usage(std::FILE* out) {
   std::fputs(
-      "Usage: xcoro-scope-bench [--repeat 5] [--iterations 100000] [--io-iterations 20000]\n", out);
+      "Usage: xcoro-scope-bench [--repeat 5] [--iterations 100000] [--io-iterations 20000]\n"
+      "                         [--children 100000] [--section 1|2]\n"
+      "  --section N  runs only section N (1 cancel latency, 2 task_group spawns)\n",
+      out);
 }
 
 // Returns the exit code when the program should stop (help: 0, bad usage: 2), else -1.
@@ -142,6 +148,10 @@ int parse_args(int argc, char** argv, options& o) {
       o.iterations = n;
     } else if (a == "--io-iterations") {
       o.io_iterations = n;
+    } else if (a == "--children") {
+      o.children = n;
+    } else if (a == "--section" && n <= 2) {
+      o.section = n;
     } else {
       print_usage(stderr);
       return 2;
@@ -446,6 +456,90 @@ void run_socket_cancel(const options& o) {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// 2. Spawning and releasing a child that does nothing, from root, N times in a row; ns per
+// child is the whole run over N. Each child runs at once to its end.
+//   task_group: g.spawn(empty) N times, then g.wait() and the group's destruction (a
+//     finished child's stack is freed by the next spawn, or by wait).
+//   xasync: xasync(empty), xawait on its frame, and the frame_t's destruction.
+//   boost: boost::fibers::fiber(empty) and join() (the default launch::post: the fiber runs
+//     at join), with fixedsize_stack (malloc and free per fiber) and, as xcoro reuses
+//     stacks from a pool, with pooled_fixedsize_stack.
+
+void empty_child() {}
+
+double group_run(std::size_t n) {
+  auto t0 = clock_type::now();
+  {
+    xcoro::task_group g;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!g.spawn(xcoro::stack_arg(stack_size), &empty_child)) {
+        fail("task_group::spawn failed");
+      }
+    }
+    if (!g.wait()) {
+      fail("task_group::wait failed");
+    }
+  }
+  return ns_between(t0, clock_type::now()) / static_cast<double>(n);
+}
+
+double xasync_run(std::size_t n) {
+  auto t0 = clock_type::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    auto f = take(xcoro::xasync(xcoro::stack_arg(stack_size), &empty_child), "xasync failed");
+    xcoro::xawait(f);
+  }
+  return ns_between(t0, clock_type::now()) / static_cast<double>(n);
+}
+
+template <class StackAllocator>
+double fiber_run(std::size_t n, const StackAllocator& stack) {
+  auto t0 = clock_type::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    boost::fibers::fiber f(std::allocator_arg, StackAllocator(stack), &empty_child);
+    f.join();
+  }
+  return ns_between(t0, clock_type::now()) / static_cast<double>(n);
+}
+
+void run_spawn(const options& o) {
+  std::printf("\n== 2. spawn and release of a child that does nothing, from root: ns per child,\n");
+  std::printf("   %zu children per run, median of %zu runs, the four interleaved\n", o.children,
+              o.repeat);
+  std::printf("   task_group: g.spawn(f) each time, then g.wait() and ~task_group\n");
+  std::printf("   xasync:     xasync(f), xawait(frame), ~frame_t\n");
+  std::printf("   boost:      boost::fibers::fiber(f) (launch::post) and join()\n");
+  boost::fibers::fixedsize_stack fixed(stack_size);
+  boost::fibers::pooled_fixedsize_stack pooled(stack_size);
+  // Warm-up: fills xcoro's stack pool and Boost's.
+  group_run(o.children / 10 + 1);
+  xasync_run(o.children / 10 + 1);
+  fiber_run(o.children / 10 + 1, fixed);
+  fiber_run(o.children / 10 + 1, pooled);
+  std::vector<double> g, x, bf, bp;
+  for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+    g.push_back(group_run(o.children));
+    x.push_back(xasync_run(o.children));
+    bf.push_back(fiber_run(o.children, fixed));
+    bp.push_back(fiber_run(o.children, pooled));
+  }
+  double gm = median(g);
+  double xm = median(x);
+  double bfm = median(bf);
+  double bpm = median(bp);
+  std::printf("%-44s %9s %14s\n", "", "ns/child", "task_group/it");
+  std::printf("%-44s %9.1f\n", "task_group::spawn + release", gm);
+  std::printf("%-44s %9.1f", "xasync + xawait + ~frame_t", xm);
+  print_ratio(gm, xm);
+  std::printf("\n%-44s %9.1f", "boost fiber + join, fixedsize_stack", bfm);
+  print_ratio(gm, bfm);
+  std::printf("\n%-44s %9.1f", "boost fiber + join, pooled_fixedsize_stack", bpm);
+  print_ratio(gm, bpm);
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -458,15 +552,22 @@ int main(int argc, char** argv) {
   ::uname(&u);
   std::printf("xcoro-scope-bench: everything on one OS thread; %zu KiB stacks for xcoro\n",
               stack_size / 1024);
-  std::printf("(default pooled allocator) and Boost.Fiber (fixedsize_stack)\n");
+  std::printf("(default pooled allocator) and Boost.Fiber (fixedsize_stack, and in section 2\n");
+  std::printf("also pooled_fixedsize_stack)\n");
   std::printf("cpu: %s, cores: %ld, kernel: %s, load average: %s\n", cpu_model().c_str(),
               ::sysconf(_SC_NPROCESSORS_ONLN), u.release, load_average().c_str());
-  std::printf("steady_clock: one read costs %.1f ns, and each latency below includes one;\n",
-              clock_read_ns());
-  std::printf("a p50 is one iteration's latency, as coarse as the clock (some virtual\n");
-  std::printf("machines step it by 10 ns); a mean is not\n\n");
-  run_channel_cancel(o);
-  run_socket_cancel(o);
+  std::printf("\n");
+  if (o.section == 0 || o.section == 1) {
+    std::printf("steady_clock: one read costs %.1f ns, and each latency below includes one;\n",
+                clock_read_ns());
+    std::printf("a p50 is one iteration's latency, as coarse as the clock (some virtual\n");
+    std::printf("machines step it by 10 ns); a mean is not\n\n");
+    run_channel_cancel(o);
+    run_socket_cancel(o);
+  }
+  if (o.section == 0 || o.section == 2) {
+    run_spawn(o);
+  }
   std::printf("\n%.1f s in all\n", ns_between(t0, clock_type::now()) / 1e9);
   return 0;
 }

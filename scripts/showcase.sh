@@ -3,11 +3,12 @@
 # benchmark (context switch, many coroutines) beside Boost.Context, then the micro suite,
 # then channels (ping-pong, 10^3..10^6 coroutines on one channel, xawait_all) beside
 # Boost.Fiber and Go, then cancellation (cancel latency beside a plain wake-up and
-# aio::cancel), then async IO (bench/io/run.sh --quick: TCP echo beside hand-written
-# io_uring/epoll loops, asio and Go; HTTP under wrk; million_timers and ping_pongs beside
-# Go). Every figure is printed beside the same-run figure of its peer and the ratio. About
-# five minutes on 2 vCPUs (one of them building), and 4 GiB of memory at the peak (a million
-# coroutines on one channel). Usage: scripts/showcase.sh [--full]
+# aio::cancel; task_group spawns beside xasync and Boost.Fiber), then async IO
+# (bench/io/run.sh --quick: TCP echo beside hand-written io_uring/epoll loops, asio and
+# Go; HTTP under wrk; million_timers and ping_pongs beside Go). Every figure is printed
+# beside the same-run figure of its peer and the ratio. About five minutes on 2 vCPUs (one
+# of them building), and 4 GiB of memory at the peak (a million coroutines on one
+# channel). Usage: scripts/showcase.sh [--full]
 # (XCORO_SHOWCASE_BUILD=DIR builds and runs in DIR instead of build/release.)
 #   --full  also runs the full-length case: 1,000,000 coroutines for 1,000 rounds
 #           (about 3 more minutes, no more memory than the peak above).
@@ -50,7 +51,8 @@ else
 fi
 echo
 if [ -x "$bench/xcoro-scope-bench" ]; then
-  echo "== xcoro-scope-bench (cancel latency beside wake-ups and aio::cancel, one OS thread)"
+  echo "== xcoro-scope-bench (cancel latency beside wake-ups and aio::cancel; task_group"
+  echo "   spawns beside xasync and Boost.Fiber; one OS thread)"
   "$bench/xcoro-scope-bench"
 else
   echo "== xcoro-scope-bench was not built (Boost.Fiber missing); skipped"
