@@ -188,7 +188,7 @@ struct world {
   std::set<std::uint64_t> received;      // came out of a channel
   std::set<std::uint64_t> destroyed;     // freed (value_deleter)
   bool closed[num_channels] = {};
-  // Coroutines destroyed while suspended. Each may have been handed a rendezvous value,
+  // Coroutines unwound while suspended. Each may have been handed a rendezvous value,
   // which the channel then keeps for the next receiver (possibly after later values).
   std::size_t destroyed_suspended = 0;
   // (receiver tag, channel, sender tag) -> last value received: order per sender.
@@ -321,12 +321,9 @@ void value_deleter::operator()(std::uint64_t* p) const noexcept {
   delete p;
 }
 
-/// Destroys a frame, counting it if it was suspended.
+/// Destroys a frame: a suspended coroutine is unwound (counted by its node_life).
 template <class Frame>
 void destroy(Frame& f) {
-  if (f.status() == xcoro::status::suspended) {
-    ++w->destroyed_suspended;
-  }
   f = Frame{};
 }
 
@@ -358,14 +355,19 @@ void world::cancel_in_slot(std::uint8_t slot, std::uint8_t which) {
   }
 }
 
-/// Marks a coroutine's model finished when its body ends, normally or unwound. A child
-/// that ends returns to its starter, which may be waiting in a plain xsuspend.
+/// Marks a coroutine's model finished when its body ends, normally or unwound, and counts
+/// it if it was unwound (`ended` not set). A child that ends returns to its starter, which
+/// may be waiting in a plain xsuspend.
 struct node_life {
   node& n;
+  bool ended = false;  // the body reached its end (return or throw), not unwound
   explicit node_life(node& nn) : n(nn) {}
   node_life(const node_life&) = delete;
   node_life& operator=(const node_life&) = delete;
   ~node_life() {
+    if (!ended) {
+      ++w->destroyed_suspended;
+    }
     n.finished = true;
     n.blocked = false;
     if (n.parent != 0) {
@@ -466,6 +468,7 @@ void run_script(std::uint64_t self, const script& s) {
     run_command(self, c, &children, &shields);
     shields.step();
   }
+  life.ended = true;
 }
 
 void run_child(std::uint64_t self, const script& s) {
@@ -473,6 +476,7 @@ void run_child(std::uint64_t self, const script& s) {
   for (const command& c : s) {
     run_command(self, c, nullptr, nullptr);
   }
+  life.ended = true;
 }
 
 void run_command(std::uint64_t self, const command& c, children_t* children, shields_t* shields) {
