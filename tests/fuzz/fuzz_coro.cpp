@@ -19,6 +19,11 @@
 //     end of a shield resume nobody; after the executor is drained, no coroutine with a
 //     pending cancel is still waiting in a channel or select; a plain xsuspend is continued
 //     only by the driver or by a child returning to it, never by a cancel;
+//   - task_group (one per worker): size() counts the unfinished children of the model;
+//     wait() returns only when all have finished, with the first failure (a rethrown
+//     exception or an error), else canceled if the group or the waiting worker was
+//     cancelled, else success; a failing child cancels its siblings; children spawned into
+//     a stopped group are born cancelled; after the group's destructor all have finished;
 //   - generators yield and return exactly the sequence their model computes, and an
 //     exception thrown inside one comes out of xnext;
 //   - with ASan/LSan: no crash, no use-after-free, no leak;
@@ -112,30 +117,34 @@ class reader {
 
 /// What a worker or child coroutine does, one command after the other.
 enum class cmd : std::uint8_t {
-  send,          // channel::send
-  recv,          // channel::recv
-  try_send,      // channel::try_send
-  try_recv,      // channel::try_recv
-  close,         // channel::close
-  suspend,       // xsuspend: only the driver, or a child returning to it, continues it
-  select_recv2,  // select over recv_case on two channels
-  select_mixed,  // select over a send_case and a recv_case
-  spawn,         // xasync a child running its own script (workers only)
-  await_child,   // xawait the oldest unfinished child (workers only)
-  destroy_peer,  // destroy another worker's frame from inside this one (workers only)
-  cancel_peer,   // xcoro::cancel worker a's frame (b % 4 == 0, or it has no children) or
-                 // its child (b - 1) % children; itself or its own child if a names it
-  cancel_child,  // xcoro::cancel this worker's child a % children (workers only)
-  shield_begin,  // open a cancel_shield for the next 1 + a % 5 commands, nested up to
-                 // three deep (workers only)
-  shield_end,    // end the innermost open shield now (workers only)
+  send,            // channel::send
+  recv,            // channel::recv
+  try_send,        // channel::try_send
+  try_recv,        // channel::try_recv
+  close,           // channel::close
+  suspend,         // xsuspend: only the driver, or a child returning to it, continues it
+  select_recv2,    // select over recv_case on two channels
+  select_mixed,    // select over a send_case and a recv_case
+  spawn,           // xasync a child running its own script (workers only)
+  await_child,     // xawait the oldest unfinished child (workers only)
+  destroy_peer,    // destroy another worker's frame from inside this one (workers only)
+  cancel_peer,     // xcoro::cancel worker a's frame (b % 4 == 0, or it has no children) or
+                   // its child (b - 1) % children; itself or its own child if a names it
+  cancel_child,    // xcoro::cancel this worker's child a % children (workers only)
+  shield_begin,    // open a cancel_shield for the next 1 + a % 5 commands, nested up to
+                   // three deep (workers only)
+  shield_end,      // end the innermost open shield now (workers only)
+  spawn_in_group,  // task_group::spawn a child (script as spawn); it returns an error if
+                   // a / 64 == 1, throws if a / 64 == 2 (workers only)
+  group_wait,      // task_group::wait (workers only)
+  group_cancel,    // task_group::cancel (workers only)
   count
 };
 
-constexpr const char* cmd_names[] = {"send",         "recv",         "try_send",     "try_recv",
-                                     "close",        "suspend",      "select_recv2", "select_mixed",
-                                     "spawn",        "await_child",  "destroy_peer", "cancel_peer",
-                                     "cancel_child", "shield_begin", "shield_end"};
+constexpr const char* cmd_names[] = {
+    "send",         "recv",         "try_send",   "try_recv",       "close",        "suspend",
+    "select_recv2", "select_mixed", "spawn",      "await_child",    "destroy_peer", "cancel_peer",
+    "cancel_child", "shield_begin", "shield_end", "spawn_in_group", "group_wait",   "group_cancel"};
 static_assert(std::size(cmd_names) == static_cast<std::size_t>(cmd::count));
 
 /// For the trace: how a blocking call ended.
@@ -161,12 +170,23 @@ struct worker {
 
 struct children_t;
 
+/// The model of a worker's task_group: its children, and what wait() must report.
+struct group_model {
+  enum class failure { none, error, exception };
+  std::vector<std::uint64_t> kids;
+  bool cancelled = false;         // task_group::cancel() was called
+  failure first = failure::none;  // how the first child that failed failed
+  /// Whether a child spawned now is born cancelled.
+  bool stopping() const { return cancelled || first != failure::none; }
+};
+
 /// The model of one worker or child coroutine, by tag: what cancellation state the library
 /// must report for it.
 struct node {
   std::uint64_t parent = 0;         // 0: started by the driver
   std::vector<std::uint64_t> kids;  // coroutines it started, in order
   children_t* children = nullptr;   // a worker's child frames, while its script runs
+  group_model* group = nullptr;     // the task_group of a group child
   int shields = 0;                  // cancel_shields alive in it
   bool cancelled = false;           // a cancel reached it
   bool finished = false;            // its body has returned or been unwound
@@ -188,8 +208,9 @@ struct world {
   std::set<std::uint64_t> received;      // came out of a channel
   std::set<std::uint64_t> destroyed;     // freed (value_deleter)
   bool closed[num_channels] = {};
-  // Coroutines unwound while suspended. Each may have been handed a rendezvous value,
-  // which the channel then keeps for the next receiver (possibly after later values).
+  // Coroutines unwound while suspended (by their frame_t or by their task_group). Each may
+  // have been handed a rendezvous value, which the channel then keeps for the next
+  // receiver (possibly after later values).
   std::size_t destroyed_suspended = 0;
   // (receiver tag, channel, sender tag) -> last value received: order per sender.
   std::map<std::tuple<std::uint64_t, int, std::uint64_t>, std::uint64_t> last_seen;
@@ -244,8 +265,9 @@ struct world {
     closed[c] = true;
   }
 
-  /// Creates the model of a coroutine started by `parent` (0: the driver).
-  node& add_node(std::uint64_t tag, std::uint64_t parent) {
+  /// Creates the model of a coroutine started by `parent` (0: the driver), spawned into
+  /// `group` unless that is null.
+  node& add_node(std::uint64_t tag, std::uint64_t parent, group_model* group = nullptr) {
     node& n = nodes[tag];
     n.parent = parent;
     if (parent != 0) {
@@ -253,7 +275,23 @@ struct world {
       p.kids.push_back(tag);
       n.cancelled = p.pending();  // born cancelled
     }
+    if (group != nullptr) {
+      n.group = group;
+      group->kids.push_back(tag);
+      n.cancelled = n.cancelled || group->stopping();
+    }
     return n;
+  }
+
+  /// The model of task_group::cancel, of a failing child's siblings being cancelled
+  /// (`except`: the failing child), and of the group's destructor.
+  void stop_group(group_model& g, std::uint64_t except) {
+    for (std::uint64_t k : g.kids) {
+      node& kn = nodes.at(k);
+      if (k != except && !kn.finished) {
+        flow(kn);
+      }
+    }
   }
 
   /// The model of a cancel reaching `n`: it is marked, and unless a shield holds it back
@@ -451,21 +489,70 @@ struct shields_t {
   }
 };
 
+/// A worker's task_group and its model. Its destructor cancels the children still running
+/// and waits for them (or, if the worker is being unwound, destroys them); after it, every
+/// child of the group has finished.
+struct group_t {
+  group_model m;
+  std::optional<xcoro::task_group> g;
+  group_t() { g.emplace(); }
+  group_t(const group_t&) = delete;
+  group_t& operator=(const group_t&) = delete;
+  ~group_t() {
+    w->stop_group(m, 0);
+    g.reset();
+    check_done();
+  }
+  /// task_group::size() against the model.
+  void check_size() const {
+    std::size_t running = 0;
+    for (std::uint64_t k : m.kids) {
+      running += w->nodes.at(k).finished ? 0 : 1;
+    }
+    FUZZ_CHECK(g->size() == running);
+  }
+  void check_done() const {
+    for (std::uint64_t k : m.kids) {
+      FUZZ_CHECK(w->nodes.at(k).finished);
+    }
+  }
+};
+
+/// What only a worker has: its children's frames, its shields and its task_group.
+struct worker_scope {
+  children_t& children;
+  shields_t& shields;
+  group_t& group;
+};
+
 int chan(std::uint8_t b) {
   return b % num_channels;
 }
 
-/// Runs one command in a coroutine with tag `self`. `children` and `shields` are null in a
-/// child.
-void run_command(std::uint64_t self, const command& c, children_t* children, shields_t* shields);
+/// A child's script, derived from the operands of spawn or spawn_in_group: channel
+/// commands and suspends only.
+script child_script(const command& c) {
+  script s;
+  std::size_t len = c.b % (max_child_script + 1);
+  for (std::size_t j = 0; j < len; ++j) {
+    auto what = static_cast<cmd>((c.a + 3 * j + c.b) % static_cast<int>(cmd::spawn));
+    s.push_back({what, static_cast<std::uint8_t>(c.a + j), static_cast<std::uint8_t>(c.b + 2 * j)});
+  }
+  return s;
+}
+
+/// Runs one command in a coroutine with tag `self`. `ws` is null in a child.
+void run_command(std::uint64_t self, const command& c, worker_scope* ws);
 
 void run_script(std::uint64_t self, const script& s) {
   node& me = w->nodes.at(self);
   node_life life(me);
   children_t children(me);
-  shields_t shields(me);  // ends before the children are destroyed
+  group_t group;          // joined after the shields end, before the children are destroyed
+  shields_t shields(me);  // ends first
+  worker_scope ws{children, shields, group};
   for (const command& c : s) {
-    run_command(self, c, &children, &shields);
+    run_command(self, c, &ws);
     shields.step();
   }
   life.ended = true;
@@ -474,13 +561,44 @@ void run_script(std::uint64_t self, const script& s) {
 void run_child(std::uint64_t self, const script& s) {
   node_life life(w->nodes.at(self));
   for (const command& c : s) {
-    run_command(self, c, nullptr, nullptr);
+    run_command(self, c, nullptr);
   }
   life.ended = true;
 }
 
-void run_command(std::uint64_t self, const command& c, children_t* children, shields_t* shields) {
+/// A task_group child: runs its script, then returns an error (how 1), throws (how 2) or
+/// returns errc::canceled if it was cancelled, which is no failure (else). A failure
+/// cancels its running siblings, and stops the group.
+xcoro::result<void> run_group_child(std::uint64_t self, const script& s, int how) {
   node& me = w->nodes.at(self);
+  group_model& g = *me.group;
+  node_life life(me);
+  for (const command& c : s) {
+    run_command(self, c, nullptr);
+  }
+  life.ended = true;
+  if (how == 1 || how == 2) {
+    if (g.first == group_model::failure::none) {
+      g.first = how == 1 ? group_model::failure::error : group_model::failure::exception;
+      w->stop_group(g, self);
+    }
+    FUZZ_TRACE("[%llu] group child fails (%s)\n", static_cast<unsigned long long>(self),
+               how == 1 ? "error" : "exception");
+    if (how == 2) {
+      throw std::runtime_error("group child threw");
+    }
+    return std::make_error_code(std::errc::io_error);
+  }
+  if (xcoro::cancel_requested()) {
+    return xcoro::errc::canceled;
+  }
+  return {};
+}
+
+void run_command(std::uint64_t self, const command& c, worker_scope* ws) {
+  node& me = w->nodes.at(self);
+  children_t* children = ws != nullptr ? &ws->children : nullptr;
+  shields_t* shields = ws != nullptr ? &ws->shields : nullptr;
   FUZZ_CHECK(!w->in_cancel);
   FUZZ_CHECK(xcoro::cancel_requested() == me.cancelled);
   // Whether this call, if blocking, must return canceled at once.
@@ -650,14 +768,7 @@ void run_command(std::uint64_t self, const command& c, children_t* children, shi
       if (children == nullptr) {
         break;
       }
-      script s;
-      std::size_t len = c.b % (max_child_script + 1);
-      for (std::size_t j = 0; j < len; ++j) {
-        // Children get channel commands and suspends only, derived from the operands.
-        auto what = static_cast<cmd>((c.a + 3 * j + c.b) % static_cast<int>(cmd::spawn));
-        s.push_back(
-            {what, static_cast<std::uint8_t>(c.a + j), static_cast<std::uint8_t>(c.b + 2 * j)});
-      }
+      script s = child_script(c);
       std::uint64_t tag = w->next_tag++;
       w->add_node(tag, self);
       FUZZ_TRACE("  child %llu%s, %zu commands\n", static_cast<unsigned long long>(tag),
@@ -720,6 +831,73 @@ void run_command(std::uint64_t self, const command& c, children_t* children, shi
     case cmd::shield_end:
       if (shields != nullptr) {
         shields->end();
+      }
+      break;
+    case cmd::spawn_in_group: {
+      if (ws == nullptr) {
+        break;
+      }
+      group_t& gr = ws->group;
+      gr.check_size();
+      std::uint64_t tag = w->next_tag++;
+      w->add_node(tag, self, &gr.m);
+      script s = child_script(c);
+      FUZZ_TRACE("  group child %llu%s, %zu commands\n", static_cast<unsigned long long>(tag),
+                 w->nodes.at(tag).cancelled ? " born cancelled" : "", s.size());
+      xcoro::result<void> r = gr.g->spawn(run_group_child, tag, std::move(s), c.a / 64);
+      FUZZ_CHECK(r.has_value());
+      FUZZ_CHECK(!w->in_cancel);
+      gr.check_size();
+      break;
+    }
+    case cmd::group_wait: {
+      if (ws == nullptr) {
+        break;
+      }
+      group_t& gr = ws->group;
+      xcoro::result<void> r;
+      bool threw = false;
+      try {
+        // Not interrupted by a cancel: it returns once the (cancelled) children finish.
+        r = gr.g->wait();
+      } catch (const std::runtime_error&) {
+        threw = true;
+      }
+      FUZZ_CHECK(!w->in_cancel);
+      FUZZ_TRACE("[%llu] group_wait -> %s\n", static_cast<unsigned long long>(self),
+                 threw ? "threw"
+                 : r   ? "ok"
+                       : r.error().message().c_str());
+      gr.check_done();
+      gr.check_size();
+      switch (gr.m.first) {
+        case group_model::failure::exception:
+          FUZZ_CHECK(threw);
+          break;
+        case group_model::failure::error:
+          FUZZ_CHECK(!threw && !r && r.error() == std::errc::io_error);
+          break;
+        case group_model::failure::none:
+          FUZZ_CHECK(!threw);
+          if (gr.m.cancelled || me.pending()) {
+            FUZZ_CHECK(!r && r.error() == xcoro::errc::canceled);
+          } else {
+            FUZZ_CHECK(r.has_value());
+          }
+          break;
+      }
+      break;
+    }
+    case cmd::group_cancel:
+      if (ws != nullptr) {
+        group_t& gr = ws->group;
+        gr.m.cancelled = true;
+        w->stop_group(gr.m, 0);
+        FUZZ_CHECK(!w->in_cancel);
+        w->in_cancel = true;
+        gr.g->cancel();
+        w->in_cancel = false;
+        gr.check_size();
       }
       break;
     case cmd::count:
