@@ -16,7 +16,8 @@
 #      with 1 connection (deterministic: run once) and 64 (the batching of completions
 #      varies a little with timing: three runs).
 # Prints the machine, the median of each figure for prev and now, their range over the
-# runs, and now/prev (above 1: now is slower, or costs more instructions).
+# runs, and now/prev (above 1: now is slower, or costs more instructions), and a NOISY
+# line when a Boost row's now/prev is more than 5% off 1.
 # About a minute on 2 vCPUs once both builds exist (parts 1 and 2: 20 s, part 3: 30 s);
 # the first builds add about a minute. Part 3 needs valgrind (skipped without it).
 #
@@ -193,13 +194,20 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 printf "%-44s %10s %10s %9s   %-19s %s\n" "case" "prev" "now" "now/prev" "prev range" \
   "now range"
+noise=0  # the largest distance from 1 of a Boost row's now/prev, in thousandths
 row() {
-  local label="$1" name="$2" pm prange nm nrange
+  local label="$1" name="$2" pm prange nm nrange r
   read -r pm prange <<<"$(stats prev "$name")"
   read -r nm nrange <<<"$(stats now "$name")"
-  printf "%-44s %10s %10s %9s   %-19s %s\n" "$label" "$pm" "$nm" \
-    "$(awk -v a="$nm" -v b="$pm" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b;
-                                        else printf "n/a" }')" "$prange" "$nrange"
+  r=$(awk -v a="$nm" -v b="$pm" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b;
+                                       else printf "n/a" }')
+  printf "%-44s %10s %10s %9s   %-19s %s\n" "$label" "$pm" "$nm" "$r" "$prange" "$nrange"
+  if [[ "$name" == *boost* && "$r" != n/a ]]; then
+    local d
+    d=$(awk -v r="$r" 'BEGIN { d = (r > 1 ? r - 1 : 1 - r) * 1000; printf "%.0f", d }')
+    [ "$d" -gt "$noise" ] && noise=$d
+  fi
+  return 0
 }
 row "context switch, ns/switch: xcoro" switch.xcoro
 row "  boost_fiber (the same code in both)" switch.boost_fiber
@@ -213,3 +221,8 @@ if [ $count = 1 ]; then
 fi
 echo "now/prev above 1: now is slower or costs more. The Boost rows run the same code in"
 echo "both builds: how far they stray from 1.000 is the noise of this run."
+if [ "$noise" -gt 50 ]; then
+  echo "NOISY: a Boost row is $((noise / 10)).$((noise % 10))% off 1.000, so the timed rows of"
+  echo "this run cannot show a change smaller than that; run again on a quieter machine or"
+  echo "with more --rounds (the instruction counts do not depend on the load)."
+fi
