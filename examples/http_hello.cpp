@@ -1,17 +1,29 @@
 // A minimal HTTP/1.1 keep-alive server answering "hello" to every request, one coroutine
-// per connection. curl and wrk can drive it.
-//   http_hello [port]          serve on 127.0.0.1:port (default 8080)
-//   http_hello --self-test     serve, send three keep-alive requests, check, exit
+// per connection, kept in a task_group. curl and wrk can drive it.
+//   http_hello [port]                 serve on 127.0.0.1:port (default 8080) until killed
+//   http_hello [port] --for SECONDS   serve for SECONDS, then shut down cleanly
+//   http_hello --self-test            three keep-alive requests on one connection while
+//                                     three more connections stay open, shut down, check
+//
+// Shutting down is cancelling the accept loop's coroutine (xcoro::cancel): accept returns
+// errc::canceled; the cancel flows down to the connection coroutines in the loop's
+// task_group, whose pending read returns errc::canceled; ~task_group waits for the last
+// one. xcoro has no signal handling yet: a killed server exits without it.
 #include <array>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <xcoro/aio.hpp>
+#include <xcoro/scope.hpp>
 
 namespace aio = xcoro::aio;
+
+namespace {
 
 constexpr std::string_view response =
     "HTTP/1.1 200 OK\r\n"
@@ -20,15 +32,40 @@ constexpr std::string_view response =
     "\r\n"
     "hello\n";
 
-/// Serves requests on one connection until the peer closes it. Requests are only scanned
-/// for their end ("\r\n\r\n"): bodies are not supported, which "hello" does not need.
+/// What the connections did. One thread: plain counters.
+struct counters {
+  std::size_t served = 0;     // connections handed to a coroutine
+  std::size_t cancelled = 0;  // connections ended by the shutdown (errc::canceled)
+  std::size_t live = 0;       // connection coroutines started and not yet finished
+};
+counters stats;
+
+/// Counts a connection coroutine from its start until it ends, however it ends, and
+/// whether the shutdown reached it while it ran. Its loop leaves only when a read or write
+/// fails, so a cancelled one has seen errc::canceled there.
+struct live_connection {
+  live_connection() noexcept { ++stats.live; }
+  ~live_connection() {
+    --stats.live;
+    if (xcoro::cancel_requested()) {
+      ++stats.cancelled;
+    }
+  }
+  live_connection(const live_connection&) = delete;
+  live_connection& operator=(const live_connection&) = delete;
+};
+
+/// Serves requests on one connection until the peer closes it or the server shuts down.
+/// Requests are only scanned for their end ("\r\n\r\n"): bodies are not supported, which
+/// "hello" does not need.
 void serve(aio::tcp conn) {
+  live_connection counted;
   std::array<char, 8192> buf;
   std::size_t have = 0;
   for (;;) {
     auto n = conn.read(std::as_writable_bytes(std::span(buf).subspan(have)));
     if (!n) {
-      return;
+      return;  // errc::eof, a reset, or errc::canceled: the server shuts down
     }
     have += *n;
     std::string_view data(buf.data(), have);
@@ -47,75 +84,188 @@ void serve(aio::tcp conn) {
   }
 }
 
-void accept_loop(aio::tcp* listener, int limit) {
-  std::vector<xcoro::frame_t<void>> connections;
-  for (int i = 0; limit < 0 || i < limit; ++i) {
+/// Accepts connections until cancelled, each served by its own coroutine in a task_group,
+/// which keeps the unfinished ones and releases each as it finishes. Returns once every
+/// connection coroutine has finished.
+void accept_loop(aio::tcp* listener) {
+  xcoro::task_group connections;
+  for (;;) {
     auto conn = listener->accept();
     if (!conn) {
-      continue;
+      if (conn.error() == xcoro::errc::canceled) {
+        break;  // shutting down: stop accepting
+      }
+      continue;  // EMFILE and friends: keep accepting
     }
-    if (auto f = xcoro::xasync(std::size_t{32 * 1024}, serve, std::move(*conn))) {
-      connections.push_back(std::move(*f));
+    if (connections.spawn(std::size_t{32 * 1024}, serve, std::move(*conn))) {
+      ++stats.served;
     }
   }
-  xcoro::xawait_all(connections);
+  // The cancel that ended accept has reached the connections too (it flows down to the
+  // coroutines this one started). ~task_group cancels any still running and waits for all.
 }
 
-bool self_test_client(std::uint16_t port) {
+/// Cancels the server's accept loop and waits until it and every connection have finished.
+/// Prints what was served; returns whether no connection coroutine is left.
+bool shut_down(xcoro::frame_t<void>& server) {
+  xcoro::cancel(server.frame());
+  xcoro::xawait(server);
+  std::printf("shut down: %zu connections served, %zu cancelled, ", stats.served, stats.cancelled);
+  if (stats.live == 0) {
+    std::printf("all finished\n");
+  } else {
+    std::printf("%zu still running\n", stats.live);
+  }
+  std::fflush(stdout);
+  return stats.live == 0;
+}
+
+/// A connection to the server on 127.0.0.1:port.
+xcoro::result<aio::tcp> connect(std::uint16_t port) {
   auto to = *aio::endpoint::parse("127.0.0.1:" + std::to_string(port));
   auto c = aio::tcp::open(nullptr, to);
-  if (!c || !c->connect(to)) {
-    return false;
+  if (!c) {
+    return c;
   }
-  std::string_view request = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  for (int i = 0; i < 3; ++i) {  // three requests on one keep-alive connection
-    if (!c->write_all(std::as_bytes(std::span(request)))) {
-      return false;
-    }
-    std::string got;
-    std::array<char, 256> buf;
-    while (got.size() < response.size()) {
-      auto n = c->read(std::as_writable_bytes(std::span(buf)));
-      if (!n) {
-        return false;
-      }
-      got.append(buf.data(), *n);
-    }
-    if (got != response) {
-      return false;
-    }
+  if (auto r = c->connect(to); !r) {
+    return r.error();
   }
-  return true;
+  return c;
 }
 
+/// Sends one GET and checks the response.
+bool get(aio::tcp& c) {
+  std::string_view request = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  if (!c.write_all(std::as_bytes(std::span(request)))) {
+    return false;
+  }
+  std::string got;
+  std::array<char, 256> buf;
+  while (got.size() < response.size()) {
+    auto n = c.read(std::as_writable_bytes(std::span(buf)));
+    if (!n) {
+      return false;
+    }
+    got.append(buf.data(), *n);
+  }
+  return got == response;
+}
+
+/// Whether the server has closed `c`: a read returns end of stream.
+bool closed_by_server(aio::tcp& c) {
+  std::array<std::byte, 16> buf;
+  auto n = c.read(buf);
+  return !n && n.error() == xcoro::errc::eof;
+}
+
+/// The self-test: three idle keep-alive connections, each answered once and then left
+/// open; one client with three requests on one keep-alive connection, which then closes
+/// gracefully; then the server shuts down while the idle ones are open, so it must cancel
+/// their coroutines. Returns the exit status: 0 if every answer was right, every
+/// connection coroutine finished, and the idle connections were closed.
+int self_test(xcoro::frame_t<void>& server, std::uint16_t port) {
+  constexpr int idle = 3;
+  std::vector<aio::tcp> idlers;
+  for (int i = 0; i < idle; ++i) {
+    // One request first, so that the server has accepted it and is waiting in its read.
+    if (auto c = connect(port); c && get(*c)) {
+      idlers.push_back(std::move(*c));
+    }
+  }
+  bool keep_alive = false;
+  if (auto c = connect(port)) {
+    keep_alive = get(*c) && get(*c) && get(*c);
+    // Half-close, and wait until the server, having read the end of stream, closes its side.
+    keep_alive = keep_alive && c->shutdown() && closed_by_server(*c);
+  }
+  std::printf("keep-alive self-test: %s\n", keep_alive ? "ok" : "FAILED");
+  // The keep-alive connection's coroutine closed it as it ended: only the idle ones are left.
+  bool released = stats.live == idlers.size();
+  if (!released) {
+    std::printf("%zu connection coroutines running before the shutdown, %zu expected\n", stats.live,
+                idlers.size());
+  }
+  bool finished = shut_down(server);
+  int closed = 0;
+  for (auto& c : idlers) {
+    closed += closed_by_server(c) ? 1 : 0;
+  }
+  std::printf("%d of %d idle connections closed by the shutdown\n", closed, idle);
+  bool ok = keep_alive && closed == idle && released && finished &&
+            stats.served == std::size_t{idle + 1} && stats.cancelled == std::size_t{idle};
+  return ok ? 0 : 3;
+}
+
+/// The command line.
+struct options {
+  std::string port;  // empty: 8080, or any free port for the self-test
+  bool self_test = false;
+  double seconds = -1;  // --for SECONDS; negative: serve until killed
+};
+
+bool parse(int argc, char** argv, options& o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--self-test") {
+      o.self_test = true;
+    } else if (a == "--for" && i + 1 < argc) {
+      char* end = nullptr;
+      o.seconds = std::strtod(argv[++i], &end);
+      if (*end != '\0' || !(o.seconds >= 0 && o.seconds <= 1e9)) {
+        return false;
+      }
+    } else if (!a.empty() && a[0] != '-') {
+      o.port = a;
+    } else {
+      return false;
+    }
+  }
+  if (o.port.empty()) {
+    o.port = o.self_test ? "0" : "8080";
+  }
+  return !(o.self_test && o.seconds >= 0);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  bool self_test = argc > 1 && std::string(argv[1]) == "--self-test";
+  options o;
+  if (!parse(argc, argv, o)) {
+    std::fprintf(stderr,
+                 "usage: http_hello [port]                serve until killed (port 8080)\n"
+                 "       http_hello [port] --for SECONDS  serve, then shut down\n"
+                 "       http_hello --self-test\n");
+    return 2;
+  }
   auto loop = aio::loop::create();
   if (!loop) {
     return 1;
   }
   aio::executor ex(*loop);
   aio::init_env({.executor = &ex});
-  std::string port = self_test ? "0" : (argc > 1 ? argv[1] : "8080");
   auto r = aio::run(nullptr, [&]() -> int {
-    auto at = aio::endpoint::parse("127.0.0.1:" + port);
+    auto at = aio::endpoint::parse("127.0.0.1:" + o.port);
     auto listener = at ? aio::tcp::open(nullptr, *at) : xcoro::result<aio::tcp>(at.error());
     if (!listener || !listener->bind(*at) || !listener->listen(1024)) {
-      std::fprintf(stderr, "cannot listen on 127.0.0.1:%s\n", port.c_str());
+      std::fprintf(stderr, "cannot listen on 127.0.0.1:%s\n", o.port.c_str());
       return 2;
     }
     std::uint16_t bound = listener->local_endpoint()->port();
     std::printf("http hello on http://127.0.0.1:%u/\n", bound);
     std::fflush(stdout);
-    auto server = xcoro::xasync(accept_loop, &*listener, self_test ? 1 : -1);
-    if (!self_test) {
-      xcoro::xawait(*server);
+    auto server = xcoro::xasync(accept_loop, &*listener);
+    if (!server) {
+      return 1;
+    }
+    if (o.self_test) {
+      return self_test(*server, bound);
+    }
+    if (o.seconds < 0) {
+      xcoro::xawait(*server);  // serves until the process is killed
       return 0;
     }
-    bool ok = self_test_client(bound);
-    xcoro::xawait(*server);
-    std::printf("keep-alive self-test: %s\n", ok ? "ok" : "FAILED");
-    return ok ? 0 : 3;
+    (void)aio::sleep(nullptr, std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));
+    return shut_down(*server) ? 0 : 4;
   });
   return r ? *r : 1;
 }
