@@ -9,13 +9,10 @@
 #include <exception>
 #include <optional>
 
-#include "xcoro/config.hpp"
 #include "xcoro/detail/wait_kind.hpp"
 #include "xcoro/detail/wait_queue.hpp"
+#include "xcoro/executor.hpp"
 #include "xcoro/scope.hpp"
-#if XCORO_WITH_AIO
-#include "xcoro/aio.hpp"
-#endif
 
 namespace xcoro {
 namespace {
@@ -52,19 +49,12 @@ void free_child(group_child* n) noexcept {
   detail::coro_free(c);
 }
 
-/// One step of the env executor from root. When that executor is the one inside the aio
-/// env's executor, the aio executor is stepped instead: a cancelled child waiting in an IO
-/// operation or a sleep is resumed by the loop, which the plain executor cannot drive.
-/// False if nothing could make progress.
+/// One step of the env executor from root; of the whole loop when one drives it (an aio
+/// executor's): a cancelled child waiting in an IO operation or a sleep is resumed by the
+/// loop, which the plain executor cannot drive. False if nothing could make progress.
 bool step_root_loop() {
   executor* ex = get_env().executor;
-#if XCORO_WITH_AIO
-  aio::executor* io = aio::get_env().executor;
-  if (io != nullptr && &io->exec() == ex) {
-    return io->tick();
-  }
-#endif
-  return ex != nullptr && ex->tick();
+  return ex != nullptr && detail::executor_access::step(*ex);
 }
 
 const char* join_call(const void* ctx) noexcept {

@@ -53,14 +53,29 @@ class XCORO_EXPORT executor {
   func* tail_ = nullptr;
   func* running_ = nullptr;  // the rest of the snapshot tick() is running
   bool ticking_ = false;
-  detail::deadline_clock* clock_ = nullptr;  // runs deadlines; set by the loop driving it
+  // Set by the loop that drives this executor (aio::executor), if one does: the clock that
+  // runs deadlines, and one step of the whole loop.
+  detail::deadline_clock* clock_ = nullptr;
+  bool (*step_)(void* loop) = nullptr;
+  void* step_loop_ = nullptr;
 };
 
 namespace detail {
-/// For the library's own code: the clock of the loop that drives an executor (set by
-/// aio::executor), which deadline waits on that executor arm (detail/deadline.hpp).
+/// For the library's own code: what the loop that drives an executor provides (set by
+/// aio::executor). Deadline waits on the executor arm its clock (detail/deadline.hpp), and
+/// code in root that must wait for coroutines (task_group, with_timeout) steps the whole
+/// loop, since a coroutine whose IO was cancelled is resumed by the loop, not the executor.
 struct executor_access {
   static deadline_clock*& clock(xcoro::executor& e) noexcept { return e.clock_; }
+  static void set_loop(xcoro::executor& e, deadline_clock* clock, bool (*step)(void*),
+                       void* loop) noexcept {
+    e.clock_ = clock;
+    e.step_ = step;
+    e.step_loop_ = loop;
+  }
+  /// One step of the loop driving `e`, or e.tick() if none does. False if nothing could
+  /// make progress.
+  static bool step(xcoro::executor& e) { return e.step_ != nullptr ? e.step_(e.step_loop_) : e.tick(); }
 };
 }  // namespace detail
 

@@ -1,8 +1,9 @@
 // Structured concurrency: cancelling a whole coroutine and what it started, holding a cancel
-// back, and task_group, a scope that owns the coroutines started through it.
-// docs/cancel.md has the design; with_timeout is to come.
+// back, task_group, a scope that owns the coroutines started through it, and with_timeout,
+// one deadline over everything a function does. docs/cancel.md has the design.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -14,6 +15,7 @@
 #include <utility>
 
 #include "xcoro/coro.hpp"
+#include "xcoro/detail/deadline.hpp"
 #include "xcoro/detail/frame_storage.hpp"
 #include "xcoro/detail/wait_list.hpp"
 #include "xcoro/export.hpp"
@@ -279,6 +281,90 @@ result<void> task_group::spawn(stack_arg stack, F&& f, Args&&... args) {
   adopt(s);
   xresume(made.c);
   return {};
+}
+
+namespace detail {
+
+template <class R>
+struct timeout_result {
+  using type = result<R>;
+};
+template <class T>
+struct timeout_result<result<T>> {
+  using type = result<T>;
+};
+
+/// with_timeout's deadline: armed on the clock of the env executor's loop, it cancels
+/// `child` when it fires. Aborts naming with_timeout if there is no such clock.
+class XCORO_EXPORT timeout_guard {
+ public:
+  timeout_guard(std::int64_t at, coro* child);
+  ~timeout_guard();
+  timeout_guard(const timeout_guard&) = delete;
+  timeout_guard& operator=(const timeout_guard&) = delete;
+  /// Whether the deadline came (and cancelled the child).
+  bool fired() const noexcept { return fired_; }
+
+ private:
+  static void fire(deadline& d) noexcept;
+
+  deadline d_;
+  deadline_clock* clock_ = nullptr;
+  coro* child_;
+  bool fired_ = false;
+};
+
+/// Waits until `c` is done: as xawait in a coroutine; in root by stepping the env
+/// executor's loop. False if nothing could make progress first (root only).
+XCORO_EXPORT bool join_anywhere(coro* c);
+
+}  // namespace detail
+
+/// Runs `f(args...)` as a child coroutine (started at once, as xasync does) and cancels it,
+/// with everything it started, when `timeout` has passed: one deadline over a whole
+/// exchange, however many calls it makes. Returns std::errc::timed_out if the deadline
+/// cancelled the child and the child did not succeed anyway (a child returning a result<T>
+/// that holds a value is returned as is; one returning anything else counts as cancelled);
+/// else the child's result, flattened as aio::run does (a result<T> returned by f is passed
+/// through, not nested). The child's exception is rethrown. A timeout of zero or less
+/// starts the child cancelled. The deadline runs on the env executor's loop, which must be
+/// an aio loop's (aio::init_env); called from root, it runs that loop until the child
+/// finishes (errc::deadlock if nothing can make progress). Not a cancellation point
+/// itself: a cancel of the caller reaches the child, whose result is then returned.
+template <class F, class... Args>
+  requires detail::async_callable<F, Args...>
+auto with_timeout(std::chrono::milliseconds timeout, F&& f, Args&&... args)
+    -> typename detail::timeout_result<detail::async_result_t<F, Args...>>::type {
+  using R = detail::async_result_t<F, Args...>;
+  std::int64_t at = detail::deadline_after(timeout);
+  auto fr = frame_t<R>::init(stack_arg(), std::forward<F>(f), std::forward<Args>(args)...);
+  if (!fr) {
+    return fr.error();
+  }
+  detail::timeout_guard guard(at, fr->frame());
+  xresume(fr->frame());
+  if (!detail::join_anywhere(fr->frame())) {
+    return errc::deadlock;
+  }
+  if constexpr (std::is_void_v<R>) {
+    xawait(*fr);
+    if (guard.fired()) {
+      return std::make_error_code(std::errc::timed_out);
+    }
+    return {};
+  } else if constexpr (detail::is_result<std::remove_cv_t<R>>) {
+    R r = xawait(std::move(*fr));
+    if (guard.fired() && !r) {
+      return std::make_error_code(std::errc::timed_out);
+    }
+    return r;
+  } else {
+    R r = xawait(std::move(*fr));
+    if (guard.fired()) {
+      return std::make_error_code(std::errc::timed_out);
+    }
+    return r;
+  }
 }
 
 }  // namespace xcoro

@@ -427,7 +427,8 @@ aio::backend loop::backend() const noexcept {
 }
 
 executor::executor(loop& l) noexcept : loop_(&l) {
-  xcoro::detail::executor_access::clock(exec_) = &l.impl();
+  xcoro::detail::executor_access::set_loop(
+      exec_, &l.impl(), [](void* self) { return static_cast<executor*>(self)->tick(); }, this);
 }
 
 bool executor::tick() {
