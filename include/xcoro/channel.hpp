@@ -200,7 +200,20 @@ class channel {
         e.slot = &value;
       }
       sendq_.push_back(e);
+#if defined(__cpp_exceptions)
+      try {
+        w.wait(at);
+      } catch (...) {
+        // Unwound (frame_t destroyed) after being signalled for room or a close that it
+        // will never use: the next sender gets the turn. A value a receiver took is sent.
+        if (w.signalled && w.why == detail::withdrawn::no && !(cap_ == 0 && e.slot == nullptr)) {
+          pass_on();
+        }
+        throw;
+      }
+#else
       w.wait(at);
+#endif
       if (cap_ == 0 && e.slot == nullptr) {
         return {};  // a receiver took it
       }
@@ -243,9 +256,12 @@ class channel {
         w.wait(at);
       } catch (...) {
         // Unwound (frame_t destroyed) after a sender handed us a value: the sender counts
-        // it as delivered, so it must not die with this stack.
+        // it as delivered, so it must not die with this stack. Signalled for a buffered
+        // value it will never take: the next receiver gets the turn.
         if (handed) {
           return_value(std::move(*handed));
+        } else if (w.signalled && w.why == detail::withdrawn::no) {
+          pass_on();
         }
         throw;
       }
@@ -467,6 +483,12 @@ result<std::size_t> select_until(std::int64_t at, Cases&... cases) {
       [&]<std::size_t... I>(std::index_sequence<I...>) {
         (std::get<I>(all).give_back(), ...);
       }(seq{});
+      // Signalled through a case it will never perform: that channel's next waiter gets
+      // the turn (a value handed over was given back just above).
+      if (w.signalled && w.why == withdrawn::no && w.fired >= 0) {
+        visit_case(all, static_cast<std::size_t>(w.fired), [](auto& c) { c.pass_on(); },
+                   seq{});
+      }
       throw;
     }
 #else
