@@ -140,13 +140,20 @@ bool canary_intact(coro* c) noexcept {
 
 /// Ends the running coroutine `self`: marks it done and switches to its first resumer
 /// (zigcoro), or to its latest resumer if the first one is gone or if it was unwound by a
-/// destroying frame_t. Never returns.
+/// destroying frame_t. Never returns. A starter switched to this way takes over `self`'s
+/// latest resumer: that one is waiting in its xresume for control to come back, and the
+/// starter's own resumer may be anything by now, even finished (the coroutine that started
+/// the starter, which then returned).
 [[noreturn]] void finish(coro* self) noexcept {
   thread_state& t = tls;
   a::state(self) = status::done;
   coro* to = a::resumer(self);
   if (!(a::flags(self) & (flag_unwind | flag_drain)) && a::starter(self) != nullptr) {
-    to = a::starter(self);
+    coro* starter = a::starter(self);
+    if (starter != to) {
+      a::resumer(starter) = to;
+    }
+    to = starter;
   }
   detach_family(self);
   signal_all(a::awaiters(self));
