@@ -1097,7 +1097,30 @@ void op_serve_and_drop(world& w, std::mt19937& rng, owned_children& owned) {
   if (candidates.empty()) {
     return;
   }
-  std::size_t k = candidates[rng() % candidates.size()];
+  // Best a child with a rival: another actor waiting on the same channel the same way, the
+  // one that must get the turn the dropped child had.
+  std::vector<std::size_t> rivalled;
+  for (std::size_t k : candidates) {
+    const wait_spec& ws = w.actors[owned.index[k]].waiting;
+    for (const actor& o : w.actors) {
+      bool rival = false;
+      if (o.running && o.index != owned.index[k] &&
+          (o.waiting.kind == wait_kind::send || o.waiting.kind == wait_kind::recv ||
+           o.waiting.kind == wait_kind::select)) {
+        for (int i = 0; i < o.waiting.n && !rival; ++i) {
+          for (int j = 0; j < ws.n && !rival; ++j) {
+            rival = o.waiting.ch[i] == ws.ch[j] && o.waiting.send[i] == ws.send[j];
+          }
+        }
+      }
+      if (rival) {
+        rivalled.push_back(k);
+        break;
+      }
+    }
+  }
+  const std::vector<std::size_t>& from = rivalled.empty() ? candidates : rivalled;
+  std::size_t k = from[rng() % from.size()];
   const wait_spec& ws = w.actors[owned.index[k]].waiting;
   int j = static_cast<int>(rng() % static_cast<unsigned>(ws.n));
   int c = ws.ch[j];
@@ -1707,16 +1730,18 @@ TEST_F(CancelModel, RandomizedAgainstModel) {
       stats.destroyed_satisfied, stats.destroyed_after_handing);
 }
 
-// The model with bug 1's scenario on: coroutines destroyed while they wait on buffered
-// channels. Fails (a lost wake-up at a reported deadlock) until the bug is fixed.
+// The model with the scenarios of the bugs below switched on, to run once they are fixed
+// (then the switches can go, on by default). Before, the first fails now and then ("waits
+// to receive from channel 1 ... although it could proceed with nothing queued: a lost
+// wake-up": it needs a quiet moment before other traffic hides the lost wake-up), and the
+// second aborts the test program on most runs ("... finished but the coroutine it returns
+// to has finished too", or "... cannot suspend: the coroutine that resumed it has
+// finished"). The minimised tests below fail every time.
 TEST_F(CancelModel, DISABLED_RandomizedWithDestroyedBufferedWaiters) {
   model_stats stats;
   run_seeds(ex(), 1, seed_count(), model_options{.destroy_in_buffered_waits = true}, stats);
 }
 
-// The model with bug 2's scenario on: children that outlive their starter start children.
-// Aborts the test program ("... cannot suspend: the coroutine that resumed it has finished",
-// or "... finished but the coroutine it returns to has finished too") until it is fixed.
 TEST_F(CancelModel, DISABLED_RandomizedWithGrandchildrenOfOrphans) {
   model_stats stats;
   run_seeds(ex(), 1, seed_count(), model_options{.grandchildren_of_orphans = true}, stats);
