@@ -7,8 +7,8 @@
 // beside them, and every blocking call is checked against it. At the end: every coroutine
 // finished, no value was lost or received twice (counted payloads: no leak, no double
 // destruction), the mutex is free, the permits are back, and a run that stops with
-// errc::deadlock really could not move. The DISABLED_ tests at the end reproduce the library
-// bugs this model found; the model steers around them until they are fixed.
+// errc::deadlock really could not move. The tests at the end are the library bugs this
+// model found, minimised.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -68,20 +68,11 @@ bool under_valgrind() {
 #endif
 }
 
-/// What a run may do. The two switches turn on scenarios that hit known library bugs (see
-/// the DISABLED_ tests at the end of the file); the enabled model leaves them off.
+/// The size of a run.
 struct model_options {
   int actors = 6;             // started by root
   int steps = 18;             // script length of a root-started actor; children get half
   int controller_steps = 40;  // the controller's cancels, destructions and root actions
-  /// Destroy coroutines that wait on a buffered channel (send, recv or a select with a
-  /// buffered case), directly or through an owner. Bug 1: one that was signalled but had
-  /// not run yet takes its wake-up with it.
-  bool destroy_in_buffered_waits = false;
-  /// Let children owned by the world (which may outlive the actor that started them) start
-  /// children of their own. Bug 2: a child finishing switches to its starter, which then
-  /// suspends back (or finishes) to its latest resumer even when that one has finished.
-  bool grandchildren_of_orphans = false;
 };
 
 /// Totals over all seeds, to show that the seeds still exercise what the test is about.
@@ -144,7 +135,6 @@ struct actor {
   int parent = -1;  // the actor that started it while that one still runs; -1: root, or gone
   int depth = 0;
   bool world_owned = true;  // its frame_t is in here, not on its starter's stack
-  bool may_start = true;    // may start children
   std::uint32_t seed = 0;
   xcoro::frame handle = nullptr;  // while running
   bool running = false;           // its body has started and not ended
@@ -155,6 +145,8 @@ struct actor {
   std::vector<int> children;  // running children it started (the library's starter links)
   wait_spec waiting;
   wait_kind first = wait_kind::none;  // lock or acquire: its script starts with that wait
+  bool last_wait = false;             // in the wait that ends its script: not destroyed
+  bool starts_child = false;          // its script starts by starting a child
   // A cancel that reached it while it waited in a sleep or socket IO: when, and after which
   // event (world::events), to tell a wait it withdrew from one that was satisfied first.
   bool hit = false;
@@ -237,7 +229,6 @@ struct world {
     a.parent = parent;
     a.depth = parent < 0 ? 0 : actors[parent].depth + 1;
     a.world_owned = world_owned;
-    a.may_start = !world_owned || parent < 0 || opts.grandchildren_of_orphans;
     a.seed = actor_seed;
     return a.index;
   }
@@ -312,8 +303,8 @@ struct world {
     }
   }
 
-  /// Whether destroying actor i (and with it the children its stack owns) stays clear of
-  /// bug 1. Checks too that a suspended actor is suspended in a wait the model knows.
+  /// Whether actor i can be destroyed: it runs, and so (the destroyer running) is
+  /// suspended, which must be in a wait the model knows.
   bool may_destroy(int i) {
     const actor& a = actors[i];
     if (!a.running) {
@@ -323,23 +314,7 @@ struct world {
       fail(name(i) + " is suspended outside any wait the model knows of");
       return false;
     }
-    if (!opts.destroy_in_buffered_waits) {
-      const wait_spec& ws = a.waiting;
-      if (ws.kind == wait_kind::send || ws.kind == wait_kind::recv ||
-          ws.kind == wait_kind::select) {
-        for (int k = 0; k < ws.n; ++k) {
-          if (capacities[ws.ch[k]] > 0) {
-            return false;
-          }
-        }
-      }
-      for (int k : a.children) {
-        if (!actors[k].world_owned && !may_destroy(k)) {
-          return false;
-        }
-      }
-    }
-    return true;
+    return !a.last_wait;
   }
 
   /// Whether actor i's wait looks satisfied already (signalled, its wake-up queued): what
@@ -711,9 +686,10 @@ bool op_send(world& w, int self, std::mt19937& rng) {
   return settle(w, self, start, code_of(r), allow_timeout * timed | allow_closed, "channel::send");
 }
 
-bool op_recv(world& w, int self, std::mt19937& rng) {
-  int c = static_cast<int>(rng() % n_channels);
-  bool timed = rng() % 2 == 0;
+/// `rendezvous_untimed`: an untimed recv on the capacity-0 channel.
+bool op_recv(world& w, int self, std::mt19937& rng, bool rendezvous_untimed = false) {
+  int c = rendezvous_untimed ? 0 : static_cast<int>(rng() % n_channels);
+  bool timed = !rendezvous_untimed && rng() % 2 == 0;
   milliseconds ms = some_ms(rng, 3);
   model_shield shield(w, self, rng() % 5 == 0);
   waiting_in in(w, self, {.kind = wait_kind::recv, .timed = timed, .n = 1, .ch = {c}});
@@ -1027,13 +1003,20 @@ struct owned_children {
   std::vector<int> index;
 };
 
-void op_start_child(world& w, int self, std::mt19937& rng, owned_children& owned) {
+/// Starts a child, its frame_t kept by the world (which it may outlive) or by this actor's
+/// stack; `background`: kept by the world, and its script starts by starting a child.
+void op_start_child(world& w,
+                    int self,
+                    std::mt19937& rng,
+                    owned_children& owned,
+                    bool background = false) {
   actor& a = w.actors[self];
-  if (!a.may_start || a.depth >= max_depth || w.actors.size() > 40) {
+  if (a.depth >= max_depth || w.actors.size() > 40) {
     return;
   }
-  bool world_owned = rng() % 2 == 0;
+  bool world_owned = background || rng() % 2 == 0;
   int child = w.add_actor(self, world_owned, static_cast<std::uint32_t>(rng()));
+  w.actors[child].starts_child = background;
   auto f = xcoro::xasync(actor_body, &w, child);
   if (!f) {
     w.fail("xasync: " + f.error().message());
@@ -1147,7 +1130,7 @@ bool op_hand_over_and_drop(world& w,
                            owned_children& owned,
                            bool use_mutex) {
   actor& a = w.actors[self];
-  if (!a.may_start || a.depth >= max_depth || w.actors.size() > 40) {
+  if (a.depth >= max_depth || w.actors.size() > 40) {
     return false;
   }
   wait_kind kind = use_mutex ? wait_kind::lock : wait_kind::acquire;
@@ -1295,7 +1278,9 @@ void actor_body(world* wp, int self) {
              std::to_string(s));
     }
     bool canceled = false;
-    if (a.first != wait_kind::none) {
+    if (std::exchange(a.starts_child, false)) {
+      op_start_child(w, self, rng, owned);
+    } else if (a.first != wait_kind::none) {
       // Started by op_hand_over_and_drop to wait for what its starter holds.
       bool lock = std::exchange(a.first, wait_kind::none) == wait_kind::lock;
       canceled = lock ? op_lock(w, self, rng, true) : op_acquire(w, self, rng, true);
@@ -1305,6 +1290,20 @@ void actor_body(world* wp, int self) {
     if (canceled && rng() % 2 == 0) {
       break;  // as most code does on errc::canceled
     }
+  }
+  // Some end waiting, shielded and never destroyed, for a rendezvous that may never come:
+  // runs that end in a real deadlock.
+  if (a.depth == 0 && rng() % 4 == 0) {
+    model_shield shield(w, self, true);
+    a.last_wait = true;
+    op_recv(w, self, rng, true);
+    a.last_wait = false;
+  }
+  // Some leave a child running in the background, one that starts a child of its own: when
+  // that grandchild finishes, it switches to its starter, whose latest resumer (this actor)
+  // may have finished by then.
+  if (a.depth == 0 && rng() % 3 == 0) {
+    op_start_child(w, self, rng, owned, true);
   }
   for (std::size_t k = 0; k < owned.frames.size(); ++k) {
     await_child(w, self, owned, k);
@@ -1730,27 +1729,8 @@ TEST_F(CancelModel, RandomizedAgainstModel) {
       stats.destroyed_satisfied, stats.destroyed_after_handing);
 }
 
-// The model with the scenarios of the bugs below switched on, to run once they are fixed
-// (then the switches can go, on by default). Before, the first fails now and then ("waits
-// to receive from channel 1 ... although it could proceed with nothing queued: a lost
-// wake-up": it needs a quiet moment before other traffic hides the lost wake-up), and the
-// second aborts the test program on most runs ("... finished but the coroutine it returns
-// to has finished too", or "... cannot suspend: the coroutine that resumed it has
-// finished"). The minimised tests below fail every time.
-TEST_F(CancelModel, DISABLED_RandomizedWithDestroyedBufferedWaiters) {
-  model_stats stats;
-  run_seeds(ex(), 1, seed_count(), model_options{.destroy_in_buffered_waits = true}, stats);
-}
-
-TEST_F(CancelModel, DISABLED_RandomizedWithGrandchildrenOfOrphans) {
-  model_stats stats;
-  run_seeds(ex(), 1, seed_count(), model_options{.grandchildren_of_orphans = true}, stats);
-}
-
 // ---------------------------------------------------------------------------------------
-// The bugs the model found, minimised. Each test states what should happen; it fails (or,
-// for bug 2, dies) until the library is fixed, so they are disabled to keep the suite green.
-// Run them with --gtest_also_run_disabled_tests.
+// The bugs the model found, minimised: each failed every time before its fix.
 
 /// Pumps the loop a bounded number of times (a lost wake-up must fail, not hang).
 void pump(aio::executor* ex) {
@@ -1758,17 +1738,11 @@ void pump(aio::executor* ex) {
   }
 }
 
-// Bug 1 (receiver side). Two coroutines wait to receive from a buffered channel; a send
-// signals the first (its wake-up is queued), which is then destroyed before it runs. Its
-// waiter leaves the queue without passing the signal on, so the second keeps sleeping while
-// the value sits in the buffer, until some later operation on the channel happens to wake
-// it. Destroying a signalled rendezvous receiver is handled (channel::return_value), and a
-// mutex or semaphore waiter gives back what it was handed (src/sync.cpp); a buffered
-// channel's waiters, and select's, have no such path: receive() and select_until() catch
-// the unwind but only give back a handed value, and ~wait_entry only drops `pending`.
-// A fix: on the way out, a waiter that was signalled (why == no) and did not take its turn
-// calls the channel's pass_on(), as select already does for a case it did not use.
-TEST_F(CancelModel, DISABLED_Bug1SignalledBufferedReceiverDestroyedLosesTheWakeUp) {
+// Two coroutines wait to receive from a buffered channel; a send signals the first (its
+// wake-up is queued), which is then destroyed before it runs. It must pass its turn on:
+// the value is buffered, and the second must get it. (It used to take the wake-up with it,
+// so the second slept until some later operation on the channel happened to wake it.)
+TEST_F(CancelModel, ASignalledReceiverDestroyedBeforeItRanPassesItsTurnOn) {
   ledger().reset();
   channel<counted> ch({.capacity = 1});
   std::optional<counted> got;
@@ -1791,9 +1765,9 @@ TEST_F(CancelModel, DISABLED_Bug1SignalledBufferedReceiverDestroyedLosesTheWakeU
   EXPECT_EQ(ledger().live(), 0);
 }
 
-// Bug 1 (sender side): a receive makes room and signals the first waiting sender, which is
-// destroyed before it runs; the second sender keeps sleeping although there is room.
-TEST_F(CancelModel, DISABLED_Bug1SignalledBufferedSenderDestroyedLosesTheWakeUp) {
+// The same for senders: a receive makes room and signals the first waiting sender, which
+// is destroyed before it runs; the second must get the room.
+TEST_F(CancelModel, ASignalledSenderDestroyedBeforeItRanPassesItsTurnOn) {
   ledger().reset();
   channel<counted> ch({.capacity = 1});
   bool sent = false;
@@ -1817,9 +1791,9 @@ TEST_F(CancelModel, DISABLED_Bug1SignalledBufferedSenderDestroyedLosesTheWakeUp)
   EXPECT_EQ(ledger().live(), 0);
 }
 
-// Bug 1 through select: a select signalled by a buffered recv case, destroyed before it
-// runs, takes the wake-up with it as well.
-TEST_F(CancelModel, DISABLED_Bug1SignalledSelectDestroyedLosesTheWakeUp) {
+// And for select: one signalled through a buffered recv case, destroyed before it runs,
+// passes the turn on to the channel's next receiver.
+TEST_F(CancelModel, ASignalledSelectDestroyedBeforeItRanPassesItsTurnOn) {
   ledger().reset();
   channel<counted> ch({.capacity = 4});
   channel<counted> other({.capacity = 0});
@@ -1845,20 +1819,18 @@ TEST_F(CancelModel, DISABLED_Bug1SignalledSelectDestroyedLosesTheWakeUp) {
   EXPECT_EQ(ledger().live(), 0);
 }
 
-// Bug 2. A coroutine finishing switches to its starter (zigcoro's rule), without making
-// itself the starter's resumer. The starter's latest resumer may have finished meanwhile
-// (here: the coroutine that started the starter, which then returned): if the starter was
-// suspended in a wait, it takes the switch for a spurious wake-up and suspends again, to
-// that finished resumer, and xsuspend aborts ("cannot suspend: the coroutine that resumed
-// it has finished"); if the starter was awaiting the child (xawait), it goes on, finishes,
-// and finish() aborts the same way ("finished but the coroutine it returns to has finished
-// too"). Had the finished resumer's frame_t been destroyed, both would read its freed
-// record. No cancel or destruction is needed; the model hits it as soon as a child that
-// outlives its starter (its frame_t kept elsewhere) starts children of its own.
-// Expected: a coroutine that cannot go back to a finished resumer goes back to whoever
-// resumed the child that just finished (here root, through the executor), as finish()
-// already does when the starter itself is gone.
-/// Bug 2's scenario; exits with 0 if the child finished.
+// A coroutine finishing switches to its starter (zigcoro's rule). The starter's own latest
+// resumer may have finished meanwhile (here: the coroutine that started the starter, which
+// then returned); the starter must then go back to whoever resumed the finishing child
+// (here root, through the executor), not to that finished resumer. It used to: if it was
+// suspended in a wait, it took the switch for a spurious wake-up and suspended again, and
+// xsuspend aborted ("cannot suspend: the coroutine that resumed it has finished"); if it
+// was awaiting the child, it went on to finish, and finish() aborted ("finished but the
+// coroutine it returns to has finished too"); had the finished resumer's frame_t been
+// destroyed, both would have read its freed record. The model hit it once a child that
+// outlives its starter (its frame_t kept elsewhere) started children of its own. Run in a
+// child process, so that a regression fails the test rather than the whole program.
+/// Exits with 0 if the child finished.
 [[noreturn]] void starter_woken_by_its_child() {
   xcoro::executor ex;
   channel<int> parked({.capacity = 1, .executor = &ex});
@@ -1882,12 +1854,12 @@ TEST_F(CancelModel, DISABLED_Bug1SignalledSelectDestroyedLosesTheWakeUp) {
   std::exit(child.status() == xcoro::status::done ? 0 : 1);
 }
 
-TEST(CancelModelDeathTest, DISABLED_Bug2StarterWokenByItsChildSuspendsToAFinishedResumer) {
+TEST(CancelModelDeathTest, AStarterWokenByItsFinishingChildDoesNotGoBackToAFinishedResumer) {
   GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_EXIT(starter_woken_by_its_child(), ::testing::ExitedWithCode(0), "");
 }
 
-/// Bug 2 through xawait; exits with 0 if the child finished.
+/// The same through xawait; exits with 0 if the child finished.
 [[noreturn]] void awaiting_starter_finishes_to_a_finished_resumer() {
   xcoro::executor ex;
   channel<int> wake({.capacity = 1, .executor = &ex});
@@ -1906,7 +1878,7 @@ TEST(CancelModelDeathTest, DISABLED_Bug2StarterWokenByItsChildSuspendsToAFinishe
   std::exit(child.status() == xcoro::status::done ? 0 : 1);
 }
 
-TEST(CancelModelDeathTest, DISABLED_Bug2AwaitingStarterFinishesToAFinishedResumer) {
+TEST(CancelModelDeathTest, AnAwaitingStarterDoesNotFinishIntoAFinishedResumer) {
   GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_EXIT(awaiting_starter_finishes_to_a_finished_resumer(), ::testing::ExitedWithCode(0), "");
 }
