@@ -146,14 +146,6 @@ inline aio::executor& resolve(aio::executor* ex, const char* call) noexcept {
 /// Pumps `ex` until `c` is done. False if nothing could make progress first.
 XCORO_EXPORT bool pump_until_done(aio::executor& ex, coro* c);
 
-template <class R>
-struct run_result {
-  using type = result<R>;
-};
-template <class T>
-struct run_result<result<T>> {
-  using type = result<T>;
-};
 }  // namespace detail
 
 /// Runs `f(args...)` in a new coroutine to completion, pumping IO and the ready queue, and
@@ -163,7 +155,7 @@ struct run_result<result<T>> {
 template <class F, class... Args>
   requires xcoro::detail::async_callable<F, Args...>
 auto run(aio::executor* ex, stack_arg stack, F&& f, Args&&... args)
-    -> typename detail::run_result<xcoro::detail::async_result_t<F, Args...>>::type {
+    -> typename xcoro::detail::flat_result<xcoro::detail::async_result_t<F, Args...>>::type {
   using R = xcoro::detail::async_result_t<F, Args...>;
   aio::executor& e = detail::resolve(ex, "aio::run");
   auto fr = xasync(stack, std::forward<F>(f), std::forward<Args>(args)...);
@@ -185,7 +177,7 @@ auto run(aio::executor* ex, stack_arg stack, F&& f, Args&&... args)
 template <class F, class... Args>
   requires xcoro::detail::async_callable<F, Args...>
 auto run(aio::executor* ex, F&& f, Args&&... args)
-    -> typename detail::run_result<xcoro::detail::async_result_t<F, Args...>>::type {
+    -> typename xcoro::detail::flat_result<xcoro::detail::async_result_t<F, Args...>>::type {
   return run(ex, stack_arg(), std::forward<F>(f), std::forward<Args>(args)...);
 }
 

@@ -181,6 +181,19 @@ class [[nodiscard]] result<void> {
   std::error_code err_;
 };
 
+namespace detail {
+/// What a call that runs a function as a child returns (aio::run, with_timeout): the
+/// function's result<T> as it is, anything else wrapped in result<>.
+template <class R>
+struct flat_result {
+  using type = result<R>;
+};
+template <class T>
+struct flat_result<result<T>> {
+  using type = result<T>;
+};
+}  // namespace detail
+
 }  // namespace xcoro
 
 template <>

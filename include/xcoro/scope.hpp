@@ -285,15 +285,6 @@ result<void> task_group::spawn(stack_arg stack, F&& f, Args&&... args) {
 
 namespace detail {
 
-template <class R>
-struct timeout_result {
-  using type = result<R>;
-};
-template <class T>
-struct timeout_result<result<T>> {
-  using type = result<T>;
-};
-
 /// with_timeout's deadline: armed on the clock of the env executor's loop, it cancels
 /// `child` when it fires. Aborts naming with_timeout if there is no such clock.
 class XCORO_EXPORT timeout_guard {
@@ -334,7 +325,7 @@ XCORO_EXPORT bool join_anywhere(coro* c);
 template <class F, class... Args>
   requires detail::async_callable<F, Args...>
 auto with_timeout(std::chrono::milliseconds timeout, F&& f, Args&&... args)
-    -> typename detail::timeout_result<detail::async_result_t<F, Args...>>::type {
+    -> typename detail::flat_result<detail::async_result_t<F, Args...>>::type {
   using R = detail::async_result_t<F, Args...>;
   std::int64_t at = detail::deadline_after(timeout);
   auto fr = frame_t<R>::init(stack_arg(), std::forward<F>(f), std::forward<Args>(args)...);
