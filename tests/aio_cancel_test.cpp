@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "support/aio_fixture.hpp"
+#include "support/stream_pair.hpp"
 #include "xcoro/aio.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/scope.hpp"
@@ -24,23 +25,7 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using AioCancel = xcoro_test::aio_fixture;
 
-/// A connected stream socket pair; the first end is adopted by the loop.
-struct stream_pair {
-  std::optional<aio::tcp> end;
-  int peer = -1;
-  stream_pair() {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0) {
-      end.emplace(nullptr, fds[0]);
-      peer = fds[1];
-    }
-  }
-  ~stream_pair() {
-    if (peer >= 0) {
-      ::close(peer);
-    }
-  }
-};
+using xcoro_test::stream_pair;
 
 TEST_F(AioCancel, SleepCancelledFromRoot) {
   auto t0 = clock_type::now();

@@ -34,6 +34,7 @@
 #include <array>
 
 #include "support/aio_fixture.hpp"
+#include "support/stream_pair.hpp"
 #include "xcoro/aio.hpp"
 #endif
 
@@ -608,25 +609,7 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using TaskGroupIo = xcoro_test::aio_fixture;
 
-/// A connected stream socket pair; the first end is adopted by the loop.
-struct stream_pair {
-  std::optional<aio::tcp> end;
-  int peer = -1;
-  stream_pair() {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0) {
-      end.emplace(nullptr, fds[0]);
-      peer = fds[1];
-    }
-  }
-  ~stream_pair() {
-    if (peer >= 0) {
-      ::close(peer);
-    }
-  }
-  stream_pair(const stream_pair&) = delete;
-  stream_pair& operator=(const stream_pair&) = delete;
-};
+using xcoro_test::stream_pair;
 
 /// A child that sleeps `ms` and counts, in `canceled`, a sleep that was cancelled.
 auto sleeper(int& canceled, std::chrono::milliseconds ms = 10s) {
