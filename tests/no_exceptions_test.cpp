@@ -3,6 +3,7 @@
 // frame that waits in a blocking call is cancelled and resumed until it returns, and one
 // suspended in a plain xsuspend frees its stack without unwinding it.
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -157,6 +158,62 @@ TEST(NoExceptions, DestroyedWhileInXawaitForAWaitingChild) {
   sem.release(1);
   EXPECT_EQ(sem.available(), 1u);
   EXPECT_TRUE(ex.empty());
+}
+
+// Every kind of channel and sync wait: the destroyed coroutine's call returns canceled,
+// its destructors run, and what it waited on works for others afterwards.
+TEST(NoExceptions, DestroyedInEachKindOfWaitIsDrained) {
+  xcoro::executor ex;
+  xcoro::env saved = xcoro::get_env();
+  xcoro::env e = saved;
+  e.executor = &ex;
+  xcoro::init_env(e);
+  xcoro::channel<std::string> full({.capacity = 1});
+  xcoro::channel<std::string> rendezvous({.capacity = 0});
+  xcoro::semaphore sem(0);
+  xcoro::wait_group wg;
+  wg.add(1);
+  ASSERT_TRUE(full.try_send(*std::make_unique<std::string>(40, 'f')));
+  struct wait_case {
+    const char* name;
+    std::error_code (*run)(xcoro::channel<std::string>&, xcoro::channel<std::string>&,
+                           xcoro::semaphore&, xcoro::wait_group&);
+  };
+  const wait_case cases[] = {
+      {"buffered send",
+       [](auto& f, auto&, auto&, auto&) { return f.send(std::string(40, 's')).error(); }},
+      {"rendezvous send",
+       [](auto&, auto& r, auto&, auto&) { return r.send(std::string(40, 'r')).error(); }},
+      {"select",
+       [](auto& f, auto& r, auto&, auto&) {
+         std::optional<std::string> out;
+         std::string v(40, 'v');
+         return xcoro::select(xcoro::recv_case(r, out), xcoro::send_case(f, v)).error();
+       }},
+      {"semaphore::acquire", [](auto&, auto&, auto& s, auto&) { return s.acquire().error(); }},
+      {"wait_group::wait", [](auto&, auto&, auto&, auto& w) { return w.wait().error(); }},
+  };
+  for (const wait_case& c : cases) {
+    SCOPED_TRACE(c.name);
+    int destructors = 0;
+    std::error_code got;
+    auto f = xcoro::xasync([&] {
+      scope_count guard{&destructors};
+      got = c.run(full, rendezvous, sem, wg);
+    });
+    ASSERT_TRUE(f);
+    ASSERT_EQ(f->status(), xcoro::status::suspended);
+    f = {};
+    EXPECT_EQ(got, xcoro::errc::canceled);
+    EXPECT_EQ(destructors, 1);
+    EXPECT_TRUE(ex.empty());
+  }
+  EXPECT_EQ(full.size(), 1u) << "no drained send added a value";
+  EXPECT_EQ(*full.try_recv(), std::string(40, 'f'));
+  sem.release(1);
+  EXPECT_EQ(sem.available(), 1u) << "no drained waiter took the permit";
+  wg.done();
+  xcoro::init_env(saved);
 }
 
 TEST(NoExceptionsDeathTest, ADrainedCoroutineThatSuspendsAgainAborts) {
