@@ -138,19 +138,35 @@ bool canary_intact(coro* c) noexcept {
   return v == canary_value;
 }
 
+/// Whether `c` is `from` or waits in an xresume on the chain of resumers above `from`: then
+/// control already comes back to it through that chain, and its resumer must stay.
+bool waits_in_xresume_below(coro* c, coro* from) noexcept {
+  thread_state& t = tls;
+  std::size_t steps = 0;
+  for (coro* k = from; k != nullptr && k != &t.root && steps < 100000; ++steps) {
+    if (k == c) {
+      return true;
+    }
+    k = a::resumer(k);
+  }
+  return false;
+}
+
 /// Ends the running coroutine `self`: marks it done and switches to its first resumer
 /// (zigcoro), or to its latest resumer if the first one is gone or if it was unwound by a
 /// destroying frame_t. Never returns. A starter switched to this way takes over `self`'s
 /// latest resumer: that one is waiting in its xresume for control to come back, and the
 /// starter's own resumer may be anything by now, even finished (the coroutine that started
-/// the starter, which then returned).
+/// the starter, which then returned). Unless the starter is itself on that resumer's chain
+/// (it waits in an xresume that led here): then taking it over would make the two resume
+/// each other forever, and the starter's resumer stays.
 [[noreturn]] void finish(coro* self) noexcept {
   thread_state& t = tls;
   a::state(self) = status::done;
   coro* to = a::resumer(self);
   if (!(a::flags(self) & (flag_unwind | flag_drain)) && a::starter(self) != nullptr) {
     coro* starter = a::starter(self);
-    if (starter != to) {
+    if (!waits_in_xresume_below(starter, to)) {
       a::resumer(starter) = to;
     }
     to = starter;

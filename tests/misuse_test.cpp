@@ -524,6 +524,36 @@ TEST_F(Misuse, ReturnWithFinishedResumerGoesToTheChildsResumer) {
   EXPECT_TRUE(done);
 }
 
+// A starter that is itself waiting in an xresume on the way to its finishing child keeps
+// its resumer: taking over the child's would make the two resume each other forever.
+// Found in review: A starts B, then C; C resumes B, which finishes into A.
+TEST_F(Misuse, AStarterWaitingInXresumeKeepsItsResumer) {
+  bool a_ready = false;
+  bool c_ready = false;
+  frame_t<void> b;
+  frame_t<void> c;
+  auto a = frame_t<void>::init(nullptr, [&] {
+    b = std::move(*xcoro::xasync([] { xcoro::xsuspend(); }));
+    c = std::move(*xcoro::xasync([&] {
+      xcoro::xresume(b);  // B finishes, into its starter A
+      while (!c_ready) {
+        xcoro::xsuspend();
+      }
+    }));
+    while (!a_ready) {
+      xcoro::xsuspend();  // to root, not to C
+    }
+  });
+  ASSERT_TRUE(a);
+  xcoro::xresume(*a);  // returns: root gets control back
+  EXPECT_EQ(b.status(), xcoro::status::done);
+  EXPECT_EQ(a->status(), xcoro::status::suspended);
+  a_ready = true;
+  c_ready = true;
+  xcoro::xresume(*a);
+  EXPECT_EQ(a->status(), xcoro::status::done);
+}
+
 // ---------------------------------------------------------------------------------------
 // Destroying a frame_t at the wrong time.
 
