@@ -222,8 +222,10 @@ void task_group::close(bool unwind) noexcept {
   if (size_ != 0) {
     stop_children();
     coro* self = detail::tls.running_coroutine();
-    // A coroutine being unwound by its destroyed frame_t cannot suspend to wait.
-    if (self == nullptr || !(a::flags(self) & detail::flag_unwind)) {
+    // A coroutine being unwound by its destroyed frame_t, or drained (its frame_t was
+    // destroyed without exceptions), cannot suspend to wait: nothing would resume it for
+    // a child it did not start. Its children are retired directly below.
+    if (self == nullptr || !(a::flags(self) & (detail::flag_unwind | detail::flag_drain))) {
       join("~task_group", false);
     }
     // What still runs can never finish: destroy it as a frame_t destroys its coroutine.

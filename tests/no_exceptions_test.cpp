@@ -216,6 +216,42 @@ TEST(NoExceptions, DestroyedInEachKindOfWaitIsDrained) {
   xcoro::init_env(saved);
 }
 
+// A drained coroutine's task_group cannot wait for a child it did not start (nothing would
+// resume it): the group drains its children directly. Found in review.
+TEST(NoExceptions, ADrainedOwnersGroupDrainsChildrenItDidNotStart) {
+  xcoro::executor ex;
+  xcoro::env saved = xcoro::get_env();
+  xcoro::env e = saved;
+  e.executor = &ex;
+  xcoro::init_env(e);
+  xcoro::channel<int> ch({.capacity = 1});
+  xcoro::channel<std::string> other({.capacity = 1});
+  int child_ended = 0;
+  bool owner_ended = false;
+  auto owner = xcoro::frame_t<void>::init(nullptr, [&] {
+    scope_count guard{&child_ended};
+    xcoro::task_group g;
+    // Spawned by a helper that returns, so the child is not in the owner's child list.
+    auto h = xcoro::xasync([&] {
+      (void)g.spawn([&] {
+        scope_count inner{&child_ended};
+        (void)other.recv();
+      });
+    });
+    (void)ch.recv();
+    owner_ended = true;
+  });
+  ASSERT_TRUE(owner);
+  xcoro::xresume(*owner);
+  ASSERT_EQ(owner->status(), xcoro::status::suspended);
+  owner = {};
+  EXPECT_TRUE(owner_ended);
+  EXPECT_EQ(child_ended, 2) << "the child and the owner both returned";
+  while (ex.tick()) {
+  }
+  xcoro::init_env(saved);
+}
+
 TEST(NoExceptionsDeathTest, ADrainedCoroutineThatSuspendsAgainAborts) {
   GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
