@@ -411,24 +411,7 @@ TEST(TaskGroup, SpawnLeavesNothingBehindWhenStoringTheArgumentsThrows) {
 
 // In root with nothing to run the children, wait() cannot wait: it says so. The destructor
 // then drops the child as a frame_t would (unwinding it where exceptions exist).
-/// Skips a test that unwinds group children under qemu-user for aarch64, where it crashes
-/// inside the unwinder (a jump through libstdc++'s __once_proxy to a bad address) in this
-/// binary's layout but not in smaller ones; under investigation (see the issue notes).
-/// Native x86-64 and riscv64 runs, ASan and valgrind run it.
-#define XCORO_SKIP_CHILD_UNWIND_UNDER_QEMU_AARCH64()                                      \
-  do {                                                                                    \
-    if (xcoro_test::emulated && XCORO_TEST_AARCH64) {                                     \
-      GTEST_SKIP() << "unwinding group children crashes under qemu-aarch64 (investigating)"; \
-    }                                                                                     \
-  } while (0)
-#if defined(__aarch64__)
-#define XCORO_TEST_AARCH64 true
-#else
-#define XCORO_TEST_AARCH64 false
-#endif
-
 TEST(TaskGroup, WaitInRootWithNothingToMakeProgressReportsADeadlock) {
-  XCORO_SKIP_CHILD_UNWIND_UNDER_QEMU_AARCH64();
   xcoro::env saved = xcoro::get_env();
   xcoro::get_env().executor = nullptr;
   live_coroutines count;
@@ -444,7 +427,11 @@ TEST(TaskGroup, WaitInRootWithNothingToMakeProgressReportsADeadlock) {
     }));
     EXPECT_EQ(g.wait().error(), xcoro::errc::deadlock);
     EXPECT_EQ(g.size(), 1u);
+    testing::internal::CaptureStderr();
   }
+  // An unwound child is no failure: nothing to report. (GCC 12 once handed child_ended an
+  // uninitialised error_code here, reported as a made-up failure or a crash.)
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
   EXPECT_EQ(count.live, 0) << "the child's stack was freed";
   // Without exceptions the child's stack is freed without unwinding, as frame_t does.
   EXPECT_EQ(unwound, xcoro::detail::unwind_on_destroy);
@@ -455,7 +442,6 @@ TEST(TaskGroup, WaitInRootWithNothingToMakeProgressReportsADeadlock) {
 // A coroutine whose frame_t is destroyed while it waits in wait() cannot wait any more:
 // its group unwinds the children instead, and nothing leaks.
 TEST(TaskGroup, DestroyingTheOwnerWhileItWaitsUnwindsTheChildren) {
-  XCORO_SKIP_CHILD_UNWIND_UNDER_QEMU_AARCH64();
   auto& ledger = xcoro_test::ledger();
   ledger.reset();
   bool returned = false;

@@ -215,14 +215,14 @@ struct group_child_storage final : group_child, frame_storage_base {
     s->~group_child_storage();
   }
 
-  /// Calls the function; returns the error of a result<T> it returned.
-  std::error_code invoke() {
+  /// Calls the function; sets `failure` to the error of a result<T> it returned.
+  void invoke(std::error_code& failure) {
     auto fn = [](auto&&... a) -> result_type { return std::invoke(std::move(a)...); };
     if constexpr (is_result<std::remove_cv_t<result_type>>) {
-      return std::apply(fn, std::move(call.get())).error();
+      result_type r = std::apply(fn, std::move(call.get()));
+      failure = r.error();
     } else {
       (void)std::apply(fn, std::move(call.get()));
-      return {};
     }
   }
 
@@ -235,11 +235,17 @@ struct group_child_storage final : group_child, frame_storage_base {
 #if defined(__cpp_exceptions)
     try {
 #endif
-      ec = s->invoke();
+      // Not `ec = s->invoke()`: GCC 12's dead store elimination takes a call whose result
+      // lands in `ec` for a store that kills ec's initialisation, though the call can
+      // throw, and the handlers below then passed child_ended an uninitialised error_code
+      // (a garbage category; it crashed on aarch64). The handlers also reset it.
+      s->invoke(ec);
 #if defined(__cpp_exceptions)
     } catch (const xcoro::forced_unwind&) {
       // The group is destroying a child that could not finish: nothing to report.
+      ec = {};
     } catch (...) {
+      ec = {};
       ep = std::current_exception();
     }
 #endif
