@@ -20,6 +20,9 @@
 #include "stack_pool.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/detail/wait_queue.hpp"
+#if defined(XCORO_ASAN)  // defined by detail/switch.hpp, through coro.hpp
+#include <sanitizer/asan_interface.h>
+#endif
 
 namespace xcoro {
 namespace detail {
@@ -362,6 +365,12 @@ created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_
   std::byte* record = align_down(hi - sizeof(coro), alignof(coro));
   std::byte* storage = align_down(record - storage_size, align);
   std::byte* top = align_down(storage, stack_alignment);
+#if defined(XCORO_ASAN)
+  // A pooled stack keeps the shadow of its last coroutine's frames, and the frames a
+  // coroutine never returns from (finish, or a stack freed while suspended) stay poisoned:
+  // the next coroutine's frames at those addresses would be reported as overflows.
+  __asan_unpoison_memory_region(lo, span.size());
+#endif
 
   coro* c = a::make(record);
   a::id(c) = ++t.last_id;
