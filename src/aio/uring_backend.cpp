@@ -108,6 +108,10 @@ class uring_backend final : public io_backend {
     io_uring_sqe* sqe = sqe_for(1);
     io_uring_prep_cancel(sqe, &op, 0);
     io_uring_sqe_set_data64(sqe, 0);
+    // Submitted now, not at the next tick: anything the caller does next (a write that
+    // would satisfy the op, say) then comes after the cancel, and the op ends canceled.
+    // Left queued, the op could still complete with data that arrived in between.
+    io_uring_submit(&ring_);
   }
 
   void abandon(io_op& op) override {
