@@ -1,6 +1,9 @@
 // The FIFO executor. A queued node's `next` is never nullptr (the last one points at a
-// sentinel), which is how a second run_soon of the same node is caught.
+// sentinel), which is how a second run_soon of the same node is caught. A runtime's worker
+// executor also has an inbox that other threads post to (docs/runtime.md, "Wake-ups").
 #include "xcoro/executor.hpp"
+
+#include <atomic>
 
 #include "xcoro/coro.hpp"
 #include "xcoro/detail/wait_queue.hpp"
@@ -15,7 +18,97 @@ executor::func* const queued_last = &end_of_queue;
 
 }  // namespace
 
+namespace detail {
+
+/// Where threads other than the owner queue work: a lock-free stack of nodes (newest first,
+/// the oldest pointing at queued_last) that the owner takes whole and reverses, so the
+/// order of one thread's posts is kept. `parked` is the owner's announcement that it is
+/// about to block; a poster that sees it calls `wake`, once per park.
+struct executor_inbox {
+  const thread_state* owner = nullptr;
+  std::atomic<executor::func*> head{nullptr};
+  std::atomic<int> parked{0};
+  void (*wake)(void*) = nullptr;
+  void* ctx = nullptr;
+};
+
+namespace {
+
+/// run_soon from a thread that is not the owner: push, then wake the owner if it parked.
+/// False if the caller is the owner (the plain queue serves it).
+bool post(executor_inbox& in, executor::func& f) noexcept {
+  if (in.owner == &tls) {
+    return false;
+  }
+  executor::func* old = in.head.load(std::memory_order_relaxed);
+  do {
+    f.next = old != nullptr ? old : queued_last;
+  } while (!in.head.compare_exchange_weak(old, &f, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed));
+  if (in.parked.load(std::memory_order_seq_cst) != 0 &&
+      in.parked.exchange(0, std::memory_order_seq_cst) != 0) {
+    in.wake(in.ctx);
+  }
+  return true;
+}
+
+}  // namespace
+
+void executor_access::share(xcoro::executor& e, void (*wake)(void*), void* ctx) {
+  auto* in = new executor_inbox;
+  in->owner = &tls;
+  in->wake = wake;
+  in->ctx = ctx;
+  e.inbox_ = in;
+}
+
+void executor_access::unshare(xcoro::executor& e) noexcept {
+  take_posted(e);
+  delete e.inbox_;
+  e.inbox_ = nullptr;
+}
+
+void executor_access::take_posted(xcoro::executor& e) noexcept {
+  executor_inbox* in = e.inbox_;
+  if (in == nullptr || in->head.load(std::memory_order_relaxed) == nullptr) {
+    return;
+  }
+  executor::func* p = in->head.exchange(nullptr, std::memory_order_acquire);
+  // Reverse into FIFO order, then append to the ready queue.
+  executor::func* first = nullptr;
+  executor::func* last = p;
+  while (p != queued_last) {
+    executor::func* next = p->next;
+    p->next = first != nullptr ? first : queued_last;
+    first = p;
+    p = next;
+  }
+  if (e.tail_ == nullptr) {
+    e.head_ = first;
+  } else {
+    e.tail_->next = first;
+  }
+  e.tail_ = last;
+}
+
+bool executor_access::park(xcoro::executor& e) noexcept {
+  executor_inbox* in = e.inbox_;
+  in->parked.store(1, std::memory_order_seq_cst);
+  return in->head.load(std::memory_order_seq_cst) == nullptr;
+}
+
+void executor_access::unpark(xcoro::executor& e) noexcept {
+  e.inbox_->parked.store(0, std::memory_order_relaxed);
+}
+
+bool executor_access::has_posted(const xcoro::executor& e) noexcept {
+  return e.inbox_ != nullptr && e.inbox_->head.load(std::memory_order_acquire) != nullptr;
+}
+
+}  // namespace detail
+
 executor::~executor() {
+  delete inbox_;
   if (detail::tls.report_unfinished) {
     report_unfinished(stderr);
   }
@@ -24,6 +117,9 @@ executor::~executor() {
 void executor::run_soon(func& f) {
   if (f.next != nullptr) {
     detail::fatal("run_soon", xframe(), "queued an executor::func that is already queued");
+  }
+  if (inbox_ != nullptr && detail::post(*inbox_, f)) [[unlikely]] {
+    return;
   }
   f.next = queued_last;
   if (tail_ == nullptr) {
@@ -37,6 +133,9 @@ void executor::run_soon(func& f) {
 bool executor::tick() {
   if (ticking_) {
     detail::fatal("executor::tick", xframe(), "called tick() from inside tick()");
+  }
+  if (inbox_ != nullptr) [[unlikely]] {
+    detail::executor_access::take_posted(*this);
   }
   if (head_ == nullptr) {
     return false;
@@ -115,6 +214,7 @@ bool executor::cancel(func& f) noexcept {
   if (f.next == nullptr) {
     return false;
   }
+  detail::executor_access::take_posted(*this);  // a node another thread posted is unlinked here
   return unlink(head_, &tail_, f) || unlink(running_, nullptr, f);
 }
 

@@ -11,10 +11,12 @@ namespace xcoro {
 namespace detail {
 class deadline_clock;
 struct executor_access;
+struct executor_inbox;
 }  // namespace detail
 
 /// A single-threaded FIFO ready queue of caller-owned function nodes. Not thread-safe: use
-/// it from the thread that owns the coroutines it resumes.
+/// it from the thread that owns the coroutines it resumes. (A runtime's worker executors
+/// also accept run_soon from other threads; see docs/runtime.md.)
 class XCORO_EXPORT executor {
  public:
   /// An intrusive node (zigcoro Func). The caller owns it and keeps it alive while it is
@@ -58,6 +60,8 @@ class XCORO_EXPORT executor {
   detail::deadline_clock* clock_ = nullptr;
   bool (*step_)(void* loop) = nullptr;
   void* step_loop_ = nullptr;
+  // Set for an executor of a runtime's worker (docs/runtime.md): where other threads post.
+  detail::executor_inbox* inbox_ = nullptr;
 };
 
 namespace detail {
@@ -76,6 +80,22 @@ struct executor_access {
   /// One step of the loop driving `e`, or e.tick() if none does. False if nothing could
   /// make progress.
   static bool step(xcoro::executor& e) { return e.step_ != nullptr ? e.step_(e.step_loop_) : e.tick(); }
+
+  /// Lets threads other than the calling one (which owns `e`) queue work on `e`: their
+  /// run_soon goes to an inbox, and `wake(ctx)` is called when the owner may be parked.
+  /// The runtime does this for each worker's executor; until then nothing changes.
+  XCORO_EXPORT static void share(xcoro::executor& e, void (*wake)(void* ctx), void* ctx);
+  /// Undoes share; the inbox must be empty.
+  XCORO_EXPORT static void unshare(xcoro::executor& e) noexcept;
+  static bool shared(const xcoro::executor& e) noexcept { return e.inbox_ != nullptr; }
+  /// Owner only: moves what other threads posted into the ready queue.
+  XCORO_EXPORT static void take_posted(xcoro::executor& e) noexcept;
+  /// Owner only, about to block where wake() ends the wait: announces it. False if work
+  /// was posted meanwhile (do not block then). Either way, call unpark() afterwards.
+  XCORO_EXPORT static bool park(xcoro::executor& e) noexcept;
+  XCORO_EXPORT static void unpark(xcoro::executor& e) noexcept;
+  /// Whether other threads posted work the owner has not taken yet (any thread).
+  XCORO_EXPORT static bool has_posted(const xcoro::executor& e) noexcept;
 };
 }  // namespace detail
 

@@ -122,6 +122,11 @@ class io_backend : public xcoro::detail::deadline_clock {
   /// Processes completions: without blocking, or waiting until one arrives or the earliest
   /// timer is due. Resumes the coroutines whose ops completed.
   virtual void poll(bool block) = 0;
+  /// An eventfd that any thread may write to end a blocking poll of this loop, even one
+  /// with nothing in flight (the multi-core runtime's wake-up, docs/runtime.md); -1 with
+  /// errno set if it could not be made. Made on the first call; what it watches is not
+  /// counted in busy().
+  virtual int wake_fd() noexcept = 0;
 
   /// How long a blocking poll keeps asking for completions before it sleeps
   /// (loop_options::busy_poll, busy_poll_adaptive).

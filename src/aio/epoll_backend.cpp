@@ -214,6 +214,8 @@ class epoll_backend final : public io_backend {
 
   aio::backend kind() const noexcept override { return aio::backend::epoll; }
   bool wants_nonblocking() const noexcept override { return true; }
+  // The thread pool's eventfd serves: a wake-up with no pool op done just ends the wait.
+  int wake_fd() noexcept override { return wake_fd_; }
 
   void submit(io_op& op) override {
     start(op);

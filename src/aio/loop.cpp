@@ -433,6 +433,10 @@ executor::executor(loop& l) noexcept : loop_(&l) {
 
 bool executor::tick() {
   detail::io_backend& b = loop_->impl();
+  using xcoro::detail::executor_access;
+  if (executor_access::shared(exec_)) [[unlikely]] {
+    executor_access::take_posted(exec_);  // work other threads posted (a runtime's worker)
+  }
   bool resumed = b.resume_ready();
   if (!exec_.empty()) {
     // Ready work first: never block in the kernel while the ready queue holds work.
@@ -445,7 +449,13 @@ bool executor::tick() {
   }
   // The stall report (off by default) is told only here, where the loop is about to wait
   // in the kernel anyway: ticks that find work cost nothing more.
-  if (detail::stall_watch* stall = loop_->stall(); stall != nullptr) [[unlikely]] {
+  if (executor_access::shared(exec_)) [[unlikely]] {
+    // Announce the wait, so that a thread posting work meanwhile writes the loop's wake
+    // eventfd; if one already did, just look at the kernel and go round again.
+    bool block = executor_access::park(exec_);
+    b.poll(block);
+    executor_access::unpark(exec_);
+  } else if (detail::stall_watch* stall = loop_->stall(); stall != nullptr) [[unlikely]] {
     stall->poll_blocking(b, exec_);
   } else {
     b.poll(true);

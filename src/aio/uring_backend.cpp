@@ -5,6 +5,8 @@
 // coroutine is resumed, so a resumed coroutine may submit, cancel or abandon ops
 // (re-entering the ring) safely.
 #include <liburing.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <poll.h>
 
 #include <cerrno>
@@ -17,7 +19,12 @@ namespace {
 
 class uring_backend final : public io_backend {
  public:
-  ~uring_backend() override { io_uring_queue_exit(&ring_); }
+  ~uring_backend() override {
+    io_uring_queue_exit(&ring_);
+    if (wake_fd_ >= 0) {
+      ::close(wake_fd_);
+    }
+  }
 
   std::error_code init(const loop_options& o) {
     // DEFER_TASKRUN + SINGLE_ISSUER (Linux 6.1+): completions are processed only when this
@@ -139,6 +146,16 @@ class uring_backend final : public io_backend {
 
   void forget(int) noexcept override {}
 
+  int wake_fd() noexcept override {
+    if (wake_fd_ < 0) {
+      wake_fd_ = eventfd(0, EFD_CLOEXEC);
+      if (wake_fd_ >= 0) {
+        arm_wake();
+      }
+    }
+    return wake_fd_;
+  }
+
   void poll(bool block) override {
     if (timers_expire()) {
       block = false;  // that may have been the last op in flight: nothing would wake us
@@ -229,13 +246,30 @@ class uring_backend final : public io_backend {
       // 0: a linked timeout or a cancel request; LIBURING_UDATA_TIMEOUT: liburing's own
       // wait timeout on kernels without IORING_FEAT_EXT_ARG.
       if (data != 0 && data != LIBURING_UDATA_TIMEOUT) [[likely]] {
+        if (data == wake_tag) [[unlikely]] {
+          arm_wake();  // the read took the count: the wake-up has done its work
+          continue;
+        }
         complete(*reinterpret_cast<io_op*>(data), res);
       }
     }
   }
 
+  /// A read of the wake eventfd, kept in flight while the runtime uses this loop; it is
+  /// not an io_op and not counted in busy(). A blocking eventfd read is armed on its poll.
+  void arm_wake() {
+    io_uring_sqe* sqe = sqe_for(1);
+    io_uring_prep_read(sqe, wake_fd_, &wake_count_, sizeof wake_count_, 0);
+    io_uring_sqe_set_data64(sqe, wake_tag);
+  }
+
+  // An odd value: never the address of an io_op.
+  static constexpr std::uint64_t wake_tag = 1;
+
   io_uring ring_{};
   bool defer_taskrun_ = false;
+  int wake_fd_ = -1;
+  std::uint64_t wake_count_ = 0;
 };
 
 }  // namespace
