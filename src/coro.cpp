@@ -9,6 +9,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -103,6 +104,34 @@ void link_child(coro* parent, coro* child) noexcept {
   a::first_child(parent) = child;
 }
 
+void link_live(thread_state& t, coro* c) noexcept {
+  a::prev_live(c) = nullptr;
+  a::next_live(c) = t.live;
+  if (t.live != nullptr) {
+    a::prev_live(t.live) = c;
+  }
+  t.live = c;
+}
+
+void unlink_live(thread_state& t, coro* c) noexcept {
+  if (a::prev_live(c) != nullptr) {
+    a::next_live(a::prev_live(c)) = a::next_live(c);
+  } else if (t.live == c) {
+    t.live = a::next_live(c);
+  }
+  if (a::next_live(c) != nullptr) {
+    a::prev_live(a::next_live(c)) = a::prev_live(c);
+  }
+  a::prev_live(c) = a::next_live(c) = nullptr;
+}
+
+/// Guards the completion of handed-off coroutines against awaiters on other threads: the
+/// status change to done and the awaiter queue. Taken only for such coroutines.
+std::mutex& handoff_lock() noexcept {
+  static std::mutex m;
+  return m;
+}
+
 /// Forgets `c`'s starter link and tells its unfinished children that their starter is
 /// gone: they will return to their latest resumer instead.
 void detach_family(coro* c) noexcept {
@@ -165,8 +194,8 @@ bool waits_in_xresume_below(coro* c, coro* from) noexcept {
 /// each other forever, and the starter's resumer stays.
 [[noreturn]] void finish(coro* self) noexcept {
   thread_state& t = tls;
-  a::state(self) = status::done;
   coro* to = a::resumer(self);
+  a::state(self) = status::done;
   if (!(a::flags(self) & (flag_unwind | flag_drain)) && a::starter(self) != nullptr) {
     coro* starter = a::starter(self);
     if (!waits_in_xresume_below(starter, to)) {
@@ -175,7 +204,15 @@ bool waits_in_xresume_below(coro* c, coro* from) noexcept {
     to = starter;
   }
   detach_family(self);
-  signal_all(a::awaiters(self));
+  if (a::handed_off(self)) [[unlikely]] {
+    // Awaiters may be on other threads, and any of them may free this stack once told:
+    // root tells them (coro_publish_finished), after this switch leaves the stack.
+    unlink_live(t, self);
+    a::next_live(self) = t.finished_handed_off;
+    t.finished_handed_off = self;
+  } else {
+    signal_all(a::awaiters(self));
+  }
   if (a::state(to) == status::done) {
     fatal("return", self, "finished but the coroutine it returns to has finished too");
   }
@@ -396,20 +433,60 @@ created coro_create(const stack_arg& stack, std::size_t storage_size, std::size_
       creator && (a::flags(creator) & flag_cancel_pending)) {
     a::flags(c) |= static_cast<std::uint8_t>(flag_cancel | flag_cancel_pending);
   }
-  a::next_live(c) = t.live;
-  if (t.live != nullptr) {
-    a::prev_live(t.live) = c;
-  }
-  t.live = c;
+  link_live(t, c);
   if (t.trace != nullptr) {
     t.trace(trace_event::create, c, t.cur(), t.trace_user);
   }
   return created{c, storage};
 }
 
+void coro_hand_off(coro* c) noexcept {
+  thread_state& t = tls;
+  unlink_live(t, c);
+  a::owner(c) = nullptr;
+  a::handed_off(c) = true;
+}
+
+bool coro_publish_finished() noexcept {
+  thread_state& t = tls;
+  coro* c = t.finished_handed_off;
+  if (c == nullptr) {
+    return false;
+  }
+  t.finished_handed_off = nullptr;
+  std::lock_guard<std::mutex> hold(handoff_lock());
+  while (c != nullptr) {
+    coro* next = a::next_live(c);
+    a::next_live(c) = nullptr;
+    a::finish_published(c) = true;
+    signal_all(a::awaiters(c));
+    c = next;
+  }
+  return true;
+}
+
+void coro_adopt(coro* c) noexcept {
+  thread_state& t = tls;
+  if (!t.ready) {
+    thread_init(t);
+  }
+  a::owner(c) = &t;
+  link_live(t, c);
+}
+
 bool drain(coro* c) noexcept;  // src/cancel.cpp
 
 void coro_retire(coro* c, bool unwind) noexcept {
+  if (a::handed_off(c)) [[unlikely]] {
+    // Spawned onto a runtime: it may be running on another worker right now.
+    std::lock_guard<std::mutex> hold(handoff_lock());
+    if (a::finish_published(c)) {
+      return;
+    }
+    fatal("~frame_t", c,
+          "was spawned and has not finished; xawait it (cancel it first to stop it) before "
+          "its frame_t goes");
+  }
   switch (a::state(c)) {
     case status::start:
     case status::done:
@@ -453,14 +530,7 @@ void coro_free(coro* c) noexcept {
   if (t.trace != nullptr) {
     t.trace(trace_event::destroy, c, t.cur(), t.trace_user);
   }
-  if (a::prev_live(c) != nullptr) {
-    a::next_live(a::prev_live(c)) = a::next_live(c);
-  } else if (t.live == c) {
-    t.live = a::next_live(c);
-  }
-  if (a::next_live(c) != nullptr) {
-    a::prev_live(a::next_live(c)) = a::prev_live(c);
-  }
+  unlink_live(t, c);  // a finished handed-off coroutine is in no list: nothing to do
 #if defined(XCORO_TSAN)
   __tsan_destroy_fiber(a::sanitizer_fiber(c));
 #endif
@@ -516,18 +586,34 @@ const char* plain_await_call(const void* ctx) noexcept {
 constexpr wait_kind plain_await_kind{nullptr, &plain_await_call};
 
 std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
+  // Coroutines spawned onto a runtime may finish on another thread: their completion and
+  // awaiter queues are read and changed under handoff_lock.
+  bool any_handed_off = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cs[i] == nullptr) {
+      fatal(call, cs[i], "is an empty frame_t");
+    }
+    any_handed_off |= a::handed_off(cs[i]);
+  }
+  std::unique_lock<std::mutex> hold(handoff_lock(), std::defer_lock);
   auto first_done = [&]() -> std::size_t {
     for (std::size_t i = 0; i < n; ++i) {
-      if (cs[i] == nullptr) {
-        fatal(call, cs[i], "is an empty frame_t");
-      }
-      if (cs[i]->status() == status::done) {
+      if (a::handed_off(cs[i]) ? a::finish_published(cs[i]) : cs[i]->status() == status::done) {
         return i;
       }
     }
     return n;
   };
-  std::size_t i = first_done();
+  auto first_done_locked = [&]() -> std::size_t {
+    if (!any_handed_off) {
+      return first_done();
+    }
+    hold.lock();
+    std::size_t k = first_done();
+    hold.unlock();
+    return k;
+  };
+  std::size_t i = first_done_locked();
   if (i != n) {
     return i;
   }
@@ -563,21 +649,36 @@ std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
   struct destroy_entries {
     wait_entry* slots;
     std::size_t& made;
+    bool locked;
     ~destroy_entries() {
+      std::unique_lock<std::mutex> guard(handoff_lock(), std::defer_lock);
+      if (locked) {
+        guard.lock();
+      }
       while (made > 0) {
         slots[--made].~wait_entry();
       }
     }
-  } cleanup{slots, made};
+  } cleanup{slots, made, any_handed_off};
+  if (any_handed_off) {
+    hold.lock();
+  }
   for (std::size_t k = 0; k < n; ++k) {
     ::new (&slots[made]) wait_entry(w, static_cast<int>(k));
     ++made;
-    if (a::starter(cs[k]) != self) {
+    if (a::handed_off(cs[k]) || a::starter(cs[k]) != self) {
       a::awaiters(cs[k]).push_back(slots[made - 1]);
     }
   }
-  while ((i = first_done()) == n) {
+  // Under the lock, registration and this first look are one step: a publish cannot fall
+  // between them.
+  i = first_done();
+  if (any_handed_off) {
+    hold.unlock();
+  }
+  while (i == n) {
     xsuspend();
+    i = first_done_locked();
   }
   return i;
 }

@@ -118,6 +118,17 @@ inline constexpr bool unwind_on_destroy = false;
 #endif
 /// Frees the coroutine's stack if owned. The record is gone afterwards.
 XCORO_EXPORT void coro_free(coro* c) noexcept;
+/// Lets another thread start `c`, a coroutine in status start made on this thread: takes
+/// it off this thread's records and marks it flag_handed_off. Only coro_adopt may touch it
+/// next (docs/runtime.md, "Coroutines").
+XCORO_EXPORT void coro_hand_off(coro* c) noexcept;
+/// On the thread that will run it: makes a handed-off coroutine this thread's.
+XCORO_EXPORT void coro_adopt(coro* c) noexcept;
+/// From root, after handed-off coroutines finished on this thread: tells their awaiters
+/// (on any thread) and lets any thread free them. A finishing coroutine cannot do it
+/// itself: it still runs on the stack that its awaiter may then free. Returns whether
+/// there were any.
+XCORO_EXPORT bool coro_publish_finished() noexcept;
 /// Prints "xcoro: coroutine '<name>' (id N) ended with an exception that nothing
 /// observed: <what()>" on stderr: its frame_t is being destroyed and no xawait, xnext or
 /// xreturned rethrew it.

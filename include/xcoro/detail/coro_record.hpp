@@ -164,6 +164,11 @@ class alignas(64) coro {
   coro* next_live_ = nullptr;
   unsigned valgrind_stack_ = 0;         // Valgrind's id for this stack
   std::uint32_t shields_ = 0;           // cancel_shield objects alive in this coroutine
+  bool handed_off_ = false;             // made on one thread to run on another (runtime
+                                        // spawn): written before the hand-off, then only
+                                        // read; see coro_hand_off
+  bool finish_published_ = false;       // handed off, finished, and its awaiters told; only
+                                        // under handoff_lock (src/coro.cpp)
   char name_[detail::max_name_length + 1];
 };
 
@@ -183,6 +188,8 @@ struct thread_state {
   void (*trace)(trace_event event, coro* subject, coro* other, void* user) noexcept = nullptr;
   void* trace_user = nullptr;
   coro* live = nullptr;                 // head of the list of every record of the thread
+  coro* finished_handed_off = nullptr;  // handed-off coroutines that finished here, not yet
+                                        // published (coro_publish_finished)
   coro root;
 
   coro* cur() noexcept { return current != nullptr ? current : &root; }
@@ -251,6 +258,8 @@ struct coro_access {
   static coro*& next_live(coro* c) noexcept { return c->next_live_; }
   static unsigned& valgrind_stack(coro* c) noexcept { return c->valgrind_stack_; }
   static std::uint32_t& shields(coro* c) noexcept { return c->shields_; }
+  static bool& handed_off(coro* c) noexcept { return c->handed_off_; }
+  static bool& finish_published(coro* c) noexcept { return c->finish_published_; }
   /// Whether `c`'s blocking calls must return errc::canceled now: a cancel was requested
   /// and no cancel_shield holds it back. One bit in the record's first cache line, kept by
   /// cancel() and the shields, since every blocking call asks.
