@@ -16,4 +16,5 @@
 // it describes the library this header was installed with.
 #if XCORO_WITH_AIO
 #include "xcoro/aio.hpp"
+#include "xcoro/runtime.hpp"
 #endif

@@ -1,0 +1,401 @@
+// The multi-core runtime: workers (a thread, an aio loop, a shared executor), block_on,
+// spawn, the idle and deadlock accounting, and shutdown. See docs/runtime.md.
+#include "xcoro/runtime.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "aio/backend.hpp"
+#include "xcoro/executor.hpp"
+#include "xcoro/scope.hpp"
+
+namespace xcoro {
+namespace detail {
+
+[[noreturn]] void fatal_message(const char* what) noexcept;  // src/coro.cpp
+
+namespace {
+
+using a = coro_access;
+
+struct worker;
+
+/// A block_on call as the runtime tracks it, on the calling thread's stack.
+struct job_slot {
+  block_on_job* job = nullptr;
+  worker* on = nullptr;
+  executor::func start{};    // posted to `on`: job->start
+  executor::func discard{};  // posted to `on` after a deadlock: job->discard
+  bool started = false;      // under runtime_state::m: its coroutine exists
+  bool done = false;         // under runtime_state::m
+  bool deadlocked = false;   // under runtime_state::m
+};
+
+/// A coroutine made by spawn, on its way to the worker that starts it.
+struct spawn_node {
+  executor::func node{};
+  coro* c = nullptr;
+};
+
+struct worker {
+  runtime_state* rt = nullptr;
+  unsigned index = 0;
+  std::thread thread;
+  std::optional<aio::loop> loop;
+  std::optional<aio::executor> ex;
+  int wake_fd = -1;
+  bool ready = false;  // under runtime_state::m: set up, loop running (ex may be used)
+  executor::func stop{};
+  // Owner only: block_on jobs started here whose coroutine has not been collected.
+  std::vector<job_slot*> jobs;
+};
+
+thread_local constinit worker* current_worker = nullptr;
+
+}  // namespace
+
+class runtime_state {
+ public:
+  runtime_options opts;
+  std::vector<std::unique_ptr<worker>> workers;
+  std::mutex m;
+  std::condition_variable cv;
+  // Under m:
+  unsigned started = 0;           // workers past their setup (failed or not)
+  unsigned running = 0;           // workers whose setup succeeded
+  std::error_code start_error;    // the first setup error
+  unsigned idle = 0;              // workers parked with nothing ready and nothing in flight
+  bool stopping = false;          // ~runtime began
+  bool exit_all = false;          // stopping, and every worker went idle: leave
+  std::vector<job_slot*> pending; // block_on calls not finished
+  std::atomic<unsigned> next_worker{0};
+};
+
+namespace {
+
+void wake_worker(void* p) noexcept {
+  auto* w = static_cast<worker*>(p);
+  eventfd_t one = 1;
+  (void)eventfd_write(w->wake_fd, one);
+}
+
+void finish_job(runtime_state& rt, job_slot& s) {
+  std::lock_guard<std::mutex> hold(rt.m);
+  s.done = true;
+  rt.cv.notify_all();
+}
+
+/// Collects block_on coroutines that finished on this worker.
+void collect_jobs(worker& w) {
+  for (std::size_t i = 0; i < w.jobs.size();) {
+    job_slot* s = w.jobs[i];
+    if (s->job->c->status() != status::done) {
+      ++i;
+      continue;
+    }
+    w.jobs[i] = w.jobs.back();
+    w.jobs.pop_back();
+    s->job->collect(s->job);
+    finish_job(*w.rt, *s);
+  }
+}
+
+void start_job(void* p) {
+  auto* s = static_cast<job_slot*>(p);
+  s->job->start(s->job);
+  if (s->job->c == nullptr) {
+    finish_job(*s->on->rt, *s);  // start failed: its error goes back to the caller
+    return;
+  }
+  s->on->jobs.push_back(s);
+  std::lock_guard<std::mutex> hold(s->on->rt->m);
+  s->started = true;
+}
+
+void discard_job(void* p) {
+  auto* s = static_cast<job_slot*>(p);
+  worker& w = *s->on;
+  for (std::size_t i = 0; i < w.jobs.size(); ++i) {
+    if (w.jobs[i] == s) {
+      w.jobs[i] = w.jobs.back();
+      w.jobs.pop_back();
+      break;
+    }
+  }
+  if (s->job->c->status() == status::done) {
+    s->job->collect(s->job);  // it finished after all (the unwinding of another, say)
+  } else {
+    s->job->discard(s->job);
+    s->job->error = errc::deadlock;
+  }
+  finish_job(*w.rt, *s);
+}
+
+void start_spawned(void* p) {
+  auto* n = static_cast<spawn_node*>(p);
+  coro* c = n->c;
+  delete n;
+  coro_adopt(c);
+  xresume(c);
+}
+
+/// The destructor's request to a worker: cancel every coroutine still running on it.
+void stop_worker(void*) {
+  for (coro* c = tls.live; c != nullptr; c = a::next_live(c)) {
+    if (c->status() != status::done) {
+      xcoro::cancel(c);
+    }
+  }
+}
+
+/// Under rt.m, with every worker idle: nothing can run again unless work was posted. If
+/// none was, the block_on calls still waiting are deadlocked, or shutdown is complete.
+void all_idle(runtime_state& rt) {
+  for (auto& w : rt.workers) {
+    if (w->ready && executor_access::has_posted(w->ex->exec())) {
+      return;  // that worker is being woken
+    }
+  }
+  if (rt.stopping) {
+    rt.exit_all = true;
+    for (auto& w : rt.workers) {
+      if (w->ready) {
+        wake_worker(w.get());
+      }
+    }
+    return;
+  }
+  for (job_slot* s : rt.pending) {
+    // One not started yet is on its way to a worker's inbox, or about to be.
+    if (s->started && !s->done) {
+      s->deadlocked = true;
+    }
+  }
+  rt.cv.notify_all();
+}
+
+void run_worker(worker& w) {
+  runtime_state& rt = *w.rt;
+  current_worker = &w;
+  std::error_code ec;
+  if (auto l = aio::loop::create(rt.opts.loop); l) {
+    w.loop.emplace(std::move(*l));
+    w.wake_fd = w.loop->impl().wake_fd();
+    if (w.wake_fd < 0) {
+      ec = std::error_code(errno, std::system_category());
+    }
+  } else {
+    ec = l.error();
+  }
+  if (!ec) {
+    w.ex.emplace(*w.loop);
+    aio::init_env(aio::env{&*w.ex, nullptr, 0});
+    executor_access::share(w.ex->exec(), &wake_worker, &w);
+  }
+  {
+    std::lock_guard<std::mutex> hold(rt.m);
+    ++rt.started;
+    if (ec && !rt.start_error) {
+      rt.start_error = ec;
+    }
+    if (!ec) {
+      ++rt.running;
+      w.ready = true;
+    }
+    rt.cv.notify_all();
+  }
+  if (ec) {
+    current_worker = nullptr;
+    return;
+  }
+  aio::detail::io_backend& b = w.loop->impl();
+  xcoro::executor& exec = w.ex->exec();
+  for (;;) {
+    bool progressed = w.ex->tick();
+    coro_publish_finished();
+    if (!w.jobs.empty()) {
+      collect_jobs(w);
+    }
+    if (progressed) {
+      continue;
+    }
+    // Nothing ready, nothing in flight: park until another thread posts work.
+    {
+      std::lock_guard<std::mutex> hold(rt.m);
+      if (rt.exit_all) {
+        break;
+      }
+      if (++rt.idle == rt.running) {
+        all_idle(rt);
+      }
+    }
+    if (executor_access::park(exec)) {
+      b.poll(true);
+    }
+    executor_access::unpark(exec);
+    {
+      std::lock_guard<std::mutex> hold(rt.m);
+      --rt.idle;
+      if (rt.exit_all) {
+        break;
+      }
+    }
+  }
+  executor_access::unshare(exec);
+  aio::init_env(aio::env{});
+  w.ex.reset();
+  w.loop.reset();
+  current_worker = nullptr;
+}
+
+}  // namespace
+
+std::error_code run_block_on(runtime_state& rt, block_on_job& j) {
+  if (current_worker != nullptr) {
+    fatal_message("runtime::block_on: called on one of the runtime's worker threads (it would "
+                  "block the worker; use spawn and xawait)");
+  }
+  job_slot s;
+  s.job = &j;
+  s.on = rt.workers[rt.next_worker.fetch_add(1, std::memory_order_relaxed) % rt.workers.size()]
+             .get();
+  s.start.fn = &start_job;
+  s.start.userdata = &s;
+  s.discard.fn = &discard_job;
+  s.discard.userdata = &s;
+  std::unique_lock<std::mutex> hold(rt.m);
+  rt.pending.push_back(&s);
+  hold.unlock();
+  s.on->ex->exec().run_soon(s.start);
+  hold.lock();
+  rt.cv.wait(hold, [&] { return s.done || s.deadlocked; });
+  if (!s.done) {
+    hold.unlock();
+    s.on->ex->exec().run_soon(s.discard);
+    hold.lock();
+    rt.cv.wait(hold, [&] { return s.done; });
+  }
+  std::erase(rt.pending, &s);
+  return j.error;
+}
+
+void require_worker(const char* call) noexcept {
+  if (current_worker == nullptr) {
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "%s: called outside a runtime's worker (use runtime::block_on to get onto one)",
+                  call);
+    fatal_message(line);
+  }
+}
+
+std::size_t spawn_stack_size() noexcept {
+  return current_worker->rt->opts.stack_size;
+}
+
+void spawn_start(coro* c) noexcept {
+  // Started on the spawning worker for now: channels and sync are not safe across workers
+  // yet, so coroutines spawned from one tree stay together (docs/runtime.md, "Status").
+  worker& w = *current_worker;
+  coro_hand_off(c);
+  auto* n = new spawn_node;
+  n->node.fn = &start_spawned;
+  n->node.userdata = n;
+  n->c = c;
+  w.ex->exec().run_soon(n->node);
+}
+
+}  // namespace detail
+
+int this_worker() noexcept {
+  return detail::current_worker != nullptr ? static_cast<int>(detail::current_worker->index) : -1;
+}
+
+result<runtime> runtime::create(runtime_options o) {
+  unsigned n = o.threads != 0 ? o.threads : std::thread::hardware_concurrency();
+  if (n == 0) {
+    n = 1;
+  }
+  auto* rt = new detail::runtime_state;
+  rt->opts = o;
+  runtime owner(rt);  // joins whatever started if anything below fails
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<detail::worker>();
+    w->rt = rt;
+    w->index = i;
+    rt->workers.push_back(std::move(w));
+  }
+  unsigned launched = 0;
+  for (auto& w : rt->workers) {
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      w->thread = std::thread(&detail::run_worker, std::ref(*w));
+#if defined(__cpp_exceptions)
+    } catch (const std::system_error& e) {
+      std::lock_guard<std::mutex> hold(rt->m);
+      rt->start_error = e.code();
+      break;
+    }
+#endif
+    ++launched;
+  }
+  std::unique_lock<std::mutex> hold(rt->m);
+  rt->cv.wait(hold, [&] { return rt->started == launched; });
+  if (rt->start_error) {
+    return rt->start_error;  // ~runtime of `owner` stops the workers that did start
+  }
+  hold.unlock();
+  return owner;
+}
+
+runtime::runtime(runtime&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+
+runtime& runtime::operator=(runtime&& o) noexcept {
+  if (this != &o) {
+    destroy();
+    s_ = std::exchange(o.s_, nullptr);
+  }
+  return *this;
+}
+
+runtime::~runtime() { destroy(); }
+
+unsigned runtime::threads() const noexcept {
+  return s_ != nullptr ? static_cast<unsigned>(s_->workers.size()) : 0;
+}
+
+void runtime::destroy() noexcept {
+  if (s_ == nullptr) {
+    return;
+  }
+  detail::runtime_state& rt = *s_;
+  {
+    // Posted under the lock: no worker can be told to leave (all_idle) before its stop
+    // request is in its inbox, and one in its inbox keeps it from being told.
+    std::lock_guard<std::mutex> hold(rt.m);
+    rt.stopping = true;
+    for (auto& w : rt.workers) {
+      if (w->ready) {
+        w->stop.fn = &detail::stop_worker;
+        w->stop.userdata = w.get();
+        w->ex->exec().run_soon(w->stop);
+      }
+    }
+  }
+  for (auto& w : rt.workers) {
+    if (w->thread.joinable()) {
+      w->thread.join();
+    }
+  }
+  delete s_;
+  s_ = nullptr;
+}
+
+}  // namespace xcoro
