@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "support/counted.hpp"
-#include "support/test_stacks.hpp"
 #include "xcoro/xcoro.hpp"
 
 namespace {
@@ -29,7 +28,12 @@ namespace aio = xcoro::aio;
 
 class Runtime : public ::testing::TestWithParam<unsigned> {
  protected:
-  void SetUp() override { ledger().reset(); }
+  void SetUp() override {
+    ledger().reset();
+    if (auto l = aio::loop::create(); !l) {
+      GTEST_SKIP() << "backend unavailable here: " << l.error().message();
+    }
+  }
   void TearDown() override {
     EXPECT_EQ(ledger().live(), 0);
     EXPECT_EQ(ledger().twice.load(), 0);
@@ -288,15 +292,37 @@ TEST_P(Runtime, ManyThreadsSpawnAndSleepTogether) {
 INSTANTIATE_TEST_SUITE_P(Workers, Runtime, ::testing::Values(1u, 2u, 8u),
                          [](const auto& info) { return std::to_string(info.param) + "workers"; });
 
+TEST(RuntimeCreate, ALoopSetupErrorComesBackAndNoThreadIsLeft) {
+  xcoro::runtime_options o;
+  o.threads = 3;
+  o.loop.busy_poll = std::chrono::nanoseconds(-1);
+  auto rt = xcoro::runtime::create(o);
+  ASSERT_FALSE(rt);
+  EXPECT_EQ(rt.error(), std::errc::invalid_argument);
+}
+
+TEST(RuntimeCreate, ZeroThreadsMeansOnePerCore) {
+  if (auto l = aio::loop::create(); !l) {
+    GTEST_SKIP() << "backend unavailable here: " << l.error().message();
+  }
+  auto rt = xcoro::runtime::create({});
+  ASSERT_TRUE(rt) << rt.error().message();
+  unsigned want = std::thread::hardware_concurrency();
+  EXPECT_EQ(rt->threads(), want != 0 ? want : 1u);
+  auto moved = std::move(*rt);
+  EXPECT_EQ(rt->threads(), 0u);  // moved from: owns no workers
+  auto r = moved.block_on([] { return xcoro::this_worker(); });
+  ASSERT_TRUE(r);
+  EXPECT_GE(*r, 0);
+}
+
 TEST(RuntimeMisuse, SpawnOutsideARuntimeAborts) {
   EXPECT_DEATH((void)xcoro::spawn([] {}), "spawn: called outside a runtime's worker");
 }
 
 TEST(RuntimeMisuse, BlockOnOnAWorkerAborts) {
-  if (xcoro_test::emulated) {
-    // The death test's child starts worker threads; under qemu-user (which forks without
-    // re-executing) that child dies of SIGBUS before it reaches the abort.
-    GTEST_SKIP() << "qemu-user: worker threads in a forked death-test child";
+  if (auto l = aio::loop::create(); !l) {
+    GTEST_SKIP() << "backend unavailable here: " << l.error().message();
   }
   EXPECT_DEATH(
       {
@@ -307,10 +333,8 @@ TEST(RuntimeMisuse, BlockOnOnAWorkerAborts) {
 }
 
 TEST(RuntimeMisuse, DroppingAnUnfinishedSpawnedFrameAborts) {
-  if (xcoro_test::emulated) {
-    // The death test's child starts worker threads; under qemu-user (which forks without
-    // re-executing) that child dies of SIGBUS before it reaches the abort.
-    GTEST_SKIP() << "qemu-user: worker threads in a forked death-test child";
+  if (auto l = aio::loop::create(); !l) {
+    GTEST_SKIP() << "backend unavailable here: " << l.error().message();
   }
   EXPECT_DEATH(
       {
