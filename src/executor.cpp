@@ -101,6 +101,10 @@ void executor_access::unpark(xcoro::executor& e) noexcept {
   e.inbox_->parked.store(0, std::memory_order_relaxed);
 }
 
+bool executor_access::foreign(const xcoro::executor& e) noexcept {
+  return e.inbox_ != nullptr && e.inbox_->owner != &tls;
+}
+
 bool executor_access::has_posted(const xcoro::executor& e) noexcept {
   return e.inbox_ != nullptr && e.inbox_->head.load(std::memory_order_acquire) != nullptr;
 }

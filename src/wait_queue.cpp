@@ -122,6 +122,13 @@ waiter::waiter(executor* e, const char* call_name, const wait_kind* kind) noexce
           "has no executor to be woken through (set channel_options::executor or "
           "env::executor)");
   }
+  if (executor_access::shared(*ex) && executor_access::foreign(*ex)) [[unlikely]] {
+    // A runtime's worker waiting on an object made on another worker: its queues would be
+    // changed from two threads (docs/runtime.md, "Status").
+    fatal(call, c,
+          "waits on an object made on another worker of the runtime; channels and sync "
+          "objects cannot be shared between workers yet");
+  }
   wake.fn = &resume_waiter;
   wake.userdata = this;
   coro_access::begin_wait(c, kind, this);

@@ -332,6 +332,22 @@ TEST(RuntimeMisuse, BlockOnOnAWorkerAborts) {
       "block_on: called on one of the runtime's worker threads");
 }
 
+// Until channels and sync objects are safe across workers, waiting on one made on another
+// worker is refused with a message rather than left to race.
+TEST(RuntimeMisuse, WaitingOnAChannelOfAnotherWorkerAborts) {
+  if (auto l = aio::loop::create(); !l) {
+    GTEST_SKIP() << "backend unavailable here: " << l.error().message();
+  }
+  EXPECT_DEATH(
+      {
+        auto rt = xcoro::runtime::create({.threads = 2});
+        std::unique_ptr<xcoro::channel<std::string>> ch;
+        (void)rt->block_on([&] { ch = std::make_unique<xcoro::channel<std::string>>(); });
+        (void)rt->block_on([&] { (void)ch->recv(); });
+      },
+      "channel::recv: coroutine .* waits on an object made on another worker");
+}
+
 TEST(RuntimeMisuse, DroppingAnUnfinishedSpawnedFrameAborts) {
   if (auto l = aio::loop::create(); !l) {
     GTEST_SKIP() << "backend unavailable here: " << l.error().message();

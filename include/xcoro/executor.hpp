@@ -96,6 +96,8 @@ struct executor_access {
   XCORO_EXPORT static void unpark(xcoro::executor& e) noexcept;
   /// Whether other threads posted work the owner has not taken yet (any thread).
   XCORO_EXPORT static bool has_posted(const xcoro::executor& e) noexcept;
+  /// Whether `e` is shared and the calling thread is not its owner.
+  XCORO_EXPORT static bool foreign(const xcoro::executor& e) noexcept;
 };
 }  // namespace detail
 
