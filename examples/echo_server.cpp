@@ -1,38 +1,49 @@
-// A TCP echo server, one coroutine per connection, on one thread. The connections live in a
-// task_group owned by the accept loop, and the server shuts down by cancelling that loop.
+// A TCP echo server, one coroutine per connection. The connections live in a task_group
+// owned by the accept loop, and the server shuts down by cancelling that loop.
 //   echo_server [port]                serve on 127.0.0.1:port (0: any) until killed
 //   echo_server [port] --for SECONDS  serve for SECONDS, then shut down cleanly
 //   echo_server --self-test           serve 64 clients while 4 more connections stay open,
 //                                     shut down, check that every connection coroutine ended
+//   ... --threads N                   the same on a runtime of N worker threads: each
+//                                     worker has its own listener on the port
+//                                     (SO_REUSEPORT), and the kernel spreads connections
 //
 // Shutting down is cancelling the accept loop's coroutine (xcoro::cancel): its accept
 // returns errc::canceled, so it stops accepting; the cancel flows down to the connection
 // coroutines it started in its task_group, whose pending read returns errc::canceled, so
 // they return and close their sockets; leaving the loop's scope, ~task_group waits until
 // the last of them has finished. This is Go's context cancellation, or asio's closing the
-// acceptor and the sockets, with the joining done by the group. xcoro has no signal
-// handling yet: a killed server exits without it.
+// acceptor and the sockets, with the joining done by the group. With --threads, each
+// worker waits on an aio::async_notification, which any thread may notify, and shuts its
+// own server down. xcoro has no signal handling yet: a killed server exits without it.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <xcoro/aio.hpp>
+#include <xcoro/runtime.hpp>
 #include <xcoro/scope.hpp>
 
 namespace aio = xcoro::aio;
 
 namespace {
 
-/// What the connections did. One thread: plain counters.
+/// What the connections did, over every worker.
 struct counters {
-  std::size_t served = 0;     // connections handed to a coroutine
-  std::size_t cancelled = 0;  // connections ended by the shutdown (errc::canceled)
-  std::size_t live = 0;       // connection coroutines started and not yet finished
+  std::atomic<std::size_t> served{0};     // connections handed to a coroutine
+  std::atomic<std::size_t> cancelled{0};  // connections ended by the shutdown (canceled)
+  std::atomic<std::size_t> live{0};       // connection coroutines started, not finished
 };
 counters stats;
 
@@ -88,19 +99,24 @@ void accept_loop(aio::tcp* listener) {
   // coroutines this one started). ~task_group cancels any still running and waits for all.
 }
 
-/// Cancels the server's accept loop and waits until it and every connection have finished.
 /// Prints what was served; returns whether no connection coroutine is left.
-bool shut_down(xcoro::frame_t<void>& server) {
-  xcoro::cancel(server.frame());
-  xcoro::xawait(server);
-  std::printf("shut down: %zu connections served, %zu cancelled, ", stats.served, stats.cancelled);
+bool report() {
+  std::printf("shut down: %zu connections served, %zu cancelled, ", stats.served.load(),
+              stats.cancelled.load());
   if (stats.live == 0) {
     std::printf("all finished\n");
   } else {
-    std::printf("%zu still running\n", stats.live);
+    std::printf("%zu still running\n", stats.live.load());
   }
   std::fflush(stdout);
   return stats.live == 0;
+}
+
+/// Cancels the server's accept loop and waits until it and every connection have finished.
+bool shut_down(xcoro::frame_t<void>& server) {
+  xcoro::cancel(server.frame());
+  xcoro::xawait(server);
+  return report();
 }
 
 /// A connection to the server on 127.0.0.1:port.
@@ -157,7 +173,7 @@ bool client(std::uint16_t port, int id) {
 /// clients that talk and close; then the server shuts down while the idle ones are open,
 /// so it must cancel their coroutines. Returns the exit status: 0 if every client was
 /// echoed, every connection coroutine finished, and the idle connections were closed.
-int self_test(xcoro::frame_t<void>& server, std::uint16_t port) {
+int self_test(std::uint16_t port, const std::function<bool()>& shut_down_server) {
   constexpr int clients = 64;
   constexpr int idle = 4;
   std::vector<aio::tcp> idlers;
@@ -182,10 +198,10 @@ int self_test(xcoro::frame_t<void>& server, std::uint16_t port) {
   // only the idle connections' coroutines are left.
   bool released = stats.live == idlers.size();
   if (!released) {
-    std::printf("%zu connection coroutines running before the shutdown, %zu expected\n", stats.live,
-                idlers.size());
+    std::printf("%zu connection coroutines running before the shutdown, %zu expected\n",
+                stats.live.load(), idlers.size());
   }
-  bool finished = shut_down(server);
+  bool finished = shut_down_server();
   // The server closed the idle connections when it cancelled them: each reads end of stream.
   int closed = 0;
   for (auto& c : idlers) {
@@ -204,7 +220,160 @@ struct options {
   std::string port = "0";
   bool self_test = false;
   double seconds = -1;  // --for SECONDS; negative: serve until killed
+  unsigned threads = 0;  // --threads N; 0: no runtime, the calling thread's loop
 };
+
+/// A listening socket on 127.0.0.1:port that other sockets of this process may share
+/// (SO_REUSEPORT): the kernel then spreads incoming connections over them.
+xcoro::result<aio::tcp> shared_listener(std::uint16_t port) {
+  auto at = *aio::endpoint::parse("127.0.0.1:" + std::to_string(port));
+  auto l = aio::tcp::open(nullptr, at);
+  if (!l) {
+    return l;
+  }
+  int one = 1;
+  if (::setsockopt(l->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return std::error_code(errno, std::system_category());
+  }
+  if (auto r = l->bind(at); !r) {
+    return r.error();
+  }
+  if (auto r = l->listen(1024); !r) {
+    return r.error();
+  }
+  return l;
+}
+
+/// What the workers of a --threads server share.
+struct fleet {
+  explicit fleet(unsigned n) : stops(n) {}
+  std::uint16_t port = 0;
+  std::vector<std::atomic<aio::async_notification*>> stops;  // each worker's stop request
+  std::atomic<unsigned> ready{0};                            // workers listening
+  std::atomic<unsigned> finished{0};                         // workers shut down
+  std::atomic<unsigned> failed{0};                           // workers that could not serve
+  std::atomic<aio::async_notification*> on_finish{nullptr};  // told as each one shuts down
+};
+
+/// One worker's server: its own listener and accept loop, until its stop notification (or
+/// --for SECONDS). Returns 0, or an exit status.
+int serve_worker(fleet& f, unsigned index, double seconds) {
+  auto listener = shared_listener(f.port);
+  auto stop = aio::async_notification::create(nullptr);
+  auto server = listener && stop ? xcoro::xasync(accept_loop, &*listener)
+                                 : xcoro::result<xcoro::frame_t<void>>(
+                                       std::make_error_code(std::errc::bad_file_descriptor));
+  if (!server) {
+    std::fprintf(stderr, "worker %u: cannot serve on 127.0.0.1:%u\n", index, f.port);
+    ++f.failed;
+    return 3;
+  }
+  f.stops[index].store(&*stop);
+  ++f.ready;
+  if (seconds >= 0) {
+    (void)aio::sleep(nullptr, std::chrono::milliseconds(static_cast<long long>(seconds * 1e3)));
+  } else {
+    (void)stop->wait();  // notified by the self-test, from another worker
+  }
+  xcoro::cancel(server->frame());
+  xcoro::xawait(*server);
+  f.stops[index].store(nullptr);
+  ++f.finished;
+  if (aio::async_notification* n = f.on_finish.load()) {
+    (void)n->notify();
+  }
+  return 0;
+}
+
+/// The self-test's shutdown of a --threads server: tell every worker to stop, and wait
+/// until all have (notifications coalesce, so the count decides).
+bool shut_down_fleet(fleet& f) {
+  auto done = aio::async_notification::create(nullptr);
+  if (!done) {
+    return false;
+  }
+  f.on_finish.store(&*done);
+  for (auto& s : f.stops) {
+    if (aio::async_notification* n = s.load()) {
+      (void)n->notify();
+    }
+  }
+  while (f.finished.load() < f.stops.size()) {
+    (void)done->wait(std::chrono::milliseconds(100));  // a notify may precede on_finish
+  }
+  f.on_finish.store(nullptr);
+  return report();
+}
+
+/// echo_server --threads N: N workers, each serving on the same port.
+int run_threaded(const options& o) {
+  xcoro::runtime_options ro;
+  ro.threads = o.threads;
+  auto rt = xcoro::runtime::create(ro);
+  if (!rt) {
+    std::fprintf(stderr, "runtime: %s\n", rt.error().message().c_str());
+    return 1;
+  }
+  fleet f(o.threads);
+  // Bound but not listening, this socket holds the port (0: the kernel picks one) until
+  // the workers' listeners are on it, and takes no connections itself.
+  int hold = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  auto at = aio::endpoint::parse("127.0.0.1:" + o.port);
+  if (!at || hold < 0 || ::setsockopt(hold, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      ::bind(hold, static_cast<const sockaddr*>(at->data()), static_cast<socklen_t>(at->size())) != 0) {
+    std::fprintf(stderr, "cannot bind 127.0.0.1:%s\n", o.port.c_str());
+    return 3;
+  }
+  sockaddr_storage got{};
+  socklen_t len = sizeof got;
+  ::getsockname(hold, reinterpret_cast<sockaddr*>(&got), &len);
+  f.port = aio::endpoint::from_sockaddr(&got, len).port();
+  // One block_on per worker, each from a thread of its own: block_on gives its calls to the
+  // workers in turn, so each worker gets one server.
+  std::vector<int> status(o.threads, 0);
+  std::vector<std::thread> callers;
+  for (unsigned i = 0; i < o.threads; ++i) {
+    callers.emplace_back([&, i] {
+      auto r = rt->block_on(serve_worker, std::ref(f), i, o.self_test ? -1.0 : o.seconds);
+      status[i] = r ? *r : 1;
+    });
+  }
+  while (f.ready.load() + f.failed.load() < o.threads && f.finished.load() == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ::close(hold);
+  int code = 0;
+  if (f.failed.load() != 0) {
+    // Stop the workers that did start; they may still be on their way to listening.
+    while (f.ready.load() + f.failed.load() < o.threads) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    for (auto& s : f.stops) {
+      if (aio::async_notification* n = s.load()) {
+        (void)n->notify();
+      }
+    }
+    code = 3;
+  } else {
+    std::printf("echo server on 127.0.0.1:%u, %u worker threads\n", f.port, o.threads);
+    std::fflush(stdout);
+  }
+  if (o.self_test && code == 0) {
+    auto r = rt->block_on([&] { return self_test(f.port, [&] { return shut_down_fleet(f); }); });
+    code = r ? *r : 1;
+  }
+  for (auto& c : callers) {
+    c.join();
+  }
+  for (int s : status) {
+    code = code != 0 ? code : s;
+  }
+  if (!o.self_test && o.seconds >= 0 && !report()) {
+    code = 5;
+  }
+  return code;
+}
 
 bool parse(int argc, char** argv, options& o) {
   for (int i = 1; i < argc; ++i) {
@@ -217,6 +386,13 @@ bool parse(int argc, char** argv, options& o) {
       if (*end != '\0' || !(o.seconds >= 0 && o.seconds <= 1e9)) {
         return false;
       }
+    } else if (a == "--threads" && i + 1 < argc) {
+      char* end = nullptr;
+      unsigned long n = std::strtoul(argv[++i], &end, 10);
+      if (*end != '\0' || n == 0 || n > 1024) {
+        return false;
+      }
+      o.threads = static_cast<unsigned>(n);
     } else if (!a.empty() && a[0] != '-') {
       o.port = a;
     } else {
@@ -234,8 +410,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: echo_server [port]                serve until killed\n"
                  "       echo_server [port] --for SECONDS  serve, then shut down\n"
-                 "       echo_server --self-test\n");
+                 "       echo_server --self-test\n"
+                 "       add --threads N to run on N worker threads\n");
     return 2;
+  }
+  if (o.threads != 0) {
+    return run_threaded(o);
   }
   auto loop = aio::loop::create();
   if (!loop) {
@@ -264,7 +444,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (o.self_test) {
-      return self_test(*server, bound);
+      return self_test(bound, [&] { return shut_down(*server); });
     }
     if (o.seconds < 0) {
       xcoro::xawait(*server);  // serves until the process is killed
