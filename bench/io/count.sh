@@ -11,7 +11,10 @@
 # each run counts. Server on core 0, client on core 1, as in run.sh.
 #
 # Usage: bench/io/count.sh [--strace|--cpu] BUILD_DIR SERVER CONNECTIONS SIZE [N1 N2 [ROUNDS]]
-#   SERVER: xcoro, xcoro-nospin (busy polling off), xcoro-epoll, uring, epoll, asio, go (go:
+#   SERVER: xcoro, xcoro-nospin (busy polling off), xcoro-epoll, xcoro-rt1 and
+#           xcoro-epoll-rt1 (xcoro-nospin and xcoro-epoll inside a one-worker runtime;
+#           xcoro-rt1 not under callgrind, whose valgrind stalls every thread while a worker
+#           blocks in io_uring_enter), uring, epoll, asio, go (go:
 #           not under callgrind), and the io_uring loop with its floor features (run.sh
 #           --floor): uring-reg, uring-fixed, uring-ms, uring-all
 #   N1 N2:  message counts (default 20000 60000); ROUNDS: --cpu runs (default 5)
@@ -45,7 +48,10 @@ run() {
   case "$server" in
     xcoro) env=(XCORO_BACKEND=io_uring); cmd=("$io/echo_xcoro" $port) ;;
     xcoro-nospin) env=(XCORO_BACKEND=io_uring XCORO_BUSY_POLL_US=0); cmd=("$io/echo_xcoro" $port) ;;
+    xcoro-rt1) env=(XCORO_BACKEND=io_uring XCORO_BUSY_POLL_US=0)
+      cmd=("$io/echo_xcoro" $port --runtime) ;;
     xcoro-epoll) env=(XCORO_BACKEND=epoll); cmd=("$io/echo_xcoro" $port) ;;
+    xcoro-epoll-rt1) env=(XCORO_BACKEND=epoll); cmd=("$io/echo_xcoro" $port --runtime) ;;
     uring) cmd=("$io/echo_uring" $port) ;;
     uring-reg) cmd=("$io/echo_uring" $port --register-ring) ;;
     uring-fixed) cmd=("$io/echo_uring" $port --fixed-files) ;;

@@ -1,6 +1,8 @@
 // The xcoro server of the echo benchmark: one coroutine per connection, as in
 // examples/echo_server.cpp, on one thread, silent. XCORO_BACKEND=io_uring|epoll picks the
-// backend. Usage: echo_xcoro PORT   (serves 127.0.0.1:PORT until killed)
+// backend. Usage: echo_xcoro PORT [--runtime]   (serves 127.0.0.1:PORT until killed)
+// --runtime: the same server inside a one-worker xcoro::runtime (block_on) instead of the
+// calling thread's own loop, to show what the runtime costs a single core.
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include <xcoro/aio.hpp>
+#include <xcoro/runtime.hpp>
 
 namespace aio = xcoro::aio;
 
@@ -45,12 +48,37 @@ void accept_loop(aio::tcp* listener) {
   }
 }
 
+/// Listens on 127.0.0.1:port and serves until killed. Returns an exit status on failure.
+int serve(const std::string& port) {
+  auto at = aio::endpoint::parse("127.0.0.1:" + port);
+  if (!at) {
+    return 2;
+  }
+  auto listener = aio::tcp::open(nullptr, *at);
+  if (!listener || !listener->bind(*at) || !listener->listen(4096)) {
+    std::fprintf(stderr, "echo_xcoro: cannot listen on 127.0.0.1:%s\n", port.c_str());
+    return 3;
+  }
+  accept_loop(&*listener);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: echo_xcoro PORT\n");
+  if (argc < 2 || (argc > 2 && std::string(argv[2]) != "--runtime")) {
+    std::fprintf(stderr, "usage: echo_xcoro PORT [--runtime]\n");
     return 2;
+  }
+  std::string port = argv[1];
+  if (argc > 2) {
+    auto rt = xcoro::runtime::create({.threads = 1});
+    if (!rt) {
+      std::fprintf(stderr, "echo_xcoro: runtime: %s\n", rt.error().message().c_str());
+      return 1;
+    }
+    auto r = rt->block_on(serve, port);
+    return r ? *r : 1;
   }
   auto loop = aio::loop::create();
   if (!loop) {
@@ -59,19 +87,6 @@ int main(int argc, char** argv) {
   }
   aio::executor ex(*loop);
   aio::init_env({.executor = &ex});
-  std::string port = argv[1];
-  auto r = aio::run(nullptr, [&]() -> int {
-    auto at = aio::endpoint::parse("127.0.0.1:" + port);
-    if (!at) {
-      return 2;
-    }
-    auto listener = aio::tcp::open(nullptr, *at);
-    if (!listener || !listener->bind(*at) || !listener->listen(4096)) {
-      std::fprintf(stderr, "echo_xcoro: cannot listen on 127.0.0.1:%s\n", port.c_str());
-      return 3;
-    }
-    accept_loop(&*listener);
-    return 0;
-  });
+  auto r = aio::run(nullptr, serve, port);
   return r ? *r : 1;
 }
