@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "aio/backend.hpp"
+#include "aio/stall_report.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/scope.hpp"
 
@@ -194,6 +195,9 @@ void run_worker(worker& w) {
     ec = l.error();
   }
   if (!ec) {
+    if (aio::detail::stall_watch* stall = w.loop->stall()) {
+      stall->set_worker(static_cast<int>(w.index));
+    }
     w.ex.emplace(*w.loop);
     aio::init_env(aio::env{&*w.ex, nullptr, 0});
     executor_access::share(w.ex->exec(), &wake_worker, &w);
@@ -235,8 +239,11 @@ void run_worker(worker& w) {
         all_idle(rt);
       }
     }
-    if (executor_access::park(exec)) {
-      b.poll(true);
+    bool block = executor_access::park(exec);
+    if (aio::detail::stall_watch* stall = w.loop->stall(); stall != nullptr) {
+      stall->poll(b, exec, block);
+    } else {
+      b.poll(block);
     }
     executor_access::unpark(exec);
     {

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "xcoro/aio.hpp"
+#include "xcoro/runtime.hpp"
 #include "xcoro/coro.hpp"
 
 namespace {
@@ -168,6 +169,29 @@ TEST_F(Stall, ReportsACoroutineThatBlocks) {
     ASSERT_TRUE(r);
   }
   expect_one_stall(capture.lines(), "coroutine 'blocker' \\(id [0-9]+\\)", 100);
+}
+
+// On a runtime's worker, the report names the worker as well.
+TEST_F(Stall, NamesTheWorkerOfARuntime) {
+  stderr_capture capture;
+  int worker = -1;
+  {
+    env_var unset("XCORO_STALL_REPORT_MS", nullptr);
+    xcoro::runtime_options o;
+    o.threads = 2;
+    o.loop.stall_report = 100ms;
+    auto rt = xcoro::runtime::create(o);
+    ASSERT_TRUE(rt) << rt.error().message();
+    auto r = rt->block_on([&] {
+      xcoro::xframe()->set_name("spinner");
+      worker = xcoro::this_worker();
+      spin_for(400ms);
+    });
+    ASSERT_TRUE(r);
+  }
+  ASSERT_GE(worker, 0);
+  expect_one_stall(capture.lines(),
+                   "worker " + std::to_string(worker) + ": coroutine 'spinner' \\(id [0-9]+\\)", 100);
 }
 
 // So is one that keeps the CPU busy.

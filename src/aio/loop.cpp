@@ -453,7 +453,11 @@ bool executor::tick() {
     // Announce the wait, so that a thread posting work meanwhile writes the loop's wake
     // eventfd; if one already did, just look at the kernel and go round again.
     bool block = executor_access::park(exec_);
-    b.poll(block);
+    if (detail::stall_watch* stall = loop_->stall(); stall != nullptr) [[unlikely]] {
+      stall->poll(b, exec_, block);
+    } else {
+      b.poll(block);
+    }
     executor_access::unpark(exec_);
   } else if (detail::stall_watch* stall = loop_->stall(); stall != nullptr) [[unlikely]] {
     stall->poll_blocking(b, exec_);

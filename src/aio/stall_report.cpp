@@ -238,6 +238,14 @@ void stall_watch::poll_blocking(io_backend& b, const xcoro::executor& ready) {
   b.poll(true);
 }
 
+void stall_watch::poll(io_backend& b, const xcoro::executor& ready, bool block) {
+  if (block) {
+    poll_blocking(b, ready);
+  } else {
+    b.poll(false);
+  }
+}
+
 bool stall_watch::on_probe() noexcept {
   std::uint64_t sent = probes_sent_.load(std::memory_order_acquire);
   if (sent == probes_seen_) {
@@ -278,7 +286,15 @@ void stall_watch::sample() noexcept {
     last_seen_ = now;
     if (!reported_ && now - first_seen_ >= threshold_ns_) {
       reported_ = true;
-      who_len_ = xcoro::detail::signal_text::append_coroutine(who_, 0, sizeof who_, c);
+      namespace text = xcoro::detail::signal_text;
+      who_len_ = 0;
+      if (worker_ >= 0) {
+        who_len_ = text::append(who_, who_len_, sizeof who_, "worker ");
+        who_len_ = text::append_u64(who_, who_len_, sizeof who_,
+                                    static_cast<std::uint64_t>(worker_));
+        who_len_ = text::append(who_, who_len_, sizeof who_, ": ");
+      }
+      who_len_ = text::append_coroutine(who_, who_len_, sizeof who_, c);
       write_line(who_, who_len_, " ran ", now - first_seen_, " ms without suspending\n");
       open_.store(true, std::memory_order_relaxed);
     }

@@ -71,6 +71,12 @@ class stall_watch {
   /// waiting_scope). Ticks that find ready work do not come here: they cost a loop without
   /// the report nothing, and with it they leave the beat alone and are probed.
   void poll_blocking(io_backend& b, const xcoro::executor& ready);
+  /// As poll_blocking, for a runtime's worker: `block` false asks the kernel without
+  /// sleeping (work was posted meanwhile), which does not count as waiting.
+  void poll(io_backend& b, const xcoro::executor& ready, bool block);
+
+  /// The loop belongs to worker `index` of a runtime: reports begin "worker N: ".
+  void set_worker(int index) noexcept { worker_ = index; }
 
   /// Called by the probe signal's handler on the loop's thread: if a probe for this watch
   /// is pending, samples the running coroutine and returns true. Async-signal-safe.
@@ -120,7 +126,8 @@ class stall_watch {
   std::int64_t first_seen_ = 0;
   std::int64_t last_seen_ = 0;
   bool reported_ = false;
-  char who_[80] = {};  // "coroutine 'name' (id N)", copied when reported
+  char who_[96] = {};  // "[worker N: ]coroutine 'name' (id N)", copied when reported
+  int worker_ = -1;    // the runtime worker this loop belongs to, or -1
   std::size_t who_len_ = 0;
 
   // The watchdog's stop request.
