@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "cancel_remote.hpp"
 #include "xcoro/detail/wait_kind.hpp"
 
 namespace xcoro {
@@ -49,15 +50,68 @@ void cancel_tree(coro* top, bool force = false) noexcept {
   }
 }
 
+enum class elsewhere { not_cancelled, cancelled, here };
+
+/// A coroutine of another thread: posted to its runtime worker, which cancels it there if
+/// it is still running (only its own thread may touch its waits and its tree).
+elsewhere cancel_on_owner(coro* f) noexcept {
+  detail::thread_state* owner = a::owner(f);
+  if (owner == nullptr || owner->worker == nullptr || detail::post_cancel == nullptr) {
+    detail::fatal("cancel", f, "belongs to another thread that is not a runtime's worker");
+  }
+  detail::post_cancel(owner->worker, f, f->id());
+  return elsewhere::cancelled;
+}
+
+/// cancel() of a coroutine handed to another thread (runtime spawn), which may be running
+/// there now; decided under the hand-off lock, which its adoption and completion take.
+elsewhere cancel_handed_off(coro* f) noexcept {
+  struct call {
+    coro* f;
+    elsewhere outcome;
+  } c{f, elsewhere::here};
+  detail::with_handoff_lock(
+      [](void* p) noexcept {
+        auto& c = *static_cast<call*>(p);
+        if (a::finish_published(c.f)) {
+          c.outcome = elsewhere::not_cancelled;
+        } else if (a::owner(c.f) == nullptr) {
+          // Not started yet: nothing runs it, and its adoption will see the flags.
+          if (a::flags(c.f) & detail::flag_cancel) {
+            c.outcome = elsewhere::not_cancelled;
+          } else {
+            a::flags(c.f) |= static_cast<std::uint8_t>(detail::flag_cancel |
+                                                       detail::flag_cancel_pending);
+            c.outcome = elsewhere::cancelled;
+          }
+        } else if (a::owner(c.f) != &detail::tls) {
+          c.outcome = cancel_on_owner(c.f);
+        }
+      },
+      &c);
+  return c.outcome;
+}
+
 }  // namespace
 
+namespace detail {
+void (*post_cancel)(void* worker, coro* c, std::uint64_t id) noexcept = nullptr;
+}  // namespace detail
+
 bool cancel(frame f) noexcept {
-  if (f == nullptr || f->status() == status::done || (a::flags(f) & detail::flag_root) ||
-      (a::flags(f) & detail::flag_cancel)) {
+  if (f == nullptr) {
     return false;
   }
-  if (a::owner(f) != &detail::tls) {
-    detail::fatal("cancel", f, "belongs to another thread");
+  if (a::handed_off(f)) [[unlikely]] {
+    if (elsewhere e = cancel_handed_off(f); e != elsewhere::here) {
+      return e == elsewhere::cancelled;
+    }
+  } else if (a::owner(f) != &detail::tls) [[unlikely]] {
+    return cancel_on_owner(f) == elsewhere::cancelled;
+  }
+  if (f->status() == status::done || (a::flags(f) & detail::flag_root) ||
+      (a::flags(f) & detail::flag_cancel)) {
+    return false;
   }
   cancel_tree(f);
   return true;

@@ -470,8 +470,18 @@ void coro_adopt(coro* c) noexcept {
   if (!t.ready) {
     thread_init(t);
   }
-  a::owner(c) = &t;
+  {
+    // A cancel from another thread reads the owner (and sets the flags of a coroutine not
+    // adopted yet) under this lock.
+    std::lock_guard<std::mutex> hold(handoff_lock());
+    a::owner(c) = &t;
+  }
   link_live(t, c);
+}
+
+void with_handoff_lock(void (*fn)(void* ctx), void* ctx) noexcept {
+  std::lock_guard<std::mutex> hold(handoff_lock());
+  fn(ctx);
 }
 
 bool drain(coro* c) noexcept;  // src/cancel.cpp

@@ -13,6 +13,7 @@
 
 #include "aio/backend.hpp"
 #include "aio/stall_report.hpp"
+#include "cancel_remote.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/scope.hpp"
 
@@ -146,6 +147,38 @@ void start_spawned(void* p) {
   xresume(c);
 }
 
+/// A cancel() from another thread, on its way to the worker that runs the coroutine.
+struct cancel_node {
+  executor::func node{};
+  coro* c = nullptr;
+  std::uint64_t id = 0;
+};
+
+/// On the worker: cancels the coroutine if it still runs here. It is looked for among the
+/// worker's records, not touched through the pointer alone: it may have finished and been
+/// freed since the request was sent.
+void run_cancel(void* p) {
+  auto* n = static_cast<cancel_node*>(p);
+  for (coro* c = tls.live; c != nullptr; c = a::next_live(c)) {
+    if (c == n->c && c->id() == n->id) {
+      if (c->status() != status::done) {
+        xcoro::cancel(c);
+      }
+      break;
+    }
+  }
+  delete n;
+}
+
+void post_cancel_to(void* w, coro* c, std::uint64_t id) noexcept {
+  auto* n = new cancel_node;
+  n->node.fn = &run_cancel;
+  n->node.userdata = n;
+  n->c = c;
+  n->id = id;
+  static_cast<worker*>(w)->ex->exec().run_soon(n->node);
+}
+
 /// The destructor's request to a worker: cancel every coroutine still running on it.
 void stop_worker(void*) {
   for (coro* c = tls.live; c != nullptr; c = a::next_live(c)) {
@@ -195,6 +228,7 @@ void run_worker(worker& w) {
     ec = l.error();
   }
   if (!ec) {
+    tls.worker = &w;
     if (aio::detail::stall_watch* stall = w.loop->stall()) {
       stall->set_worker(static_cast<int>(w.index));
     }
@@ -255,6 +289,7 @@ void run_worker(worker& w) {
     }
   }
   executor_access::unshare(exec);
+  tls.worker = nullptr;
   aio::init_env(aio::env{});
   w.ex.reset();
   w.loop.reset();
@@ -329,6 +364,9 @@ result<runtime> runtime::create(runtime_options o) {
   if (n == 0) {
     n = 1;
   }
+  // Once, before any worker exists to read it.
+  static const bool cancel_installed = (detail::post_cancel = &detail::post_cancel_to, true);
+  (void)cancel_installed;
   auto* rt = new detail::runtime_state;
   rt->opts = o;
   runtime owner(rt);  // joins whatever started if anything below fails

@@ -217,6 +217,78 @@ TEST_P(Runtime, AwaitASpawnedCoroutineFromAnotherBlockOn) {
   shared = {};
 }
 
+// cancel() from a coroutine on another worker reaches a spawned coroutine where it runs.
+TEST_P(Runtime, CancelASpawnedCoroutineFromAnotherWorker) {
+  auto rt = make();
+  xcoro::frame_t<std::string> target;
+  auto first = rt.block_on([&] {
+    auto f = xcoro::spawn([](counted c) {
+      auto slept = aio::sleep(nullptr, 60000ms);
+      return std::string(slept ? "slept " : "canceled ") + std::to_string(c.value());
+    }, counted(4));
+    EXPECT_TRUE(f);
+    target = std::move(*f);
+  });
+  ASSERT_TRUE(first);
+  auto second = rt.block_on([&] {
+    EXPECT_TRUE(xcoro::cancel(target.frame()));
+    std::string got = xcoro::xawait(target);
+    EXPECT_FALSE(xcoro::cancel(target.frame()));  // finished
+    return got;
+  });
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(*second, "canceled 4");
+  target = {};
+}
+
+// A spawned coroutine cancelled before any worker started it is born cancelled.
+TEST_P(Runtime, CancelASpawnedCoroutineBeforeItStarts) {
+  auto rt = make();
+  auto r = rt.block_on([] {
+    auto f = xcoro::spawn([] {
+      EXPECT_TRUE(xcoro::cancel_requested());
+      return aio::sleep(nullptr, 60000ms).error() == xcoro::errc::canceled;
+    });
+    EXPECT_TRUE(f);
+    EXPECT_TRUE(xcoro::cancel(f->frame()));
+    return xcoro::xawait(*f);
+  });
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(*r);
+}
+
+// A coroutine pinned to one worker (xasync), cancelled from a coroutine of another while its
+// starter awaits it: the cancel flows down to its own child too.
+TEST_P(Runtime, CancelAPinnedCoroutineFromAThirdOnAnotherWorker) {
+  auto rt = make();
+  std::atomic<xcoro::frame> handle{nullptr};
+  std::string result;
+  std::thread starter([&] {
+    auto r = rt.block_on([&] {
+      auto child = xcoro::xasync([] {
+        auto grandchild = xcoro::xasync([] { return aio::sleep(nullptr, 60000ms).error(); });
+        auto mine = aio::sleep(nullptr, 60000ms);
+        auto theirs = xcoro::xawait(*grandchild);
+        return std::string(mine ? "slept" : "canceled") + "/" +
+               (theirs == xcoro::errc::canceled ? "canceled" : "other");
+      });
+      handle.store(child->frame());
+      return xcoro::xawait(*child);
+    });
+    if (r) {
+      result = *r;
+    }
+  });
+  while (handle.load() == nullptr) {
+    std::this_thread::sleep_for(1ms);
+  }
+  auto c = rt.block_on([&] { return xcoro::cancel(handle.load()); });
+  starter.join();
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(*c);
+  EXPECT_EQ(result, "canceled/canceled");
+}
+
 TEST_P(Runtime, BlockOnReportsADeadlockAndDestroysTheCoroutine) {
   auto rt = make();
   auto r = rt.block_on([](counted held) {

@@ -34,7 +34,9 @@ namespace xcoro {
 /// The request is level-triggered: it stays until the coroutine finishes. A coroutine
 /// suspended in a plain xsuspend is not woken, and code that never suspends is never
 /// interrupted. Returns false if `f` is null, finished, or already cancelled.
-/// Call it from any coroutine of f's thread, or from root.
+/// Call it from any coroutine of f's thread, or from root. In a runtime, any thread may
+/// cancel a coroutine of a worker: the request is posted to that worker, which cancels
+/// it there if it still runs; true then means the request was sent.
 XCORO_EXPORT bool cancel(frame f) noexcept;
 
 /// Whether a cancel was requested for the running coroutine (also inside a

@@ -190,6 +190,8 @@ struct thread_state {
   coro* live = nullptr;                 // head of the list of every record of the thread
   coro* finished_handed_off = nullptr;  // handed-off coroutines that finished here, not yet
                                         // published (coro_publish_finished)
+  void* worker = nullptr;               // the runtime worker this thread is, opaque here
+                                        // (src/runtime.cpp), or nullptr
   coro root;
 
   coro* cur() noexcept { return current != nullptr ? current : &root; }
