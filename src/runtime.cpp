@@ -77,6 +77,9 @@ class runtime_state {
   bool exit_all = false;          // stopping, and every worker went idle: leave
   std::vector<job_slot*> pending; // block_on calls not finished
   std::atomic<unsigned> next_worker{0};
+  // Guards every channel and sync object made on the workers (detail/shared_lock.hpp): one
+  // lock for now, per object later (docs/runtime.md, "Status").
+  std::mutex shared_lock;
 };
 
 namespace {
@@ -229,6 +232,7 @@ void run_worker(worker& w) {
   }
   if (!ec) {
     tls.worker = &w;
+    tls.shared_lock = &rt.shared_lock;
     if (aio::detail::stall_watch* stall = w.loop->stall()) {
       stall->set_worker(static_cast<int>(w.index));
     }
@@ -290,6 +294,7 @@ void run_worker(worker& w) {
   }
   executor_access::unshare(exec);
   tls.worker = nullptr;
+  tls.shared_lock = nullptr;
   aio::init_env(aio::env{});
   w.ex.reset();
   w.loop.reset();

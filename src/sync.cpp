@@ -5,6 +5,7 @@
 
 #include "xcoro/channel.hpp"
 #include "xcoro/coro.hpp"
+#include "xcoro/detail/shared_lock.hpp"
 #include "xcoro/scope.hpp"
 
 namespace xcoro {
@@ -12,16 +13,20 @@ namespace {
 
 /// Waits on `q` until signalled (the resource was handed over) or withdrawn (cancel):
 /// empty or errc::canceled. If unwound after being signalled, calls give_back() first.
+/// `g` holds the object's shared lock (if any): released while suspended.
 template <class GiveBack>
-std::error_code wait_in(detail::wait_queue& q, xcoro::executor* ex, const char* call,
-                        GiveBack give_back) {
-  detail::waiter w(ex, call, detail::cancellable);
+std::error_code wait_in(detail::wait_queue& q, xcoro::executor* ex, std::mutex* lock,
+                        detail::shared_guard& g, const char* call, GiveBack give_back) {
+  detail::waiter w(detail::wake_executor(ex, lock), call, detail::cancellable);
+  w.lock = lock;
   detail::wait_entry e(w);
   q.push_back(e);
+  g.release();
 #if defined(__cpp_exceptions)
   try {
     w.wait();
   } catch (...) {
+    g.reacquire();
     if (w.signalled && w.why == detail::withdrawn::no) {
       give_back();
     }
@@ -31,12 +36,14 @@ std::error_code wait_in(detail::wait_queue& q, xcoro::executor* ex, const char* 
   w.wait();
   (void)give_back;
 #endif
+  g.reacquire();
   return w.error();
 }
 
 }  // namespace
 
-mutex::mutex(xcoro::executor* ex) noexcept : ex_(detail::default_executor(ex)) {}
+mutex::mutex(xcoro::executor* ex) noexcept
+    : ex_(detail::default_executor(ex)), lock_(detail::shared_lock_here()) {}
 
 mutex::~mutex() {
   if (!waiters_.idle()) {
@@ -49,6 +56,7 @@ result<void> mutex::lock() {
   if (detail::cancel_pending_here()) [[unlikely]] {
     return errc::canceled;
   }
+  detail::shared_guard g(lock_);
   if (holder_ == nullptr) {
     holder_ = self;
     return {};
@@ -56,13 +64,15 @@ result<void> mutex::lock() {
   if (holder_ == self) {
     detail::fatal("mutex::lock", self, "already holds this mutex (it is not recursive)");
   }
-  if (std::error_code ec = wait_in(waiters_, ex_, "mutex::lock", [this] { release(); })) {
+  if (std::error_code ec =
+          wait_in(waiters_, ex_, lock_, g, "mutex::lock", [this] { release(); })) {
     return ec;
   }
   return {};
 }
 
 bool mutex::try_lock() noexcept {
+  detail::shared_guard g(lock_);
   if (holder_ != nullptr) {
     return false;
   }
@@ -71,6 +81,7 @@ bool mutex::try_lock() noexcept {
 }
 
 void mutex::unlock() {
+  detail::shared_guard g(lock_);
   if (holder_ != xframe()) {
     detail::fatal("mutex::unlock", xframe(),
                   cancel_requested()
@@ -90,7 +101,7 @@ void mutex::release() noexcept {
 }
 
 semaphore::semaphore(std::size_t initial, xcoro::executor* ex) noexcept
-    : ex_(detail::default_executor(ex)), count_(initial) {}
+    : ex_(detail::default_executor(ex)), lock_(detail::shared_lock_here()), count_(initial) {}
 
 semaphore::~semaphore() {
   if (!waiters_.idle()) {
@@ -102,17 +113,20 @@ result<void> semaphore::acquire() {
   if (detail::cancel_pending_here()) [[unlikely]] {
     return errc::canceled;
   }
+  detail::shared_guard g(lock_);
   if (count_ > 0) {
     --count_;
     return {};
   }
-  if (std::error_code ec = wait_in(waiters_, ex_, "semaphore::acquire", [this] { release(1); })) {
+  if (std::error_code ec = wait_in(waiters_, ex_, lock_, g, "semaphore::acquire",
+                                   [this] { release_locked(1); })) {
     return ec;
   }
   return {};
 }
 
 bool semaphore::try_acquire() noexcept {
+  detail::shared_guard g(lock_);
   if (count_ == 0) {
     return false;
   }
@@ -121,13 +135,24 @@ bool semaphore::try_acquire() noexcept {
 }
 
 void semaphore::release(std::size_t n) noexcept {
+  detail::shared_guard g(lock_);
+  release_locked(n);
+}
+
+std::size_t semaphore::available() const noexcept {
+  detail::shared_guard g(lock_);
+  return count_;
+}
+
+void semaphore::release_locked(std::size_t n) noexcept {
   while (n > 0 && detail::signal_one(waiters_) != nullptr) {
     --n;  // handed to a waiter
   }
   count_ += n;
 }
 
-wait_group::wait_group(xcoro::executor* ex) noexcept : ex_(detail::default_executor(ex)) {}
+wait_group::wait_group(xcoro::executor* ex) noexcept
+    : ex_(detail::default_executor(ex)), lock_(detail::shared_lock_here()) {}
 
 wait_group::~wait_group() {
   if (!waiters_.idle()) {
@@ -136,10 +161,17 @@ wait_group::~wait_group() {
 }
 
 void wait_group::add(std::size_t n) noexcept {
+  detail::shared_guard g(lock_);
   count_ += n;
 }
 
+std::size_t wait_group::count() const noexcept {
+  detail::shared_guard g(lock_);
+  return count_;
+}
+
 void wait_group::done() {
+  detail::shared_guard g(lock_);
   if (count_ == 0) {
     detail::fatal("wait_group::done", xframe(), "called done() more times than add()");
   }
@@ -152,10 +184,11 @@ result<void> wait_group::wait() {
   if (detail::cancel_pending_here()) [[unlikely]] {
     return errc::canceled;
   }
+  detail::shared_guard g(lock_);
   if (count_ == 0) {
     return {};
   }
-  if (std::error_code ec = wait_in(waiters_, ex_, "wait_group::wait", [] {})) {
+  if (std::error_code ec = wait_in(waiters_, ex_, lock_, g, "wait_group::wait", [] {})) {
     return ec;
   }
   return {};

@@ -81,13 +81,18 @@ waiter::waiter(executor* e, const char* call_name, cancellable_t) noexcept
     : waiter(e, call_name, &cancellable_waiter_kind) {}
 
 void waiter::withdraw(withdrawn reason) noexcept {
+  // A shared object's signal may come from another worker at the same time.
+  std::unique_lock<std::mutex> hold;
+  if (lock != nullptr) [[unlikely]] {
+    hold = std::unique_lock<std::mutex>(*lock);
+  }
   if (signalled) {
     return;  // satisfied (or withdrawn) already: the call completes as it was going to
   }
   // Its entries stay linked until the wait returns and destroys them; every queue skips
   // the entries of a signalled waiter (wait_queue::first_ready).
-  signalled = true;
   why = reason;
+  set_signalled();
   ex->run_soon(wake);
 }
 
@@ -148,8 +153,8 @@ void signal(wait_entry& e) noexcept {
   e.queue->remove(e);
   e.pending = true;
   ++e.home->pending;
-  w->signalled = true;
   w->fired = e.index;
+  w->set_signalled();
   w->ex->run_soon(w->wake);
 }
 

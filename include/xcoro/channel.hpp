@@ -1,5 +1,6 @@
-// Channels between coroutines of one thread (zigcoro Channel), with close that wakes
-// everyone, rendezvous channels, non-blocking variants and select. See docs/executor.md.
+// Channels between coroutines (zigcoro Channel), with close that wakes everyone,
+// rendezvous channels, non-blocking variants and select. See docs/executor.md; a channel
+// made on a runtime's worker is shared by all its workers (docs/runtime.md).
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "xcoro/coro.hpp"
 #include "xcoro/detail/deadline.hpp"
 #include "xcoro/detail/frame_storage.hpp"
+#include "xcoro/detail/shared_lock.hpp"
 #include "xcoro/detail/wait_queue.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/result.hpp"
@@ -43,7 +45,8 @@ XCORO_EXPORT xcoro::executor* default_executor(xcoro::executor* given) noexcept;
 [[noreturn]] XCORO_EXPORT void fatal_destroyed_busy(const char* what) noexcept;
 }  // namespace detail
 
-/// A FIFO channel of T between coroutines of one thread. Blocking calls suspend the
+/// A FIFO channel of T between coroutines of one thread, or of every worker of the runtime
+/// whose worker made it (its calls then take that runtime's lock). Blocking calls suspend the
 /// calling coroutine (they abort with a message from root, where nothing could resume
 /// them); woken coroutines are queued on the executor, so something must call its tick().
 /// A channel must outlive the coroutines that use it: destroying it while one waits on it
@@ -56,6 +59,7 @@ class channel {
   explicit channel(channel_options o = {})
       : cap_(o.capacity),
         ex_(detail::default_executor(o.executor)),
+        lock_(detail::shared_lock_here()),
         buf_(cap_ > 0 ? std::make_unique<detail::manual<T>[]>(cap_) : nullptr) {}
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
@@ -110,6 +114,46 @@ class channel {
   /// Sends without suspending: false if the buffer is full (capacity 0: no receiver waits)
   /// or the channel is closed; the value is then left in place.
   bool try_send(T& value) {
+    detail::shared_guard g(lock_);
+    return try_send_locked(value);
+  }
+
+  /// Receives without suspending: nullopt if nothing can be received right now.
+  std::optional<T> try_recv() {
+    detail::shared_guard g(lock_);
+    return try_recv_locked();
+  }
+
+  /// Closes the channel and wakes every waiting sender and receiver. Idempotent.
+  void close() {
+    detail::shared_guard g(lock_);
+    closed_ = true;
+    detail::signal_all(recvq_);
+    detail::signal_all(sendq_);
+  }
+
+  /// True once close() was called.
+  bool closed() const noexcept {
+    detail::shared_guard g(lock_);
+    return closed_;
+  }
+  /// Values in the buffer (capacity 0: values given back by unwound receivers).
+  std::size_t size() const noexcept {
+    detail::shared_guard g(lock_);
+    return cap_ == 0 ? returned_.size() : count_;
+  }
+  /// The capacity given at construction.
+  std::size_t capacity() const noexcept { return cap_; }
+
+ private:
+  template <class>
+  friend class recv_case;
+  template <class>
+  friend class send_case;
+
+  // The state below is read and changed only with lock_ held (for a shared channel): the
+  // public calls take it, and the helpers from here on expect it taken.
+  bool try_send_locked(T& value) {
     if (closed_) {
       return false;
     }
@@ -123,8 +167,7 @@ class channel {
     return false;
   }
 
-  /// Receives without suspending: nullopt if nothing can be received right now.
-  std::optional<T> try_recv() {
+  std::optional<T> try_recv_locked() {
     if (count_ > 0) {
       std::optional<T> v(pop());
       // zigcoro: one sender may now have room. Chained: if values remain, a receiver
@@ -151,29 +194,12 @@ class channel {
     return std::nullopt;
   }
 
-  /// Closes the channel and wakes every waiting sender and receiver. Idempotent.
-  void close() {
-    closed_ = true;
-    detail::signal_all(recvq_);
-    detail::signal_all(sendq_);
-  }
-
-  /// True once close() was called.
-  bool closed() const noexcept { return closed_; }
-  /// Values in the buffer (capacity 0: values given back by unwound receivers).
-  std::size_t size() const noexcept { return cap_ == 0 ? returned_.size() : count_; }
-  /// The capacity given at construction.
-  std::size_t capacity() const noexcept { return cap_; }
-
- private:
-  template <class>
-  friend class recv_case;
-
   /// send() until the deadline `at` (detail/deadline.hpp).
   XCORO_ALWAYS_INLINE result<void> send_until(T& value, std::int64_t at) {
     if (detail::cancel_pending_here()) [[unlikely]] {
       return errc::canceled;
     }
+    detail::shared_guard g(lock_);
     for (;;) {
       if (closed_) {
         return errc::channel_closed;
@@ -194,16 +220,19 @@ class channel {
       if (detail::cancel_pending_here()) [[unlikely]] {
         return errc::canceled;
       }
-      detail::waiter w(ex_, "channel::send", detail::cancellable);
+      detail::waiter w(detail::wake_executor(ex_, lock_), "channel::send", detail::cancellable);
+      w.lock = lock_;
       detail::wait_entry e(w);
       if (cap_ == 0) {
         e.slot = &value;
       }
       sendq_.push_back(e);
+      g.release();
 #if defined(__cpp_exceptions)
       try {
         w.wait(at);
       } catch (...) {
+        g.reacquire();
         // Unwound (frame_t destroyed) after being signalled for room or a close that it
         // will never use: the next sender gets the turn. A value a receiver took is sent.
         if (w.signalled && w.why == detail::withdrawn::no && !(cap_ == 0 && e.slot == nullptr)) {
@@ -214,6 +243,7 @@ class channel {
 #else
       w.wait(at);
 #endif
+      g.reacquire();
       if (cap_ == 0 && e.slot == nullptr) {
         return {};  // a receiver took it
       }
@@ -231,8 +261,9 @@ class channel {
       why = errc::canceled;
       return std::nullopt;
     }
+    detail::shared_guard g(lock_);
     for (;;) {
-      if (std::optional<T> v = try_recv()) {
+      if (std::optional<T> v = try_recv_locked()) {
         return v;
       }
       if (closed_) {
@@ -246,15 +277,18 @@ class channel {
         why = errc::canceled;
         return std::nullopt;
       }
-      detail::waiter w(ex_, "channel::recv", detail::cancellable);
+      detail::waiter w(detail::wake_executor(ex_, lock_), "channel::recv", detail::cancellable);
+      w.lock = lock_;
       detail::wait_entry e(w);
       std::optional<T> handed;
       e.slot = &handed;
       recvq_.push_back(e);
+      g.release();
 #if defined(__cpp_exceptions)
       try {
         w.wait(at);
       } catch (...) {
+        g.reacquire();
         // Unwound (frame_t destroyed) after a sender handed us a value: the sender counts
         // it as delivered, so it must not die with this stack. Signalled for a buffered
         // value it will never take: the next receiver gets the turn.
@@ -268,6 +302,7 @@ class channel {
 #else
       w.wait(at);
 #endif
+      g.reacquire();
       if (handed) {
         return handed;  // rendezvous: a sender gave it to us directly
       }
@@ -277,9 +312,6 @@ class channel {
       }
     }
   }
-
-  template <class>
-  friend class send_case;
 
   T pop() {
     T v(std::move(buf_[head_].get()));
@@ -342,6 +374,7 @@ class channel {
 
   std::size_t cap_;
   xcoro::executor* ex_;
+  std::mutex* lock_;  // shared between a runtime's workers: detail/shared_lock.hpp
   std::unique_ptr<detail::manual<T>[]> buf_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
@@ -360,8 +393,8 @@ class recv_case {
 
   /// Internal, for select(): the case's side of the protocol.
   bool try_now() {
-    *out_ = ch_->try_recv();
-    return out_->has_value() || ch_->closed();
+    *out_ = ch_->try_recv_locked();
+    return out_->has_value() || ch_->closed_;
   }
   void enlist(detail::wait_entry& e) {
     handed_.reset();
@@ -384,6 +417,7 @@ class recv_case {
     }
   }
   xcoro::executor* exec() const noexcept { return ch_->ex_; }
+  std::mutex* lock() const noexcept { return ch_->lock_; }
 
  private:
   channel<T>* ch_;
@@ -399,7 +433,7 @@ class send_case {
   send_case(channel<T>& ch, T& value) noexcept : ch_(&ch), value_(&value) {}
 
   /// Internal, for select(): the case's side of the protocol.
-  bool try_now() { return ch_->closed() || ch_->try_send(*value_); }
+  bool try_now() { return ch_->closed_ || ch_->try_send_locked(*value_); }
   void enlist(detail::wait_entry& e) {
     e.slot = value_;
     ch_->sendq_.push_back(e);
@@ -408,6 +442,7 @@ class send_case {
   void pass_on() { ch_->pass_on(); }
   void give_back() {}
   xcoro::executor* exec() const noexcept { return ch_->ex_; }
+  std::mutex* lock() const noexcept { return ch_->lock_; }
 
  private:
   channel<T>* ch_;
@@ -435,6 +470,14 @@ concept select_case = requires(std::remove_reference_t<C>& c, wait_entry& e) {
   c.enlist(e);
 };
 
+/// The lock of the first shared channel among the cases, or nullptr.
+template <class... Cases>
+std::mutex* select_lock(Cases&... cases) noexcept {
+  std::mutex* lk = nullptr;
+  ((lk = lk != nullptr ? lk : cases.lock()), ...);
+  return lk;
+}
+
 /// Performs the first case that can proceed now; its index, or n if none can.
 template <class Tuple, std::size_t... I>
 std::size_t try_cases(Tuple& all, std::index_sequence<I...>) {
@@ -454,6 +497,10 @@ result<std::size_t> select_until(std::int64_t at, Cases&... cases) {
   }
   auto all = std::forward_as_tuple(cases...);
   using seq = std::make_index_sequence<n>;
+  // Shared channels (made on a runtime's workers) all have their runtime's lock; held while
+  // the cases are tried and enlisted, so no send or recv on another worker falls between.
+  std::mutex* lk = select_lock(cases...);
+  shared_guard g(lk);
   std::size_t passed_over = n;  // a case that was signalled but did not fire
   for (;;) {
     std::size_t fired = try_cases(all, seq{});
@@ -471,15 +518,18 @@ result<std::size_t> select_until(std::int64_t at, Cases&... cases) {
     if (cancel_pending_here()) [[unlikely]] {
       return errc::canceled;
     }
-    waiter w(std::get<0>(all).exec(), "select", cancellable);
+    waiter w(wake_executor(std::get<0>(all).exec(), lk), "select", cancellable);
+    w.lock = lk;
     std::optional<wait_entry> entries[n];
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((entries[I].emplace(w, static_cast<int>(I)), std::get<I>(all).enlist(*entries[I])), ...);
     }(seq{});
+    g.release();
 #if defined(__cpp_exceptions)
     try {
       w.wait(at);
     } catch (...) {
+      g.reacquire();
       [&]<std::size_t... I>(std::index_sequence<I...>) {
         (std::get<I>(all).give_back(), ...);
       }(seq{});
@@ -494,6 +544,7 @@ result<std::size_t> select_until(std::int64_t at, Cases&... cases) {
 #else
     w.wait(at);
 #endif
+    g.reacquire();
     if (w.why != withdrawn::no) [[unlikely]] {
       return w.error();  // withdrawn before any case signalled: nothing was handed over
     }
@@ -534,6 +585,7 @@ template <class... Cases>
   requires(sizeof...(Cases) > 0 && (detail::select_case<Cases> && ...))
 std::optional<std::size_t> try_select(Cases&&... cases) {
   auto all = std::forward_as_tuple(cases...);
+  detail::shared_guard g(detail::select_lock(cases...));
   std::size_t fired = detail::try_cases(all, std::make_index_sequence<sizeof...(Cases)>{});
   if (fired == sizeof...(Cases)) {
     return std::nullopt;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 #include "xcoro/detail/wait_queue.hpp"
 #include "xcoro/executor.hpp"
@@ -16,8 +17,9 @@ namespace xcoro {
 
 class coro;
 
-/// A mutual-exclusion lock for coroutines of one thread (Lockable: works with
-/// std::lock_guard and std::unique_lock). Not recursive.
+/// A mutual-exclusion lock for coroutines (Lockable: works with std::lock_guard and
+/// std::unique_lock). Not recursive. One made on a runtime's worker may be used from
+/// coroutines on every worker of that runtime; otherwise, from one thread.
 class XCORO_EXPORT mutex {
  public:
   /// Waiters are woken through `ex`; nullptr: the env executor at construction.
@@ -44,11 +46,13 @@ class XCORO_EXPORT mutex {
   void release() noexcept;
 
   xcoro::executor* ex_;
+  std::mutex* lock_;  // shared between a runtime's workers: detail/shared_lock.hpp
   coro* holder_ = nullptr;
   detail::wait_queue waiters_;
 };
 
-/// A counting semaphore for coroutines of one thread.
+/// A counting semaphore for coroutines (of one thread, or of one runtime's workers, as
+/// mutex).
 class XCORO_EXPORT semaphore {
  public:
   explicit semaphore(std::size_t initial, xcoro::executor* ex = nullptr) noexcept;
@@ -66,10 +70,13 @@ class XCORO_EXPORT semaphore {
   /// Returns `n` units, handing them to waiters first, in FIFO order.
   void release(std::size_t n = 1) noexcept;
   /// Units available now.
-  std::size_t available() const noexcept { return count_; }
+  std::size_t available() const noexcept;
 
  private:
+  void release_locked(std::size_t n) noexcept;
+
   xcoro::executor* ex_;
+  std::mutex* lock_;
   std::size_t count_;
   detail::wait_queue waiters_;
 };
@@ -91,10 +98,11 @@ class XCORO_EXPORT wait_group {
   /// calling coroutine is cancelled, before or while waiting.
   result<void> wait();
   /// The counter.
-  std::size_t count() const noexcept { return count_; }
+  std::size_t count() const noexcept;
 
  private:
   xcoro::executor* ex_;
+  std::mutex* lock_;
   std::size_t count_ = 0;
   detail::wait_queue waiters_;
 };

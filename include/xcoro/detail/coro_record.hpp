@@ -192,6 +192,8 @@ struct thread_state {
                                         // published (coro_publish_finished)
   void* worker = nullptr;               // the runtime worker this thread is, opaque here
                                         // (src/runtime.cpp), or nullptr
+  void* shared_lock = nullptr;          // that runtime's lock for channels and sync made
+                                        // here (detail/shared_lock.hpp), or nullptr
   coro root;
 
   coro* cur() noexcept { return current != nullptr ? current : &root; }

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <system_error>
 
 #include "xcoro/coro.hpp"
@@ -43,8 +45,24 @@ struct XCORO_EXPORT waiter {
   /// Inline: every call level between a coroutine's code and its switch costs a
   /// mispredicted return after each resume.
   void wait() {
-    while (!signalled) {
+    while (!is_signalled()) {
       xsuspend();
+    }
+  }
+  /// `signalled`, read without the object's lock: for a shared object (lock set) another
+  /// worker may set it meanwhile, so that read and the writes are atomic.
+  bool is_signalled() noexcept {
+    if (lock != nullptr) [[unlikely]] {
+      return std::atomic_ref<bool>(signalled).load(std::memory_order_acquire);
+    }
+    return signalled;
+  }
+  /// Sets `signalled` (under the object's lock, if it has one).
+  void set_signalled() noexcept {
+    if (lock != nullptr) [[unlikely]] {
+      std::atomic_ref<bool>(signalled).store(true, std::memory_order_release);
+    } else {
+      signalled = true;
     }
   }
   /// As wait(), withdrawing the wait with withdrawn::timed_out at `at` (steady ns; see
@@ -65,6 +83,9 @@ struct XCORO_EXPORT waiter {
   executor::func wake;
   executor* ex;
   coro* c;
+  // The lock of the shared object waited on (detail/shared_lock.hpp), or nullptr: a
+  // withdrawal, which comes from the waiter's own worker, takes it, as a signal does.
+  std::mutex* lock = nullptr;
   const char* call;  // the blocking call, for messages
   int fired = -1;    // index of the entry that signalled
   bool signalled = false;

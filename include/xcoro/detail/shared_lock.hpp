@@ -1,0 +1,57 @@
+// The lock of objects shared between a runtime's workers: channels and sync primitives
+// made on a worker take it around every change of their state, and their waiters are woken
+// through their own worker's executor (docs/runtime.md, "Channels, sync and waiting across
+// workers"). Objects made outside a runtime have none, and pay one test of a null pointer.
+#pragma once
+
+#include <mutex>
+
+#include "xcoro/coro.hpp"
+#include "xcoro/executor.hpp"
+
+namespace xcoro::detail {
+
+/// The lock for objects made on this thread: the runtime's, on one of its workers;
+/// nullptr elsewhere.
+inline std::mutex* shared_lock_here() noexcept {
+  return static_cast<std::mutex*>(tls.shared_lock);
+}
+
+/// Holds `m` for a scope, unless it is null. A blocking call releases it before it
+/// suspends and takes it again when resumed: it is never held across a switch.
+class shared_guard {
+ public:
+  explicit shared_guard(std::mutex* m) noexcept : m_(m) {
+    if (m_ != nullptr) [[unlikely]] {
+      m_->lock();
+    }
+  }
+  ~shared_guard() {
+    if (m_ != nullptr) [[unlikely]] {
+      m_->unlock();
+    }
+  }
+  shared_guard(const shared_guard&) = delete;
+  shared_guard& operator=(const shared_guard&) = delete;
+  void release() noexcept {
+    if (m_ != nullptr) [[unlikely]] {
+      m_->unlock();
+    }
+  }
+  void reacquire() noexcept {
+    if (m_ != nullptr) [[unlikely]] {
+      m_->lock();
+    }
+  }
+
+ private:
+  std::mutex* m_;
+};
+
+/// The executor a coroutine waiting on an object is woken through: the object's, or for a
+/// shared object the waiting coroutine's own worker's.
+inline xcoro::executor* wake_executor(xcoro::executor* object_ex, std::mutex* lock) noexcept {
+  return lock == nullptr ? object_ex : get_env().executor;
+}
+
+}  // namespace xcoro::detail
