@@ -128,11 +128,11 @@ waiter::waiter(executor* e, const char* call_name, const wait_kind* kind) noexce
           "env::executor)");
   }
   if (executor_access::shared(*ex) && executor_access::foreign(*ex)) [[unlikely]] {
-    // A runtime's worker waiting on an object made on another worker: its queues would be
-    // changed from two threads (docs/runtime.md, "Status").
+    // An unshared object (made outside the runtime) bound to another worker's executor:
+    // its queues would be changed from two threads (docs/runtime.md, "Status").
     fatal(call, c,
-          "waits on an object made on another worker of the runtime; channels and sync "
-          "objects cannot be shared between workers yet");
+          "waits on an object bound to another worker's executor; make it on a worker of "
+          "the runtime to share it between workers");
   }
   wake.fn = &resume_waiter;
   wake.userdata = this;

@@ -673,6 +673,23 @@ TEST(RuntimeMisuse, BlockOnOnAWorkerAborts) {
       "block_on: called on one of the runtime's worker threads");
 }
 
+// A channel made outside the runtime but told to wake through worker 0's executor has no
+// lock: waiting on it from worker 1 would race, and is refused.
+TEST(RuntimeMisuse, WaitingOnAnUnsharedObjectThroughAnotherWorkersExecutorAborts) {
+  if (auto l = aio::loop::create(); !l) {
+    GTEST_SKIP() << "backend unavailable here: " << l.error().message();
+  }
+  EXPECT_DEATH(
+      {
+        auto rt = xcoro::runtime::create({.threads = 2});
+        xcoro::executor* first = nullptr;
+        (void)rt->block_on([&] { first = xcoro::get_env().executor; });
+        xcoro::channel<std::string> ch(xcoro::channel_options{.capacity = 1, .executor = first});
+        (void)rt->block_on([&] { (void)ch.recv(); });
+      },
+      "channel::recv: coroutine .* waits on an object bound to another worker's executor");
+}
+
 TEST(RuntimeMisuse, DroppingAnUnfinishedSpawnedFrameAborts) {
   if (auto l = aio::loop::create(); !l) {
     GTEST_SKIP() << "backend unavailable here: " << l.error().message();
