@@ -68,7 +68,9 @@ void executor_access::unshare(xcoro::executor& e) noexcept {
   e.inbox_ = nullptr;
 }
 
-void executor_access::take_posted(xcoro::executor& e) noexcept {
+// Out of line, as post: run_soon and tick, which call them only for a runtime's worker,
+// must not pay their register saves on every call.
+[[gnu::noinline]] void executor_access::take_posted(xcoro::executor& e) noexcept {
   executor_inbox* in = e.inbox_;
   if (in == nullptr || in->head.load(std::memory_order_relaxed) == nullptr) {
     return;
@@ -89,6 +91,20 @@ void executor_access::take_posted(xcoro::executor& e) noexcept {
     e.tail_->next = first;
   }
   e.tail_ = last;
+}
+
+[[gnu::noinline]] void executor_access::run_soon_shared(xcoro::executor& e,
+                                                       xcoro::executor::func& f) noexcept {
+  if (post(*e.inbox_, f)) {
+    return;
+  }
+  f.next = queued_last;
+  if (e.tail_ == nullptr) {
+    e.head_ = &f;
+  } else {
+    e.tail_->next = &f;
+  }
+  e.tail_ = &f;
 }
 
 bool executor_access::park(xcoro::executor& e) noexcept {
@@ -122,7 +138,9 @@ void executor::run_soon(func& f) {
   if (f.next != nullptr) {
     detail::fatal("run_soon", xframe(), "queued an executor::func that is already queued");
   }
-  if (inbox_ != nullptr && detail::post(*inbox_, f)) [[unlikely]] {
+  if (inbox_ != nullptr) [[unlikely]] {
+    // A tail call: the common path keeps no registers alive across a call.
+    detail::executor_access::run_soon_shared(*this, f);
     return;
   }
   f.next = queued_last;

@@ -90,6 +90,8 @@ struct executor_access {
   static bool shared(const xcoro::executor& e) noexcept { return e.inbox_ != nullptr; }
   /// Owner only: moves what other threads posted into the ready queue.
   XCORO_EXPORT static void take_posted(xcoro::executor& e) noexcept;
+  /// run_soon on a shared executor: posted from another thread, or queued by the owner.
+  XCORO_EXPORT static void run_soon_shared(xcoro::executor& e, xcoro::executor::func& f) noexcept;
   /// Owner only, about to block where wake() ends the wait: announces it. False if work
   /// was posted meanwhile (do not block then). Either way, call unpark() afterwards.
   XCORO_EXPORT static bool park(xcoro::executor& e) noexcept;
