@@ -194,12 +194,24 @@ class channel {
     return std::nullopt;
   }
 
-  /// send() until the deadline `at` (detail/deadline.hpp).
+  /// send() until the deadline `at` (detail/deadline.hpp). A shared channel takes its own,
+  /// out-of-line copy: the unshared one, inlined in every send, stays as it was without
+  /// runtimes.
   XCORO_ALWAYS_INLINE result<void> send_until(T& value, std::int64_t at) {
+    if (lock_ != nullptr) [[unlikely]] {
+      return send_until_shared(value, at);
+    }
+    return send_until_in<false>(value, at);
+  }
+  [[gnu::noinline]] result<void> send_until_shared(T& value, std::int64_t at) {
+    return send_until_in<true>(value, at);
+  }
+  template <bool Shared>
+  XCORO_ALWAYS_INLINE result<void> send_until_in(T& value, std::int64_t at) {
     if (detail::cancel_pending_here()) [[unlikely]] {
       return errc::canceled;
     }
-    detail::shared_guard g(lock_);
+    detail::basic_shared_guard<Shared> g(lock_);
     for (;;) {
       if (closed_) {
         return errc::channel_closed;
@@ -220,8 +232,11 @@ class channel {
       if (detail::cancel_pending_here()) [[unlikely]] {
         return errc::canceled;
       }
-      detail::waiter w(detail::wake_executor(ex_, lock_), "channel::send", detail::cancellable);
-      w.lock = lock_;
+      detail::waiter w(Shared ? detail::wake_executor(ex_, lock_) : ex_, "channel::send",
+                       detail::cancellable);
+      if constexpr (Shared) {
+        w.lock = lock_;
+      }
       detail::wait_entry e(w);
       if (cap_ == 0) {
         e.slot = &value;
@@ -254,14 +269,31 @@ class channel {
     }
   }
 
+// GCC 12 reports the empty std::optional<T> returned below as "may be used uninitialized"
+// once receive_in is inlined into a caller (a known false positive of its optional<T>
+// tracking); nothing reads the payload of an empty optional.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
   /// recv() until the deadline `at`: a value, or nullopt with `why` set (left empty when
-  /// the channel is closed and drained).
+  /// the channel is closed and drained). Shared or not, as send_until.
   XCORO_ALWAYS_INLINE std::optional<T> receive(std::int64_t at, std::error_code& why) {
+    if (lock_ != nullptr) [[unlikely]] {
+      return receive_shared(at, why);
+    }
+    return receive_in<false>(at, why);
+  }
+  [[gnu::noinline]] std::optional<T> receive_shared(std::int64_t at, std::error_code& why) {
+    return receive_in<true>(at, why);
+  }
+  template <bool Shared>
+  XCORO_ALWAYS_INLINE std::optional<T> receive_in(std::int64_t at, std::error_code& why) {
     if (detail::cancel_pending_here()) [[unlikely]] {
       why = errc::canceled;
       return std::nullopt;
     }
-    detail::shared_guard g(lock_);
+    detail::basic_shared_guard<Shared> g(lock_);
     for (;;) {
       if (std::optional<T> v = try_recv_locked()) {
         return v;
@@ -277,8 +309,11 @@ class channel {
         why = errc::canceled;
         return std::nullopt;
       }
-      detail::waiter w(detail::wake_executor(ex_, lock_), "channel::recv", detail::cancellable);
-      w.lock = lock_;
+      detail::waiter w(Shared ? detail::wake_executor(ex_, lock_) : ex_, "channel::recv",
+                       detail::cancellable);
+      if constexpr (Shared) {
+        w.lock = lock_;
+      }
       detail::wait_entry e(w);
       std::optional<T> handed;
       e.slot = &handed;
@@ -313,6 +348,10 @@ class channel {
     }
   }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
   T pop() {
     T v(std::move(buf_[head_].get()));
     drop_front();
@@ -326,7 +365,7 @@ class channel {
     --count_;
   }
 
-  void push(T&& v) {
+  XCORO_ALWAYS_INLINE void push(T&& v) {
     std::size_t tail = head_ + count_;
     if (tail >= cap_) {
       tail -= cap_;

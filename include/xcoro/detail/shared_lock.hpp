@@ -18,35 +18,46 @@ inline std::mutex* shared_lock_here() noexcept {
 }
 
 /// Holds `m` for a scope, unless it is null. A blocking call releases it before it
-/// suspends and takes it again when resumed: it is never held across a switch.
-class shared_guard {
+/// suspends and takes it again when resumed: it is never held across a switch. With
+/// `Shared` false (a hot path already known to be unshared) it does nothing at all.
+template <bool Shared = true>
+class basic_shared_guard {
  public:
-  explicit shared_guard(std::mutex* m) noexcept : m_(m) {
-    if (m_ != nullptr) [[unlikely]] {
-      m_->lock();
+  explicit basic_shared_guard(std::mutex* m) noexcept : m_(m) {
+    if constexpr (Shared) {
+      if (m_ != nullptr) {
+        m_->lock();
+      }
     }
   }
-  ~shared_guard() {
-    if (m_ != nullptr) [[unlikely]] {
-      m_->unlock();
+  ~basic_shared_guard() {
+    if constexpr (Shared) {
+      if (m_ != nullptr) {
+        m_->unlock();
+      }
     }
   }
-  shared_guard(const shared_guard&) = delete;
-  shared_guard& operator=(const shared_guard&) = delete;
+  basic_shared_guard(const basic_shared_guard&) = delete;
+  basic_shared_guard& operator=(const basic_shared_guard&) = delete;
   void release() noexcept {
-    if (m_ != nullptr) [[unlikely]] {
-      m_->unlock();
+    if constexpr (Shared) {
+      if (m_ != nullptr) {
+        m_->unlock();
+      }
     }
   }
   void reacquire() noexcept {
-    if (m_ != nullptr) [[unlikely]] {
-      m_->lock();
+    if constexpr (Shared) {
+      if (m_ != nullptr) {
+        m_->lock();
+      }
     }
   }
 
  private:
   std::mutex* m_;
 };
+using shared_guard = basic_shared_guard<true>;
 
 /// The executor a coroutine waiting on an object is woken through: the object's, or for a
 /// shared object the waiting coroutine's own worker's.
