@@ -43,10 +43,15 @@ bool post(executor_inbox& in, executor::func& f) noexcept {
   executor::func* old = in.head.load(std::memory_order_relaxed);
   do {
     f.next = old != nullptr ? old : queued_last;
-  } while (!in.head.compare_exchange_weak(old, &f, std::memory_order_seq_cst,
+  } while (!in.head.compare_exchange_weak(old, &f, std::memory_order_release,
                                           std::memory_order_relaxed));
-  if (in.parked.load(std::memory_order_seq_cst) != 0 &&
-      in.parked.exchange(0, std::memory_order_seq_cst) != 0) {
+  // With the fence in park(), a Dekker pair: either the owner's second look at the inbox
+  // sees this node, or this load sees its announcement. Written with seq_cst accesses
+  // instead of fences, the pair lost wake-ups in the aarch64 CI run (qemu-user on an
+  // x86-64 host); with the fences it has not.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (in.parked.load(std::memory_order_relaxed) != 0 &&
+      in.parked.exchange(0, std::memory_order_acq_rel) != 0) {
     in.wake(in.ctx);
   }
   return true;
@@ -109,8 +114,9 @@ void executor_access::unshare(xcoro::executor& e) noexcept {
 
 bool executor_access::park(xcoro::executor& e) noexcept {
   executor_inbox* in = e.inbox_;
-  in->parked.store(1, std::memory_order_seq_cst);
-  return in->head.load(std::memory_order_seq_cst) == nullptr;
+  in->parked.store(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // see post()
+  return in->head.load(std::memory_order_relaxed) == nullptr;
 }
 
 void executor_access::unpark(xcoro::executor& e) noexcept {
