@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -39,12 +40,6 @@ struct job_slot {
   bool deadlocked = false;   // under runtime_state::m
 };
 
-/// A coroutine made by spawn, on its way to the worker that starts it.
-struct spawn_node {
-  executor::func node{};
-  coro* c = nullptr;
-};
-
 struct worker {
   runtime_state* rt = nullptr;
   unsigned index = 0;
@@ -56,6 +51,16 @@ struct worker {
   executor::func stop{};
   // Owner only: block_on jobs started here whose coroutine has not been collected.
   std::vector<job_slot*> jobs;
+  // Coroutines spawned here, or stolen by this worker, not started yet. The owner starts
+  // them in order; an idle worker takes the older half (docs/runtime.md, "Scheduling").
+  std::mutex spawned_m;
+  std::deque<coro*> spawned;             // under spawned_m
+  std::atomic<std::size_t> queued{0};    // spawned.size(), for a look without the lock
+  // Stealing: set while the worker looks for work to steal before parking, or is parked.
+  std::atomic<bool> idle{false};
+  // A hint posted to this idle worker that work was spawned elsewhere, not yet run.
+  std::atomic<bool> hinted{false};
+  executor::func hint{};
 };
 
 thread_local constinit worker* current_worker = nullptr;
@@ -77,6 +82,8 @@ class runtime_state {
   bool exit_all = false;          // stopping, and every worker went idle: leave
   std::vector<job_slot*> pending; // block_on calls not finished
   std::atomic<unsigned> next_worker{0};
+  std::atomic<unsigned> idle_workers{0};  // workers whose `idle` is set
+  std::atomic<bool> stopping_now{false};  // stopping, readable without m
   // Guards every channel and sync object made on the workers (detail/shared_lock.hpp): one
   // lock for now, per object later (docs/runtime.md, "Status").
   std::mutex shared_lock;
@@ -142,12 +149,102 @@ void discard_job(void* p) {
   finish_job(*w.rt, *s);
 }
 
-void start_spawned(void* p) {
-  auto* n = static_cast<spawn_node*>(p);
-  coro* c = n->c;
-  delete n;
+/// Adopts and starts a spawned coroutine on this worker. During shutdown it is born
+/// cancelled, as the coroutines already running were cancelled by the stop request.
+void start_spawned(runtime_state& rt, coro* c) {
   coro_adopt(c);
+  if (rt.stopping_now.load(std::memory_order_acquire)) {
+    xcoro::cancel(c);
+  }
   xresume(c);
+}
+
+coro* pop_spawned(worker& w) {
+  std::lock_guard<std::mutex> hold(w.spawned_m);
+  if (w.spawned.empty()) {
+    return nullptr;
+  }
+  coro* c = w.spawned.front();
+  w.spawned.pop_front();
+  w.queued.store(w.spawned.size(), std::memory_order_relaxed);
+  return c;
+}
+
+/// Starts the coroutines queued here when it was called (not those they spawn meanwhile,
+/// so that woken coroutines get their turn). One at a time: while one runs, idle workers
+/// may steal the rest. True if it started any.
+bool start_queued(worker& w) {
+  std::size_t n = w.queued.load(std::memory_order_relaxed);
+  bool started = false;
+  for (; n != 0; --n) {
+    coro* c = pop_spawned(w);
+    if (c == nullptr) {
+      break;
+    }
+    start_spawned(*w.rt, c);
+    coro_publish_finished();
+    started = true;
+  }
+  return started;
+}
+
+/// Runs on an idle worker that was told of spawned work: the worker's loop goes round
+/// once more and steals it.
+void take_hint(void* p) {
+  static_cast<worker*>(p)->hinted.store(false, std::memory_order_release);
+}
+
+/// Tells one idle worker, if any, that `from` queued a coroutine it could steal. Posting
+/// the hint ends the worker's park.
+void hint_idle(runtime_state& rt, worker& from) {
+  const std::size_t n = rt.workers.size();
+  for (std::size_t i = 1; i < n; ++i) {
+    worker& v = *rt.workers[(from.index + i) % n];
+    if (v.idle.load(std::memory_order_seq_cst) &&
+        !v.hinted.exchange(true, std::memory_order_acq_rel)) {
+      v.ex->exec().run_soon(v.hint);
+      return;
+    }
+  }
+}
+
+/// Takes the older half of another worker's queue of spawned coroutines into this one's.
+/// Victims are tried from the next worker on, so that thieves spread out. True if it took
+/// any.
+bool steal(worker& w) {
+  runtime_state& rt = *w.rt;
+  const std::size_t n = rt.workers.size();
+  for (std::size_t i = 1; i < n; ++i) {
+    worker& v = *rt.workers[(w.index + i) % n];
+    if (v.queued.load(std::memory_order_relaxed) == 0) {
+      continue;
+    }
+    constexpr std::size_t batch = 32;
+    coro* taken[batch];
+    std::size_t k = 0;
+    {
+      std::lock_guard<std::mutex> hold(v.spawned_m);
+      std::size_t half = std::min((v.spawned.size() + 1) / 2, batch);
+      for (; k < half; ++k) {
+        taken[k] = v.spawned.front();
+        v.spawned.pop_front();
+      }
+      v.queued.store(v.spawned.size(), std::memory_order_relaxed);
+    }
+    if (k == 0) {
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> hold(w.spawned_m);
+      w.spawned.insert(w.spawned.end(), taken, taken + k);
+      w.queued.store(w.spawned.size(), std::memory_order_relaxed);
+    }
+    if (k > 1 && rt.idle_workers.load(std::memory_order_seq_cst) != 0) {
+      hint_idle(rt, w);  // more than this worker starts at once: pass the word on (Go's wakep)
+    }
+    return true;
+  }
+  return false;
 }
 
 /// A cancel() from another thread, on its way to the worker that runs the coroutine.
@@ -198,6 +295,10 @@ void all_idle(runtime_state& rt) {
     if (w->ready && executor_access::has_posted(w->ex->exec())) {
       return;  // that worker is being woken
     }
+    if (w->queued.load(std::memory_order_relaxed) != 0) {
+      wake_worker(w.get());  // cannot happen (a worker parks with its queue empty); safe
+      return;
+    }
   }
   if (rt.stopping) {
     rt.exit_all = true;
@@ -239,6 +340,8 @@ void run_worker(worker& w) {
     w.ex.emplace(*w.loop);
     aio::init_env(aio::env{&*w.ex, nullptr, 0});
     executor_access::share(w.ex->exec(), &wake_worker, &w);
+    w.hint.fn = &take_hint;
+    w.hint.userdata = &w;
   }
   {
     std::lock_guard<std::mutex> hold(rt.m);
@@ -258,20 +361,51 @@ void run_worker(worker& w) {
   }
   aio::detail::io_backend& b = w.loop->impl();
   xcoro::executor& exec = w.ex->exec();
+  const bool stealing = rt.opts.work_stealing && rt.workers.size() > 1;
   for (;;) {
-    bool progressed = w.ex->tick();
-    coro_publish_finished();
+    // aio::executor::tick, without its wait in the kernel: that comes below, after the
+    // worker looked for spawned work and, if it steals, announced itself idle.
+    executor_access::take_posted(exec);
+    bool progressed = b.resume_ready();
+    if (!exec.empty()) {
+      b.poll(false);
+      exec.tick();
+      progressed = true;
+    }
+    // Finishes during the last wait in the kernel are told now; that may queue their
+    // awaiters here, which the next round runs.
+    progressed |= coro_publish_finished();
+    if (w.queued.load(std::memory_order_relaxed) != 0) {
+      progressed |= start_queued(w);
+    }
     if (!w.jobs.empty()) {
       collect_jobs(w);
     }
     if (progressed) {
       continue;
     }
-    // Nothing ready, nothing in flight: park until another thread posts work.
-    {
+    if (stealing) {
+      if (steal(w)) {
+        continue;
+      }
+      // Announce this worker idle, then look once more: a spawn that queued work before
+      // the announcement is seen here, one after it sees the announcement and hints.
+      w.idle.store(true, std::memory_order_seq_cst);
+      rt.idle_workers.fetch_add(1, std::memory_order_seq_cst);
+      if (steal(w)) {
+        rt.idle_workers.fetch_sub(1, std::memory_order_relaxed);
+        w.idle.store(false, std::memory_order_relaxed);
+        continue;
+      }
+    }
+    // Nothing ready: wait in the kernel for IO, a timer or work another thread posts. With
+    // nothing in flight either, the worker is idle, which deadlock detection and shutdown
+    // count.
+    const bool idle = !b.busy();
+    if (idle) {
       std::lock_guard<std::mutex> hold(rt.m);
       if (rt.exit_all) {
-        break;
+        break;  // every worker is idle with nothing posted: no hint can come any more
       }
       if (++rt.idle == rt.running) {
         all_idle(rt);
@@ -284,7 +418,11 @@ void run_worker(worker& w) {
       b.poll(block);
     }
     executor_access::unpark(exec);
-    {
+    if (stealing) {
+      rt.idle_workers.fetch_sub(1, std::memory_order_relaxed);
+      w.idle.store(false, std::memory_order_relaxed);
+    }
+    if (idle) {
       std::lock_guard<std::mutex> hold(rt.m);
       --rt.idle;
       if (rt.exit_all) {
@@ -347,15 +485,17 @@ std::size_t spawn_stack_size() noexcept {
 }
 
 void spawn_start(coro* c) noexcept {
-  // Started on the spawning worker for now: channels and sync are not safe across workers
-  // yet, so coroutines spawned from one tree stay together (docs/runtime.md, "Status").
   worker& w = *current_worker;
+  runtime_state& rt = *w.rt;
   coro_hand_off(c);
-  auto* n = new spawn_node;
-  n->node.fn = &start_spawned;
-  n->node.userdata = n;
-  n->c = c;
-  w.ex->exec().run_soon(n->node);
+  {
+    std::lock_guard<std::mutex> hold(w.spawned_m);
+    w.spawned.push_back(c);
+    w.queued.store(w.spawned.size(), std::memory_order_relaxed);
+  }
+  if (rt.opts.work_stealing && rt.idle_workers.load(std::memory_order_seq_cst) != 0) {
+    hint_idle(rt, w);
+  }
 }
 
 }  // namespace detail
@@ -431,6 +571,7 @@ void runtime::destroy() noexcept {
     // request is in its inbox, and one in its inbox keeps it from being told.
     std::lock_guard<std::mutex> hold(rt.m);
     rt.stopping = true;
+    rt.stopping_now.store(true, std::memory_order_release);
     for (auto& w : rt.workers) {
       if (w->ready) {
         w->stop.fn = &detail::stop_worker;

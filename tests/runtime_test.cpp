@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -43,9 +44,10 @@ class Runtime : public ::testing::TestWithParam<unsigned> {
     EXPECT_EQ(ledger().twice.load(), 0);
     EXPECT_EQ(ledger().dead_use.load(), 0);
   }
-  xcoro::runtime make() {
+  xcoro::runtime make(bool work_stealing = true) {
     xcoro::runtime_options o;
     o.threads = GetParam();
+    o.work_stealing = work_stealing;
     auto rt = xcoro::runtime::create(o);
     EXPECT_TRUE(rt) << rt.error().message();
     return std::move(*rt);
@@ -177,24 +179,141 @@ TEST_P(Runtime, SpawnedCoroutinesRunAndAreAwaited) {
   EXPECT_EQ(*r, 199L * 200);  // 2 * (0 + ... + 199)
 }
 
+// spawn returns before the coroutine starts on the spawner's worker. A worker that steals
+// it may start it at once, in parallel.
 TEST_P(Runtime, SpawnIsNotEager) {
+  for (bool stealing : {false, true}) {
+    auto rt = make(stealing);
+    auto r = rt.block_on([] {
+      std::atomic<bool> returned{false};
+      int spawner = xcoro::this_worker();
+      auto f = xcoro::spawn([&] {
+        return xcoro::this_worker() != spawner || returned.load();
+      });
+      returned = true;
+      EXPECT_TRUE(f);
+      return xcoro::xawait(*f);
+    });
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(*r) << "stealing " << stealing;
+  }
+}
+
+// Eight coroutines spawned by one: the first to start keeps its worker busy (it does not
+// suspend) until some other coroutine has started on another worker, which only a worker
+// that steals from the spawner's queue can do. Without stealing, all start on the spawner's
+// worker.
+TEST_P(Runtime, IdleWorkersStealSpawnedCoroutines) {
+  if (GetParam() == 1) {
+    GTEST_SKIP() << "nothing to steal from with one worker";
+  }
+  for (bool stealing : {true, false}) {
+    auto rt = make(stealing);
+    std::atomic<unsigned> workers_seen{0};  // a bit per worker that started one
+    auto r = rt.block_on([&] {
+      int spawner = xcoro::this_worker();
+      std::vector<xcoro::frame_t<std::unique_ptr<counted>>> kids;
+      for (int i = 0; i < 8; ++i) {
+        auto f = xcoro::spawn([&, i] {
+          unsigned mine = 1u << xcoro::this_worker();
+          unsigned seen = workers_seen.fetch_or(mine) | mine;
+          auto give_up = std::chrono::steady_clock::now() + 10s;
+          while (stealing && std::popcount(seen) < 2 && std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::yield();
+            seen = workers_seen.load();
+          }
+          return std::make_unique<counted>(i);
+        });
+        EXPECT_TRUE(f);
+        kids.push_back(std::move(*f));
+      }
+      int sum = 0;
+      for (auto& k : kids) {
+        sum += xcoro::xawait(std::move(k))->value();
+      }
+      EXPECT_EQ(sum, 28);
+      return spawner;
+    });
+    ASSERT_TRUE(r);
+    if (stealing) {
+      EXPECT_GE(std::popcount(workers_seen.load()), 2);
+    } else {
+      EXPECT_EQ(workers_seen.load(), 1u << *r);
+    }
+  }
+}
+
+// Many spawners, each spawning short coroutines that carry owned values while idle workers
+// steal from their queues: every value arrives once, and nothing leaks.
+TEST_P(Runtime, AStormOfSpawnsWhileWorkersStealLosesNothing) {
   auto rt = make();
-  auto r = rt.block_on([] {
-    bool ran = false;
-    auto f = xcoro::spawn([&] { ran = true; });
-    EXPECT_TRUE(f);
-    bool ran_at_once = ran;
-    xcoro::xawait(*f);
-    return !ran_at_once && ran;
+  constexpr int spawners = 4, each = 2000;
+  auto r = rt.block_on([&] {
+    std::vector<xcoro::frame_t<long>> tops;
+    for (int s = 0; s < spawners; ++s) {
+      auto top = xcoro::spawn([s] {
+        std::vector<xcoro::frame_t<std::unique_ptr<counted>>> kids;
+        kids.reserve(each);
+        for (int i = 0; i < each; ++i) {
+          auto f = xcoro::spawn([](counted c) {
+            if (c.value() % 7 == 0) {
+              EXPECT_TRUE(aio::sleep(nullptr, 0ms));  // a suspension in the middle
+            }
+            return std::make_unique<counted>(std::move(c));
+          }, counted(s * each + i));
+          EXPECT_TRUE(f);
+          kids.push_back(std::move(*f));
+        }
+        long sum = 0;
+        for (auto& k : kids) {
+          sum += xcoro::xawait(std::move(k))->value();
+        }
+        return sum;
+      });
+      EXPECT_TRUE(top);
+      tops.push_back(std::move(*top));
+    }
+    long total = 0;
+    for (auto& t : tops) {
+      total += xcoro::xawait(std::move(t));
+    }
+    return total;
   });
   ASSERT_TRUE(r);
-  EXPECT_TRUE(*r);
+  const long n = spawners * each;
+  EXPECT_EQ(*r, n * (n - 1) / 2);
+}
+
+// The destructor, with spawned coroutines still queued and not started: they start
+// cancelled, so the destructor does not wait for their sleeps, and their frames are
+// finished afterwards.
+TEST_P(Runtime, ShutdownCancelsSpawnedCoroutinesThatHaveNotStarted) {
+  std::vector<xcoro::frame_t<std::string>> frames;
+  auto begun = std::chrono::steady_clock::now();
+  {
+    auto rt = make();
+    auto r = rt.block_on([&] {
+      for (int i = 0; i < 64; ++i) {
+        auto f = xcoro::spawn([](std::string tag) {
+          auto slept = aio::sleep(nullptr, 60000ms);
+          return tag + (slept ? " slept" : " canceled");
+        }, "kid " + std::to_string(i));
+        EXPECT_TRUE(f);
+        frames.push_back(std::move(*f));
+      }
+    });
+    ASSERT_TRUE(r);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - begun, 30s);
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_EQ(xcoro::xawait(std::move(frames[i])), "kid " + std::to_string(i) + " canceled");
+  }
 }
 
 // A frame_t spawned under one block_on and awaited under another, which block_on puts on
 // another worker when there is one: the awaiter is woken across threads.
 TEST_P(Runtime, AwaitASpawnedCoroutineFromAnotherBlockOn) {
-  auto rt = make();
+  auto rt = make(/*work_stealing=*/false);  // the spawned one stays on the first's worker
   xcoro::frame_t<std::unique_ptr<counted>> shared;
   int spawned_on = -1;
   auto first = rt.block_on([&] {
@@ -247,7 +366,7 @@ TEST_P(Runtime, CancelASpawnedCoroutineFromAnotherWorker) {
 
 // A spawned coroutine cancelled before any worker started it is born cancelled.
 TEST_P(Runtime, CancelASpawnedCoroutineBeforeItStarts) {
-  auto rt = make();
+  auto rt = make(/*work_stealing=*/false);  // no idle worker starts it before the cancel
   auto r = rt.block_on([] {
     auto f = xcoro::spawn([] {
       EXPECT_TRUE(xcoro::cancel_requested());
