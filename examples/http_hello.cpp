@@ -4,21 +4,31 @@
 //   http_hello [port] --for SECONDS   serve for SECONDS, then shut down cleanly
 //   http_hello --self-test            three keep-alive requests on one connection while
 //                                     three more connections stay open, shut down, check
+//   ... --threads N                   the same on a runtime of N worker threads: an accept
+//                                     loop on each worker, each with its own listener on
+//                                     the port (SO_REUSEPORT); the kernel spreads connections
 //
 // Shutting down is cancelling the accept loop's coroutine (xcoro::cancel): accept returns
 // errc::canceled; the cancel flows down to the connection coroutines in the loop's
 // task_group, whose pending read returns errc::canceled; ~task_group waits for the last
 // one. xcoro has no signal handling yet: a killed server exits without it.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
+#include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <xcoro/aio.hpp>
+#include <xcoro/runtime.hpp>
 #include <xcoro/scope.hpp>
 
 namespace aio = xcoro::aio;
@@ -32,11 +42,11 @@ constexpr std::string_view response =
     "\r\n"
     "hello\n";
 
-/// What the connections did. One thread: plain counters.
+/// What the connections did. Atomic: with --threads, connections run on several workers.
 struct counters {
-  std::size_t served = 0;     // connections handed to a coroutine
-  std::size_t cancelled = 0;  // connections ended by the shutdown (errc::canceled)
-  std::size_t live = 0;       // connection coroutines started and not yet finished
+  std::atomic<std::size_t> served{0};     // connections handed to a coroutine
+  std::atomic<std::size_t> cancelled{0};  // connections ended by the shutdown (canceled)
+  std::atomic<std::size_t> live{0};       // connection coroutines started, not finished
 };
 counters stats;
 
@@ -105,19 +115,24 @@ void accept_loop(aio::tcp* listener) {
   // coroutines this one started). ~task_group cancels any still running and waits for all.
 }
 
-/// Cancels the server's accept loop and waits until it and every connection have finished.
 /// Prints what was served; returns whether no connection coroutine is left.
-bool shut_down(xcoro::frame_t<void>& server) {
-  xcoro::cancel(server.frame());
-  xcoro::xawait(server);
-  std::printf("shut down: %zu connections served, %zu cancelled, ", stats.served, stats.cancelled);
+bool report() {
+  std::printf("shut down: %zu connections served, %zu cancelled, ", stats.served.load(),
+              stats.cancelled.load());
   if (stats.live == 0) {
     std::printf("all finished\n");
   } else {
-    std::printf("%zu still running\n", stats.live);
+    std::printf("%zu still running\n", stats.live.load());
   }
   std::fflush(stdout);
   return stats.live == 0;
+}
+
+/// Cancels the server's accept loop and waits until it and every connection have finished.
+bool shut_down(xcoro::frame_t<void>& server) {
+  xcoro::cancel(server.frame());
+  xcoro::xawait(server);
+  return report();
 }
 
 /// A connection to the server on 127.0.0.1:port.
@@ -163,7 +178,8 @@ bool closed_by_server(aio::tcp& c) {
 /// gracefully; then the server shuts down while the idle ones are open, so it must cancel
 /// their coroutines. Returns the exit status: 0 if every answer was right, every
 /// connection coroutine finished, and the idle connections were closed.
-int self_test(xcoro::frame_t<void>& server, std::uint16_t port) {
+template <class ShutDown>
+int self_test(std::uint16_t port, ShutDown shut_down) {
   constexpr int idle = 3;
   std::vector<aio::tcp> idlers;
   for (int i = 0; i < idle; ++i) {
@@ -182,10 +198,11 @@ int self_test(xcoro::frame_t<void>& server, std::uint16_t port) {
   // The keep-alive connection's coroutine closed it as it ended: only the idle ones are left.
   bool released = stats.live == idlers.size();
   if (!released) {
-    std::printf("%zu connection coroutines running before the shutdown, %zu expected\n", stats.live,
+    std::printf("%zu connection coroutines running before the shutdown, %zu expected\n",
+                stats.live.load(),
                 idlers.size());
   }
-  bool finished = shut_down(server);
+  bool finished = shut_down();
   int closed = 0;
   for (auto& c : idlers) {
     closed += closed_by_server(c) ? 1 : 0;
@@ -200,7 +217,8 @@ int self_test(xcoro::frame_t<void>& server, std::uint16_t port) {
 struct options {
   std::string port;  // empty: 8080, or any free port for the self-test
   bool self_test = false;
-  double seconds = -1;  // --for SECONDS; negative: serve until killed
+  double seconds = -1;   // --for SECONDS; negative: serve until killed
+  unsigned threads = 0;  // --threads N; 0: no runtime, the calling thread's loop
 };
 
 bool parse(int argc, char** argv, options& o) {
@@ -214,6 +232,13 @@ bool parse(int argc, char** argv, options& o) {
       if (*end != '\0' || !(o.seconds >= 0 && o.seconds <= 1e9)) {
         return false;
       }
+    } else if (a == "--threads" && i + 1 < argc) {
+      char* end = nullptr;
+      unsigned long n = std::strtoul(argv[++i], &end, 10);
+      if (*end != '\0' || n == 0 || n > 1024) {
+        return false;
+      }
+      o.threads = static_cast<unsigned>(n);
     } else if (!a.empty() && a[0] != '-') {
       o.port = a;
     } else {
@@ -226,6 +251,131 @@ bool parse(int argc, char** argv, options& o) {
   return !(o.self_test && o.seconds >= 0);
 }
 
+/// A listening socket on 127.0.0.1:port that other sockets of this process may share
+/// (SO_REUSEPORT): the kernel spreads incoming connections over them.
+xcoro::result<aio::tcp> shared_listener(std::uint16_t port) {
+  auto at = *aio::endpoint::parse("127.0.0.1:" + std::to_string(port));
+  auto l = aio::tcp::open(nullptr, at);
+  if (!l) {
+    return l;
+  }
+  int one = 1;
+  if (::setsockopt(l->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return std::error_code(errno, std::system_category());
+  }
+  if (auto r = l->bind(at); !r) {
+    return r.error();
+  }
+  if (auto r = l->listen(1024); !r) {
+    return r.error();
+  }
+  return l;
+}
+
+/// What the servers of a --threads run share.
+struct fleet {
+  explicit fleet(unsigned n) : servers(n) {}
+  std::uint16_t port = 0;
+  std::vector<std::atomic<xcoro::frame>> servers;  // each server's coroutine, once listening
+  std::atomic<unsigned> listening{0};
+  std::atomic<unsigned> finished{0};              // servers that returned (failed included)
+  std::atomic<unsigned> failed{0};
+  std::atomic<std::uint64_t> on_workers{0};       // a bit per worker that runs a server
+};
+
+/// One worker's server: its own listener on the shared port and its accept loop, until
+/// cancelled.
+void serve_on_worker(fleet& f, unsigned index) {
+  if (auto listener = shared_listener(f.port)) {
+    f.on_workers.fetch_or(std::uint64_t{1} << (xcoro::this_worker() % 64));
+    f.servers[index].store(xcoro::xframe());
+    ++f.listening;
+    accept_loop(&*listener);  // returns when cancelled, its connections finished
+  } else {
+    ++f.failed;
+  }
+  ++f.finished;
+}
+
+/// Cancels every server (each on its own worker: the request is posted there). A server
+/// returns only once cancelled, so none of these coroutines has been freed yet.
+void cancel_all(fleet& f) {
+  for (auto& s : f.servers) {
+    if (xcoro::frame c = s.exchange(nullptr)) {
+      xcoro::cancel(c);
+    }
+  }
+}
+
+/// http_hello --threads N: N servers, one per worker. Each block_on call goes to the next
+/// worker in turn, so N calls from N threads put one server on each.
+int run_threaded(const options& o) {
+  xcoro::runtime_options ro;
+  ro.threads = o.threads;
+  auto rt = xcoro::runtime::create(ro);
+  if (!rt) {
+    std::fprintf(stderr, "runtime: %s\n", rt.error().message().c_str());
+    return 1;
+  }
+  // Bound but not listening, this socket holds the port (0: the kernel picks one) until the
+  // servers' listeners are on it, and takes no connections itself.
+  auto at = aio::endpoint::parse("127.0.0.1:" + o.port);
+  int hold = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (!at || hold < 0 || ::setsockopt(hold, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      ::bind(hold, static_cast<const sockaddr*>(at->data()), static_cast<socklen_t>(at->size())) !=
+          0) {
+    std::fprintf(stderr, "cannot bind 127.0.0.1:%s\n", o.port.c_str());
+    return 2;
+  }
+  sockaddr_storage got{};
+  socklen_t len = sizeof got;
+  ::getsockname(hold, reinterpret_cast<sockaddr*>(&got), &len);
+  fleet f(o.threads);
+  f.port = aio::endpoint::from_sockaddr(&got, len).port();
+  std::vector<std::thread> callers;
+  for (unsigned i = 0; i < o.threads; ++i) {
+    callers.emplace_back([&, i] { (void)rt->block_on(serve_on_worker, std::ref(f), i); });
+  }
+  while (f.listening + f.failed < o.threads) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ::close(hold);
+  int code = 0;
+  if (f.failed != 0) {
+    std::fprintf(stderr, "cannot listen on 127.0.0.1:%u\n", f.port);
+    code = 2;
+  } else {
+    std::printf("http hello on http://127.0.0.1:%u/, %u worker threads (servers on %d)\n", f.port,
+                o.threads, std::popcount(f.on_workers.load()));
+    std::fflush(stdout);
+    if (o.self_test) {
+      auto r = rt->block_on([&] {
+        return self_test(f.port, [&] {
+          cancel_all(f);
+          while (f.finished < o.threads) {
+            (void)aio::sleep(nullptr, std::chrono::milliseconds(1));
+          }
+          return report();
+        });
+      });
+      code = r ? *r : 1;
+    } else if (o.seconds >= 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));
+    }
+  }
+  if (!o.self_test && (o.seconds >= 0 || code != 0)) {
+    cancel_all(f);  // from this thread, which is not a worker: posted to each server's worker
+  }
+  for (auto& c : callers) {
+    c.join();  // without --for, servers run until the process is killed
+  }
+  if (!o.self_test && o.seconds >= 0 && code == 0) {
+    code = report() ? 0 : 4;
+  }
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -234,8 +384,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: http_hello [port]                serve until killed (port 8080)\n"
                  "       http_hello [port] --for SECONDS  serve, then shut down\n"
-                 "       http_hello --self-test\n");
+                 "       http_hello --self-test\n"
+                 "       add --threads N to run on N worker threads\n");
     return 2;
+  }
+  if (o.threads != 0) {
+    return run_threaded(o);
   }
   auto loop = aio::loop::create();
   if (!loop) {
@@ -258,7 +412,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (o.self_test) {
-      return self_test(*server, bound);
+      return self_test(bound, [&] { return shut_down(*server); });
     }
     if (o.seconds < 0) {
       xcoro::xawait(*server);  // serves until the process is killed
