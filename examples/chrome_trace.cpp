@@ -52,6 +52,8 @@ void on_event(xcoro::trace_event e, xcoro::coro* subject, xcoro::coro* other,
     case xcoro::trace_event::destroy:
       t->event("i", subject, "destroy");
       break;
+    case xcoro::trace_event::adopt:
+      break;  // only a runtime hands coroutines from one thread to another
   }
   (void)other;
 }

@@ -477,6 +477,9 @@ void coro_adopt(coro* c) noexcept {
     a::owner(c) = &t;
   }
   link_live(t, c);
+  if (t.trace != nullptr) {
+    t.trace(trace_event::adopt, c, t.cur(), t.trace_user);
+  }
 }
 
 void with_handoff_lock(void (*fn)(void* ctx), void* ctx) noexcept {

@@ -28,6 +28,8 @@ enum class trace_event : std::uint8_t {
   suspend,  ///< switched out by xsuspend; `other` is where control goes
   finish,   ///< its function returned (or was unwound); `other` is where control goes
   destroy,  ///< its frame_t let go of it; the record is gone after the hook returns
+  adopt,    ///< made on another thread and handed to this one (a runtime's spawn), which
+            ///< takes it before it first runs; `other` is this thread's running coroutine
 };
 
 /// Thrown out of a suspended coroutine's `xsuspend`/`xyield` when its `frame_t` is
