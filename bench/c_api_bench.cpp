@@ -1,0 +1,142 @@
+// c_api_bench: the context switch and a channel ping-pong through the C API
+// (bench/c_api_bench.c) beside the same loops through the C++ API, in one process, on the
+// same default stacks. Prints the median of each, the C/C++ ratio, and the machine.
+//   c_api_bench [--repeat 15] [--switches 2000000] [--round-trips 200000]
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "xcoro/channel.hpp"
+#include "xcoro/coro.hpp"
+#include "xcoro/executor.hpp"
+
+extern "C" int c_switch_rounds(std::size_t n);
+extern "C" int c_ping_pong(std::size_t n);
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+int cpp_switch_rounds(std::size_t n) {
+  auto f = xcoro::frame_t<void>::init(nullptr, [] {
+    for (;;) {
+      xcoro::xsuspend();
+    }
+  });
+  if (!f) {
+    return -1;
+  }
+  xcoro::frame c = f->frame();
+  for (std::size_t i = 0; i < n; ++i) {
+    xcoro::xresume(c);
+  }
+  return 0;  // ~frame_t unwinds the suspended loop
+}
+
+int cpp_ping_pong(std::size_t n) {
+  xcoro::executor ex;
+  xcoro::channel<std::size_t> to({.capacity = 1, .executor = &ex});
+  xcoro::channel<std::size_t> from({.capacity = 1, .executor = &ex});
+  auto p = xcoro::xasync([&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      (void)to.send(i);
+      (void)from.recv();
+    }
+  });
+  auto q = xcoro::xasync([&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::optional<std::size_t> v = to.recv();
+      (void)from.send(*v);
+    }
+  });
+  if (!p || !q) {
+    return -1;
+  }
+  while (ex.tick()) {
+  }
+  return p->status() == xcoro::status::done && q->status() == xcoro::status::done ? 0 : -1;
+}
+
+/// Nanoseconds per unit of `fn(n)`, divided by `units_per_n`.
+template <class F>
+double time_ns(F fn, std::size_t n, double units) {
+  auto t0 = clock_type::now();
+  if (fn(n) != 0) {
+    std::fprintf(stderr, "c_api_bench: a run failed\n");
+    std::exit(1);
+  }
+  auto t1 = clock_type::now();
+  return std::chrono::duration<double, std::nano>(t1 - t0).count() / units;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// Runs the C and C++ versions alternately, `repeat` times each, and prints the medians.
+template <class FC, class FCpp>
+void compare(const char* what, const char* unit, FC c_fn, FCpp cpp_fn, std::size_t n,
+             double units, int repeat) {
+  std::vector<double> c, cpp;
+  c_fn(n / 10);  // warm-up: stacks pooled, pages touched, branch predictors trained
+  cpp_fn(n / 10);
+  for (int i = 0; i < repeat; ++i) {
+    c.push_back(time_ns(c_fn, n, units));
+    cpp.push_back(time_ns(cpp_fn, n, units));
+  }
+  double mc = median(c), mcpp = median(cpp);
+  std::printf("%-14s C API %7.2f ns/%s   C++ API %7.2f ns/%s   C/C++ %.3f\n", what, mc, unit,
+              mcpp, unit, mc / mcpp);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repeat = 15;
+  std::size_t switches = 2000000, round_trips = 200000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--repeat") == 0) {
+      repeat = std::atoi(argv[i + 1]);
+    } else if (std::strcmp(argv[i], "--switches") == 0) {
+      switches = std::strtoull(argv[i + 1], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--round-trips") == 0) {
+      round_trips = std::strtoull(argv[i + 1], nullptr, 10);
+    } else {
+      std::fprintf(stderr, "usage: c_api_bench [--repeat N] [--switches N] [--round-trips N]\n");
+      return 2;
+    }
+  }
+  if (repeat < 1 || switches < 20 || round_trips < 20) {
+    std::fprintf(stderr, "c_api_bench: counts too small\n");
+    return 2;
+  }
+  utsname u{};
+  ::uname(&u);
+  std::printf("c_api_bench: medians of %d runs, C and C++ alternating; library %s\n", repeat,
+#if defined(XCORO_SHARED_LIBRARY)
+              "shared (libxcoro.so)"
+#else
+              "static (libxcoro.a)"
+#endif
+  );
+  std::printf("cores: %ld, kernel: %s %s %s, ", ::sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
+              u.release, u.machine);
+  std::fflush(stdout);
+  if (std::system("grep -m1 'model name' /proc/cpuinfo 2> /dev/null") != 0) {
+    std::printf("cpu: unknown\n");
+  }
+  // A resume and a suspend are two switches.
+  compare("context switch", "switch", c_switch_rounds, cpp_switch_rounds, switches / 2,
+          static_cast<double>(switches / 2 * 2), repeat);
+  compare("ping-pong", "round trip", c_ping_pong, cpp_ping_pong, round_trips,
+          static_cast<double>(round_trips), repeat);
+  return 0;
+}

@@ -1,0 +1,529 @@
+// The C API's core: version, error codes, coroutines, generators, the executor and the
+// env. A C coroutine is an ordinary coroutine record whose typed storage is a c_frame, so
+// every C++ facility (xawait, cancel, the trace hook, gdb) sees it as any other coroutine;
+// the handle given to C is the record's address.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "c_api/c_api.hpp"
+#include "xcoro/channel.hpp"
+#include "xcoro/executor.hpp"
+#include "xcoro/scope.hpp"
+#include "xcoro/version.hpp"
+
+namespace xcoro::c_api {
+
+namespace a = detail;
+using acc = detail::coro_access;
+
+const char c_frame_tag[] = "xcoro C coroutine";
+
+namespace {
+
+class c_error_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "xcoro C API"; }
+  std::string message(int v) const override { return xcoro_strerror(v); }
+};
+
+/// Nothing to destroy: a c_frame holds only trivially destructible fields. The C++ teardown
+/// paths call this through frame_storage_base::destroy.
+void destroy_c_frame(detail::frame_storage_base*) noexcept {}
+
+/// The entry of every C coroutine: runs fn(arg) on the coroutine's stack. An exception that
+/// C++ code called from fn lets escape stops here, is reported, and becomes the outcome.
+void run_c_frame(coro* c) noexcept {
+  c_frame* s = c_frame_of(c);
+#if defined(__cpp_exceptions)
+  try {
+    s->fn(s->arg);
+  } catch (const forced_unwind&) {
+    // Not thrown into C coroutines (they are never unwound), but harmless to accept.
+  } catch (...) {
+    report_exception("xcoro_create", c, std::current_exception());
+    s->outcome = XCORO_EEXCEPTION;
+  }
+#else
+  s->fn(s->arg);
+#endif
+}
+
+int make(xcoro_coro** out, void (*fn)(void*), void* arg, std::size_t stack_size,
+         std::size_t yield_size, std::size_t inject_size, bool generator) noexcept {
+  if (out == nullptr || fn == nullptr || yield_size > XCORO_CHAN_MAX_ELEM ||
+      inject_size > XCORO_CHAN_MAX_ELEM) {
+    return XCORO_EINVAL;
+  }
+  std::error_code ec;
+  detail::created made = detail::coro_create(stack_arg(stack_size),
+                                             sizeof(c_frame) + yield_size + inject_size,
+                                             alignof(c_frame), &run_c_frame, ec);
+  if (made.c == nullptr) {
+    return to_c(ec);
+  }
+  auto* s = ::new (made.storage) c_frame;
+  s->tag = c_frame_tag;
+  s->destroy = &destroy_c_frame;
+  s->fn = fn;
+  s->arg = arg;
+  s->generator = generator;
+  s->yield_size = yield_size;
+  s->inject_size = inject_size;
+  acc::frame(made.c) = s;
+  *out = to_c(made.c);
+  return XCORO_OK;
+}
+
+/// xresume's cases that C reports instead of aborting on.
+int resume_checked(coro* f) noexcept {
+  detail::thread_state& t = detail::tls;
+  coro* cur = t.cur();
+  if (f == cur) {
+    return XCORO_OK;
+  }
+  switch (acc::state(f)) {
+    case status::done:
+      return XCORO_EDONE;
+    case status::active:
+      return XCORO_ERUNNING;
+    case status::start:
+    case status::suspended:
+      break;
+  }
+  if (acc::owner(f) != &t || acc::handed_off(f)) {
+    return XCORO_ETHREAD;
+  }
+  xresume(f);
+  return XCORO_OK;
+}
+
+/// The running coroutine's c_frame, or a code: XCORO_EROOT, XCORO_ENOTGEN.
+int running_generator(c_frame*& out) noexcept {
+  coro* cur = detail::tls.running_coroutine();
+  if (cur == nullptr) {
+    return XCORO_EROOT;
+  }
+  out = c_frame_of(cur);
+  return out != nullptr && out->generator ? XCORO_OK : XCORO_ENOTGEN;
+}
+
+/// Whether the canary at `c`'s stack base is intact (always checked here: C has no
+/// debug build of the library to rely on).
+bool canary_ok(coro* c) noexcept {
+  if (!(acc::flags(c) & detail::flag_canary)) {
+    return true;
+  }
+  auto lo = reinterpret_cast<std::uintptr_t>(acc::stack_lo(c));
+  lo = (lo + stack_alignment - 1) & ~(std::uintptr_t{stack_alignment} - 1);
+  std::uint64_t v = 0;
+  std::memcpy(&v, reinterpret_cast<const void*>(lo), sizeof v);
+  return v == detail::canary_value;
+}
+
+}  // namespace
+
+const std::error_category& c_category() noexcept {
+  static const c_error_category cat;
+  return cat;
+}
+
+int to_c(std::error_code ec) noexcept {
+  if (!ec) {
+    return XCORO_OK;
+  }
+  if (ec.category() == c_category()) {
+    return ec.value();
+  }
+  if (ec.category() == xcoro::category()) {
+    switch (static_cast<errc>(ec.value())) {
+      case errc::stack_too_small:
+        return XCORO_ESTACK_TOO_SMALL;
+      case errc::stack_overflow:
+        return XCORO_ESTACK_OVERFLOW;
+      case errc::suspend_from_main:
+        return XCORO_EROOT;
+      case errc::channel_closed:
+        return XCORO_ECLOSED;
+      case errc::deadlock:
+        return XCORO_EDEADLOCK;
+      case errc::eof:
+        return XCORO_EEOF;
+      case errc::canceled:
+        return XCORO_ECANCELED;
+    }
+    return XCORO_EINVAL;
+  }
+  if (ec == std::errc::timed_out) {
+    return XCORO_ETIMEDOUT;
+  }
+  if (ec == std::errc::not_enough_memory) {
+    return XCORO_ENOMEM;
+  }
+  if (ec.category() == std::system_category() || ec.category() == std::generic_category()) {
+    return XCORO_ERRNO(ec.value());
+  }
+  return XCORO_EINVAL;
+}
+
+void report_exception(const char* call, const coro* c, std::exception_ptr ep) noexcept {
+  const char* what = "an exception not derived from std::exception";
+#if defined(__cpp_exceptions)
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+#else
+  (void)ep;
+#endif
+  if (c == nullptr) {
+    std::fprintf(stderr, "xcoro: %s: C++ exception: %s\n", call, what);
+    return;
+  }
+  std::fprintf(stderr, "xcoro: %s: coroutine '%s' (id %llu) ended with a C++ exception: %s\n",
+               call, c->name().data(), static_cast<unsigned long long>(c->id()), what);
+}
+
+bool timeout_allowed(xcoro::executor* ex, std::int64_t timeout_ms) noexcept {
+  return timeout_ms <= 0 ||  // 0: only what completes at once, no deadline to run
+         (ex != nullptr && detail::executor_access::clock(*ex) != nullptr);
+}
+
+}  // namespace xcoro::c_api
+
+using namespace xcoro;
+using namespace xcoro::c_api;
+using acc = xcoro::detail::coro_access;
+
+extern "C" {
+
+unsigned xcoro_version(void) noexcept {
+  return (XCORO_VERSION_MAJOR << 16) | (XCORO_VERSION_MINOR << 8) | XCORO_VERSION_PATCH;
+}
+
+unsigned xcoro_abi_version(void) noexcept {
+  return XCORO_ABI_VERSION;
+}
+
+const char* xcoro_strerror(int err) noexcept {
+  switch (err) {
+    case XCORO_OK: return "success";
+    case XCORO_EINVAL: return "invalid argument";
+    case XCORO_ENOMEM: return "out of memory";
+    case XCORO_ESTACK_TOO_SMALL: return "stack too small for the coroutine";
+    case XCORO_ESTACK_OVERFLOW: return "coroutine stack overflow";
+    case XCORO_EDONE: return "coroutine has finished";
+    case XCORO_ERUNNING: return "coroutine is running";
+    case XCORO_ETHREAD: return "coroutine belongs to another thread";
+    case XCORO_EROOT: return "must be called inside a coroutine";
+    case XCORO_ENOTGEN: return "coroutine is not a generator";
+    case XCORO_ECLOSED: return "channel closed";
+    case XCORO_ECANCELED: return "canceled";
+    case XCORO_ETIMEDOUT: return "timed out";
+    case XCORO_EAGAIN: return "would block";
+    case XCORO_EDEADLOCK: return "deadlock: nothing can make progress";
+    case XCORO_EEOF: return "end of stream";
+    case XCORO_EEXCEPTION: return "a C++ exception ended the coroutine";
+    case XCORO_EPERM: return "the caller does not hold the mutex";
+    case XCORO_EBUSY: return "coroutines still wait on the object";
+    default: break;
+  }
+  if (err <= XCORO_EUSER) {
+    return "user error";
+  }
+  if (int e = xcoro_errno(err); e != 0) {
+    // std::strerror's buffer may be shared between threads; the generic category's
+    // message is a fresh string, kept per thread until the next call.
+    thread_local std::string text;
+#if defined(__cpp_exceptions)
+    try {
+      text = std::generic_category().message(e);
+    } catch (...) {
+      return "operating system error";
+    }
+#else
+    text = std::generic_category().message(e);
+#endif
+    return text.c_str();
+  }
+  return "unknown error";
+}
+
+int xcoro_errno(int err) noexcept {
+  return err <= XCORO_ERRNO(1) && err > XCORO_EUSER ? -err - 1000 : 0;
+}
+
+int xcoro_create(xcoro_coro** out, void (*fn)(void*), void* arg, size_t stack_size) noexcept {
+  return make(out, fn, arg, stack_size, 0, 0, false);
+}
+
+int xcoro_create_gen(xcoro_coro** out, void (*fn)(void*), void* arg, size_t stack_size,
+                     size_t yield_size, size_t inject_size) noexcept {
+  return make(out, fn, arg, stack_size, yield_size, inject_size, true);
+}
+
+int xcoro_async(xcoro_coro** out, void (*fn)(void*), void* arg, size_t stack_size) noexcept {
+  int r = make(out, fn, arg, stack_size, 0, 0, false);
+  if (r == XCORO_OK) {
+    xresume(to_coro(*out));
+  }
+  return r;
+}
+
+int xcoro_resume(xcoro_coro* c) noexcept {
+  coro* f = to_coro(c);
+  if (f == nullptr) [[unlikely]] {
+    return XCORO_EINVAL;
+  }
+  detail::thread_state& t = detail::tls;
+  // xresume's own fast path, inlined; everything else is sorted out by resume_checked.
+  if (acc::state(f) == status::suspended && acc::owner(f) == &t && f != t.cur()) [[likely]] {
+    xresume(f);
+    return XCORO_OK;
+  }
+  return resume_checked(f);
+}
+
+int xcoro_suspend(void) noexcept {
+  detail::thread_state& t = detail::tls;
+  coro* cur = t.running_coroutine();
+  if (cur == nullptr) [[unlikely]] {
+    return XCORO_EROOT;
+  }
+  if (!canary_ok(cur)) [[unlikely]] {
+    return XCORO_ESTACK_OVERFLOW;
+  }
+  if (acc::state(acc::resumer(cur)) == status::done) [[unlikely]] {
+    return XCORO_EDONE;
+  }
+  if (detail::suspend_to_resumer(t, "xcoro_suspend")) [[unlikely]] {
+    return XCORO_ECANCELED;  // a C++ owner is unwinding it: return without suspending again
+  }
+  return XCORO_OK;
+}
+
+int xcoro_suspend_block(void (*fn)(void*), void* ctx) noexcept {
+  if (fn == nullptr) {
+    return XCORO_EINVAL;
+  }
+  if (in_root()) {
+    return XCORO_EROOT;
+  }
+  return guarded("xcoro_suspend_block", [&] {
+    xsuspend_block([fn, ctx]() noexcept { fn(ctx); });
+    return XCORO_OK;
+  });
+}
+
+int xcoro_await(xcoro_coro* c) noexcept {
+  coro* f = to_coro(c);
+  if (f == nullptr) {
+    return XCORO_EINVAL;
+  }
+  c_frame* s = c_frame_of(f);
+  if (s == nullptr) {
+    return XCORO_EINVAL;
+  }
+  if (f->status() != status::done) {
+    if (in_root()) {
+      return XCORO_EROOT;
+    }
+    if (f == detail::tls.cur()) {
+      return XCORO_ERUNNING;
+    }
+    detail::await_done(f);
+  }
+  return s->outcome;
+}
+
+int xcoro_status(const xcoro_coro* c) noexcept {
+  if (c == nullptr) {
+    return XCORO_EINVAL;
+  }
+  switch (to_coro(c)->status()) {
+    case status::start: return XCORO_START;
+    case status::active: return XCORO_RUNNING;
+    case status::suspended: return XCORO_SUSPENDED;
+    case status::done: return XCORO_DONE;
+  }
+  return XCORO_EINVAL;
+}
+
+void xcoro_destroy(xcoro_coro* c) noexcept {
+  coro* f = to_coro(c);
+  if (f == nullptr) {
+    return;
+  }
+  if (acc::flags(f) & detail::flag_root) {
+    detail::fatal("xcoro_destroy", f, "is a thread's root and cannot be destroyed");
+  }
+  c_frame* s = c_frame_of(f);
+  if (s == nullptr) {
+    detail::fatal("xcoro_destroy", f, "was not made by the C API (its frame_t owns it)");
+  }
+  // Without unwinding: a coroutine in a plain suspend is freed as it is; one in a blocking
+  // call is cancelled and resumed until it returns (docs/c-api.md, "Coroutines").
+  detail::coro_retire(f, false);
+  s->~c_frame();
+  detail::coro_free(f);
+}
+
+void xcoro_fail(int err) noexcept {
+  coro* cur = detail::tls.running_coroutine();
+  if (cur == nullptr) {
+    return;
+  }
+  if (c_frame* s = c_frame_of(cur)) {
+    s->outcome = err < 0 ? err : XCORO_EINVAL;
+  }
+}
+
+xcoro_coro* xcoro_self(void) noexcept {
+  return to_c(xframe());
+}
+
+int xcoro_in_coro(void) noexcept {
+  return in_coro() ? 1 : 0;
+}
+
+void xcoro_set_storage(xcoro_coro* c, void* p) noexcept {
+  if (c != nullptr) {
+    to_coro(c)->set_storage(p);
+  }
+}
+
+void* xcoro_storage(const xcoro_coro* c) noexcept {
+  return c != nullptr ? to_coro(c)->get_storage<void>() : nullptr;
+}
+
+uint64_t xcoro_id(const xcoro_coro* c) noexcept {
+  return c != nullptr ? to_coro(c)->id() : 0;
+}
+
+uint64_t xcoro_invocation(const xcoro_coro* c) noexcept {
+  return c != nullptr ? to_coro(c)->invocation() : 0;
+}
+
+void xcoro_set_name(xcoro_coro* c, const char* name) noexcept {
+  if (c != nullptr) {
+    // "" rather than an empty view: set_name memcpy()s from data(), which must not be null.
+    to_coro(c)->set_name(std::string_view(name != nullptr ? name : ""));
+  }
+}
+
+const char* xcoro_name(const xcoro_coro* c) noexcept {
+  // The record keeps the name NUL-terminated.
+  return c != nullptr ? to_coro(c)->name().data() : "";
+}
+
+size_t xcoro_remaining_stack(void) noexcept {
+  return remaining_stack_size();
+}
+
+void xcoro_init_env(xcoro_executor* ex, size_t default_stack_size) noexcept {
+  env e = get_env();
+  e.executor = reinterpret_cast<executor*>(ex);
+  e.default_stack_size = default_stack_size;
+  init_env(e);
+}
+
+int xcoro_yield(const void* value, void* injected) noexcept {
+  c_frame* s = nullptr;
+  if (int r = running_generator(s); r != XCORO_OK) {
+    return r;
+  }
+  if ((value == nullptr && s->yield_size > 0) || (injected == nullptr && s->inject_size > 0)) {
+    return XCORO_EINVAL;
+  }
+  if (s->yield_size > 0) {
+    std::memcpy(s->yield_slot(), value, s->yield_size);
+  }
+  s->yielded = true;
+  if (int r = xcoro_suspend(); r != XCORO_OK) {
+    s->yielded = false;
+    return r;
+  }
+  if (s->inject_size > 0) {
+    std::memcpy(injected, s->inject_slot(), s->inject_size);
+  }
+  return XCORO_OK;
+}
+
+int xcoro_next(xcoro_coro* g, const void* inject, void* out) noexcept {
+  coro* f = to_coro(g);
+  c_frame* s = f != nullptr ? c_frame_of(f) : nullptr;
+  if (s == nullptr || !s->generator) {
+    return XCORO_EINVAL;
+  }
+  if (f->status() == status::done) {
+    return XCORO_EDONE;
+  }
+  bool first = f->status() == status::start;
+  if ((!first && inject == nullptr && s->inject_size > 0) ||
+      (out == nullptr && s->yield_size > 0)) {
+    return XCORO_EINVAL;
+  }
+  if (!first && s->inject_size > 0) {
+    std::memcpy(s->inject_slot(), inject, s->inject_size);
+  }
+  s->yielded = false;
+  if (int r = xcoro_resume(g); r != XCORO_OK) {
+    return r;
+  }
+  if (s->yielded) {
+    s->yielded = false;
+    if (s->yield_size > 0) {
+      std::memcpy(out, s->yield_slot(), s->yield_size);
+    }
+    return XCORO_YIELDED;
+  }
+  if (f->status() == status::done) {
+    return s->outcome < 0 ? s->outcome : XCORO_RETURNED;
+  }
+  // Suspended without yielding (a plain xcoro_suspend, or a blocking call): nothing to
+  // read; the caller resumes it again with xcoro_next or lets the executor do it.
+  return XCORO_EAGAIN;
+}
+
+int xcoro_executor_create(xcoro_executor** out) noexcept {
+  return new_handle(reinterpret_cast<executor**>(out), "xcoro_executor_create");
+}
+
+void xcoro_executor_destroy(xcoro_executor* ex) noexcept {
+  delete reinterpret_cast<executor*>(ex);
+}
+
+static_assert(sizeof(xcoro_func) == sizeof(executor::func) &&
+                  offsetof(xcoro_func, fn) == offsetof(executor::func, fn) &&
+                  offsetof(xcoro_func, userdata) == offsetof(executor::func, userdata) &&
+                  offsetof(xcoro_func, next) == offsetof(executor::func, next),
+              "xcoro_func must mirror executor::func");
+
+int xcoro_executor_run_soon(xcoro_executor* ex, xcoro_func* f) noexcept {
+  if (ex == nullptr || f == nullptr || f->fn == nullptr) {
+    return XCORO_EINVAL;
+  }
+  return guarded("xcoro_executor_run_soon", [&] {
+    reinterpret_cast<executor*>(ex)->run_soon(*reinterpret_cast<executor::func*>(f));
+    return XCORO_OK;
+  });
+}
+
+int xcoro_executor_tick(xcoro_executor* ex) noexcept {
+  if (ex == nullptr) {
+    return XCORO_EINVAL;
+  }
+  return guarded("xcoro_executor_tick",
+                 [&] { return reinterpret_cast<executor*>(ex)->tick() ? 1 : 0; });
+}
+
+int xcoro_executor_empty(const xcoro_executor* ex) noexcept {
+  if (ex == nullptr) {
+    return XCORO_EINVAL;
+  }
+  return reinterpret_cast<const executor*>(ex)->empty() ? 1 : 0;
+}
+
+}  // extern "C"

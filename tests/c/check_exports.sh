@@ -1,0 +1,32 @@
+#!/bin/sh
+# Compares the exported C API with the list in docs/c-api.md (between the "exports begin"
+# and "exports end" markers):
+#   check_exports.sh header <xcoro.h> <c-api.md>   the functions the header declares
+#   check_exports.sh nm <libxcoro.so> <c-api.md>   the xcoro_ symbols `nm -D` lists
+# Any difference is printed as a diff and fails the test.
+set -eu
+mode=$1 subject=$2 doc=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+sed -n '/<!-- exports begin -->/,/<!-- exports end -->/p' "$doc" | grep '^xcoro_' | sort > "$tmp/doc"
+case $mode in
+  header)
+    grep -v '^#' "$subject" | grep -o 'XCORO_C_API[^(]*(' | sed -E 's/.*[ *](xcoro_[a-z0-9_]+)\($/\1/' \
+      | sort > "$tmp/got" ;;
+  nm)
+    # Every defined dynamic symbol that starts with xcoro_: the C API and nothing else
+    # (the assembly switch, xcoro_switch_context, must stay hidden).
+    nm -D --defined-only "$subject" | awk '{print $NF}' | grep '^xcoro_' | sort > "$tmp/got" ;;
+  *)
+    echo "usage: $0 header|nm FILE DOC" >&2
+    exit 2 ;;
+esac
+if [ ! -s "$tmp/doc" ]; then
+  echo "no symbols listed in $doc" >&2
+  exit 1
+fi
+if ! diff -u "$tmp/doc" "$tmp/got"; then
+  echo "the exported C API and docs/c-api.md disagree (- documented, + $mode)" >&2
+  exit 1
+fi
+echo "$(wc -l < "$tmp/got") symbols match docs/c-api.md"
