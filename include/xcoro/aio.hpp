@@ -209,13 +209,20 @@ class XCORO_EXPORT endpoint {
 XCORO_EXPORT result<void> sleep(executor* ex, milliseconds ms);
 
 /// Cancels the IO operation `f` is suspended in; it resumes with errc::canceled. Returns
-/// false if `f` is not waiting for IO.
+/// false if `f` is not waiting for IO. For a coroutine running on another worker of a
+/// runtime the request is posted there, and cancels the operation `f` waits in when it
+/// arrives; the call then returns true (the request was sent). A coroutine of another
+/// thread that is not a runtime's worker aborts with a message.
 XCORO_EXPORT bool cancel(xcoro::frame f) noexcept;
 
 namespace detail {
 /// An owned file descriptor on an executor's loop: move-only, closed (and forgotten by
 /// the loop) when destroyed or overwritten. The base of tcp, udp, file and
-/// async_notification.
+/// async_notification. Made with a nullptr executor, every operation (close included) uses
+/// the calling thread's env executor: inside a runtime the object works from any worker,
+/// one operation at a time, and close() ends operations waiting on it on any worker as it
+/// does on one thread. Made with an explicit executor, it belongs to that executor's
+/// thread: an operation from another thread aborts with a message naming the call.
 class XCORO_EXPORT descriptor {
  public:
   descriptor(descriptor&& o) noexcept : ex_(o.ex_), fd_(std::exchange(o.fd_, -1)) {}

@@ -11,7 +11,7 @@ namespace xcoro::aio {
 namespace {
 
 result<void> wait_for(executor* ex, int fd, const milliseconds* timeout) {
-  executor& e = detail::resolve(ex, "async_notification::wait");
+  executor& e = detail::resolve_op(ex, "async_notification::wait");
   std::uint64_t count = 0;
   detail::io_op op(e.get_loop().impl(), detail::op_kind::read, fd);
   op.buf = &count;

@@ -117,7 +117,8 @@ class io_backend : public xcoro::detail::deadline_clock {
   /// Returns once the kernel no longer refers to `op` or its buffers; `op` is then
   /// completed without resuming anyone. Used by ~io_op when a coroutine is unwound.
   virtual void abandon(io_op& op) = 0;
-  /// Forgets per-descriptor state before `fd` is closed.
+  /// Forgets this loop's per-descriptor state before `fd` is closed: its ops still waiting
+  /// on it end with EBADF.
   virtual void forget(int fd) noexcept = 0;
   /// Processes completions: without blocking, or waiting until one arrives or the earliest
   /// timer is due. Resumes the coroutines whose ops completed.
@@ -148,6 +149,21 @@ class io_backend : public xcoro::detail::deadline_clock {
     forget(fd);
   }
 
+  /// Aborts with a line naming `call` and the running coroutine unless the calling thread
+  /// is the one that made this loop: an object made with an explicit executor of another
+  /// thread (a runtime's worker) would otherwise change this loop's state from two threads.
+  void check_thread(const char* call) const noexcept {
+    if (!owned_here()) [[unlikely]] {
+      wrong_thread(call);
+    }
+  }
+  bool owned_here() const noexcept { return owner_ == &xcoro::detail::tls; }
+  [[noreturn]] static void wrong_thread(const char* call) noexcept;
+  /// The bit of this loop in fd_entry::loops: 0 for io_uring, which keeps no per-descriptor
+  /// state; one of 63 for an epoll loop, or the last one, shared by all epoll loops beyond
+  /// 63 (overflow_bit).
+  std::uint64_t fd_bit() const noexcept { return fd_bit_; }
+  static constexpr std::uint64_t overflow_bit = std::uint64_t{1} << 63;
   /// Ops submitted and not completed (timers included), ops awaiting resumption, and armed
   /// wait deadlines (a coroutine waits for one, so the loop must wait with it; they count
   /// in in_flight_).
@@ -249,6 +265,7 @@ class io_backend : public xcoro::detail::deadline_clock {
     bool was;
   };
 
+  std::uint64_t fd_bit_ = 0;
   std::size_t in_flight_ = 0;
   std::size_t timers_ = 0;  // entries of heap_ and deadlines_: one test per poll
   busy_poll_window spin_window_;
@@ -259,6 +276,8 @@ class io_backend : public xcoro::detail::deadline_clock {
   io_op* ready_tail_ = nullptr;
 
  private:
+  /// The thread that made the loop: the only one that may use it.
+  const void* owner_ = &xcoro::detail::tls;
   /// The bodies of resume_ready and timers_expire, out of line: they resume coroutines, and
   /// a function that switches saves every callee-saved register on entry.
   void resume_ready_list() noexcept;
@@ -268,8 +287,31 @@ class io_backend : public xcoro::detail::deadline_clock {
 };
 
 
+/// resolve() for an operation: `ex`, which must be this thread's (an object made with an
+/// explicit executor belongs to that executor's thread; an op from another aborts, naming
+/// `call` and the coroutine), or the env executor, which always is. The check costs the
+/// nullptr case nothing.
+inline aio::executor& resolve_op(aio::executor* ex, const char* call) noexcept {
+  if (ex == nullptr) {
+    return resolve_env(call);
+  }
+  if (!ex->get_loop().impl().owned_here()) [[unlikely]] {
+    io_backend::wrong_thread(call);
+  }
+  return *ex;
+}
+
 std::unique_ptr<io_backend> make_uring_backend(const loop_options& o, std::error_code& ec);
 std::unique_ptr<io_backend> make_epoll_backend(std::error_code& ec);
+
+/// What xcoro's close (and anything else of xcoro that makes a descriptor number name
+/// another file) does first, on the thread whose loop is `b`: checks that `b` is this
+/// thread's (see check_thread, naming `call`), bumps the number's generation in the
+/// process-wide fd_table, ends the ops `b` has waiting on it (EBADF on epoll, as
+/// forget_for_caller), and tells every other epoll loop that registered it: each drops the
+/// registration now and ends its own waiting ops on its next poll (docs/aio.md, "IO inside
+/// a runtime"). `b` nullptr: no loop of the caller's; every loop that registered it is told.
+void before_close(io_backend* b, const char* call, int fd) noexcept;
 
 /// The wait kind of a coroutine suspended in an op (detail/wait_kind.hpp): withdrawing
 /// cancels the op, as aio::cancel does; its call is the public call the op serves.

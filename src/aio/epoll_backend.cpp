@@ -6,7 +6,10 @@
 // timer heap. aio::file ops are polled the same way when epoll accepts their descriptor
 // (pipes, FIFOs, terminals, sockets); what it refuses (regular files, block devices) has
 // no readiness to wait for, so its reads and writes run on a two-thread pool that reports
-// back through an eventfd.
+// back through an eventfd. Inside a runtime several loops may register the same descriptor
+// one after another (its object moved between workers): the process-wide fd_table tells
+// a loop when its state for a number belongs to a descriptor closed since, and close tells
+// the other loops that registered it (docs/aio.md, "IO inside a runtime").
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <poll.h>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "aio/backend.hpp"
+#include "aio/fd_table.hpp"
 
 namespace xcoro::aio::detail {
 namespace {
@@ -181,9 +185,33 @@ class file_pool {
   bool stop_ = false;
 };
 
+class epoll_backend;
+
+/// Every live epoll loop of the process and the fd_entry::loops bit of each, so that a
+/// close on one thread can reach the other loops that registered the descriptor. Taken
+/// only when a loop is made or destroyed and by a close that another loop must hear of.
+struct epoll_registry {
+  std::mutex mu;
+  std::vector<epoll_backend*> live;  // under mu
+  std::uint64_t used = 0;            // under mu: slots 0..62 taken
+};
+
+epoll_registry& registry() {
+  static epoll_registry* r = new epoll_registry;  // never destroyed: loops may outlive exit
+  return *r;
+}
+
 class epoll_backend final : public io_backend {
  public:
   ~epoll_backend() override {
+    {
+      epoll_registry& r = registry();
+      std::lock_guard<std::mutex> hold(r.mu);
+      std::erase(r.live, this);
+      if (fd_bit_ != overflow_bit) {
+        r.used &= ~fd_bit_;
+      }
+    }
     pool_.reset();
     if (wake_fd_ >= 0) {
       ::close(wake_fd_);
@@ -209,7 +237,30 @@ class epoll_backend final : public io_backend {
       return std::error_code(errno, std::system_category());
     }
     pool_ = std::make_unique<file_pool>(wake_fd_);
+    epoll_registry& r = registry();
+    std::lock_guard<std::mutex> hold(r.mu);
+    std::uint64_t free_slots = ~r.used & ~overflow_bit;
+    fd_bit_ = free_slots != 0 ? free_slots & (~free_slots + 1) : overflow_bit;
+    r.used |= fd_bit_ & ~overflow_bit;
+    r.live.push_back(this);
     return {};
+  }
+
+  /// Another thread is about to close `fd`, which this loop registered (its bit was in the
+  /// descriptor's fd_entry): the registration goes now, while the number still names the
+  /// file it was made for (epoll_ctl may be called from any thread), and this loop's
+  /// waiting ops end with EBADF on its next poll, which the eventfd write brings. Under the
+  /// registry's lock, which keeps this loop alive.
+  void closing_elsewhere(int fd) noexcept {
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+    {
+      std::lock_guard<std::mutex> hold(closed_mu_);
+      closed_.push_back(fd);
+    }
+    closed_posted_.store(true, std::memory_order_release);
+    std::uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+    (void)ignored;
   }
 
   aio::backend kind() const noexcept override { return aio::backend::epoll; }
@@ -243,6 +294,12 @@ class epoll_backend final : public io_backend {
       return;
     }
     fd_state& s = state_of(op.fd);
+    if (s.entry == nullptr || s.entry->gen.load(std::memory_order_acquire) != s.gen)
+        [[unlikely]] {
+      if (refresh(op, s, known_blocked)) {
+        return;
+      }
+    }
     if (reader) {
       s.read_blocked = true;  // edge-triggered: the next readiness event clears it
     }
@@ -280,17 +337,8 @@ class epoll_backend final : public io_backend {
     fd_state& s = fds_[static_cast<std::size_t>(fd)];
     if (s.registered) {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
-      s.registered = false;
     }
-    s.read_blocked = false;
-    s.unpollable = false;
-    // Ops still waiting on a descriptor being closed end with EBADF.
-    for (op_list* l : {&s.readers, &s.writers}) {
-      while (io_op* op = l->head) {
-        l->remove(*op);
-        complete(*op, -EBADF);
-      }
-    }
+    drop(s);
   }
 
   void poll(bool block) override {
@@ -332,6 +380,9 @@ class epoll_backend final : public io_backend {
       int fd = events[i].data.fd;
       if (fd == wake_fd_) {
         drain_pool();
+        if (closed_posted_.load(std::memory_order_acquire)) [[unlikely]] {
+          take_closed();
+        }
         continue;
       }
       std::uint32_t ev = events[i].events;
@@ -371,20 +422,103 @@ class epoll_backend final : public io_backend {
   struct fd_state {
     op_list readers;
     op_list writers;
+    fd_entry* entry = nullptr;  // the number's entry in the process-wide fd_table
+    std::uint32_t gen = 0;      // entry->gen when this state was last found current
     bool registered = false;
     bool read_blocked = false;  // the last read attempt hit EAGAIN; no readiness since
     bool unpollable = false;    // epoll refused it: its file ops run on the pool
+    bool published = false;     // this loop's bit is in entry->loops
   };
 
-  /// Registers `fd` (edge-triggered, both directions) in `s`; false with errno if refused.
+  /// Whether `s` still describes the descriptor that `fd` names: no xcoro close of the
+  /// number since it was made. If not, records the new generation and returns false; the
+  /// caller drops the stale state. One acquire load: only the paths that are about to wait
+  /// (or to choose between polling and the pool) ask.
+  bool current(int fd, fd_state& s) {
+    if (s.entry == nullptr) [[unlikely]] {
+      s.entry = &fd_table::get(fd);
+    }
+    std::uint32_t g = s.entry->gen.load(std::memory_order_acquire);
+    if (g == s.gen) [[likely]] {
+      return true;
+    }
+    s.gen = g;
+    return false;
+  }
+
+  /// submit's uncommon case, out of line so that the common one saves no more registers:
+  /// `s` has no fd_table entry yet, or xcoro closed the number since this loop registered
+  /// it (on another worker, whose close could not reach this loop's state before this op).
+  /// The stale state goes, and the attempt a stale "would block" mark skipped is owed now.
+  /// Returns whether that attempt completed `op`.
+  [[gnu::noinline]] bool refresh(io_op& op, fd_state& s, bool known_blocked) {
+    if (current(op.fd, s)) {
+      return false;
+    }
+    drop_stale(s);
+    return known_blocked && try_now(op);
+  }
+
+  /// Forgets what `s` knew (registration, marks) and ends its waiting ops with EBADF: the
+  /// descriptor they waited on is being closed, or was closed elsewhere. The closer took
+  /// this loop's bit out of the entry, so a new registration publishes it again.
+  void drop(fd_state& s) noexcept {
+    s.registered = false;
+    s.read_blocked = false;
+    s.unpollable = false;
+    s.published = false;
+    for (op_list* l : {&s.readers, &s.writers}) {
+      while (io_op* op = l->head) {
+        l->remove(*op);
+        complete(*op, -EBADF);
+      }
+    }
+  }
+  /// drop() on a path that submits or checks an op for its caller: the ops it ends wait in
+  /// the ready list instead of running on top of the caller (forget_for_caller's rule).
+  void drop_stale(fd_state& s) noexcept {
+    deferred d(*this);
+    drop(s);
+  }
+
+  /// On the loop's thread, after another thread's close (closing_elsewhere): drops the
+  /// state of each number that is not current any more. A number registered again since
+  /// (current) is a new descriptor and keeps its state.
+  void take_closed() {
+    std::vector<int> fds;
+    {
+      std::lock_guard<std::mutex> hold(closed_mu_);
+      closed_posted_.store(false, std::memory_order_relaxed);
+      fds.swap(closed_);
+    }
+    for (int fd : fds) {
+      if (static_cast<std::size_t>(fd) < fds_.size()) {
+        fd_state& s = fds_[static_cast<std::size_t>(fd)];
+        if (s.entry != nullptr && !current(fd, s)) {
+          drop(s);
+        }
+      }
+    }
+  }
+
+  /// Registers `fd` (edge-triggered, both directions) in `s`, which current() checked;
+  /// false with errno if refused. EEXIST: the number names a file this epoll instance
+  /// still holds although this loop dropped its state (the same open file description came
+  /// back under the number after an xcoro close elsewhere): it is re-armed.
   bool add(int fd, fd_state& s) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.fd = fd;
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0 &&
+        (errno != EEXIST || epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) < 0)) {
       return false;
     }
     s.registered = true;
+    if (!s.published) {
+      // Once per registration, so that a close on another thread finds this loop.
+      s.entry->loops.fetch_or(fd_bit_, std::memory_order_acq_rel);
+      s.published = true;
+    }
     return true;
   }
 
@@ -401,6 +535,9 @@ class epoll_backend final : public io_backend {
       return true;  // the system call reports EBADF
     }
     fd_state& s = state_of(fd);
+    if (!current(fd, s)) [[unlikely]] {
+      drop_stale(s);  // closed and reused: what epoll said of the old file says nothing
+    }
     if (s.registered) {
       return true;
     }
@@ -584,12 +721,45 @@ class epoll_backend final : public io_backend {
   int epfd_ = -1;
   int wake_fd_ = -1;
   std::vector<fd_state> fds_;
+  // Numbers other threads closed after this loop registered them (closing_elsewhere).
+  std::mutex closed_mu_;
+  std::vector<int> closed_;                 // under closed_mu_
+  std::atomic<bool> closed_posted_{false};  // closed_ may be non-empty
   std::unique_ptr<file_pool> pool_;
   std::size_t pool_ops_ = 0;
   bool have_pwait2_ = true;
 };
 
 }  // namespace
+
+void before_close(io_backend* b, const char* call, int fd) noexcept {
+  if (b != nullptr) {
+    b->check_thread(call);
+  }
+  std::uint64_t others = 0;
+  if (fd >= 0) {
+    if (fd_entry* e = fd_table::find(fd)) {
+      // The bump first: a loop that registers the number from now on records the new
+      // generation, and any loop holding the old one sees that it is stale.
+      e->gen.fetch_add(1, std::memory_order_acq_rel);
+      std::uint64_t loops = e->loops.exchange(0, std::memory_order_acq_rel);
+      // This loop's own bit is handled just below, unless other loops share it.
+      others = b != nullptr ? loops & ~(b->fd_bit() & ~io_backend::overflow_bit) : loops;
+    }
+  }
+  if (b != nullptr) {
+    b->forget_for_caller(fd);
+  }
+  if (others != 0) [[unlikely]] {
+    epoll_registry& r = registry();
+    std::lock_guard<std::mutex> hold(r.mu);
+    for (epoll_backend* l : r.live) {
+      if (l != b && (l->fd_bit() & others) != 0) {
+        l->closing_elsewhere(fd);
+      }
+    }
+  }
+}
 
 std::unique_ptr<io_backend> make_epoll_backend(std::error_code& ec) {
   auto b = std::make_unique<epoll_backend>();

@@ -76,6 +76,9 @@ void set_mode(detail::io_backend& b, int fd) noexcept {
     return;
   }
   if (int priv = reopen_private(fd, st, flags, nonblock); priv >= 0) {
+    // dup3 closes the description `fd` named: a loop that registered it must hear of it
+    // as of a close. No loop of the caller's is assumed (`b` may be another thread's).
+    detail::before_close(nullptr, "file", fd);
     int fd_flags = ::fcntl(fd, F_GETFD);
     int moved = ::dup3(priv, fd, fd_flags >= 0 && (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0);
     ::close(priv);
@@ -89,7 +92,7 @@ void set_mode(detail::io_backend& b, int fd) noexcept {
 result<std::size_t> file_op(executor* ex, const char* call, detail::op_kind kind, int fd,
                             void* buf, std::size_t len, std::uint64_t offset,
                             const milliseconds* timeout) {
-  executor& e = detail::resolve(ex, call);
+  executor& e = detail::resolve_op(ex, call);
   detail::io_op op(e.get_loop().impl(), kind, fd);
   op.buf = buf;
   op.len = len;

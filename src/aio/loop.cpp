@@ -4,7 +4,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "aio/backend.hpp"
 #include "aio/stall_report.hpp"
@@ -249,6 +252,12 @@ void io_withdraw(void* ctx) noexcept {
 
 const xcoro::detail::wait_kind io_wait{&io_withdraw, &io_call};
 
+void io_backend::wrong_thread(const char* call) noexcept {
+  xcoro::detail::fatal(call, xframe(),
+                       "used an aio object whose executor belongs to another thread (make it "
+                       "with a nullptr executor to use it on whichever worker runs the call)");
+}
+
 std::int64_t execute(aio::executor& ex, io_op& op) {
   io_backend& b = *op.backend;
   coro* self = xcoro::detail::tls.running_coroutine();
@@ -309,6 +318,87 @@ std::error_code to_error(const io_op& op, std::int64_t res) noexcept {
 
 namespace {
 thread_local aio::env tls_env{};
+
+/// Each thread's env executor, by the thread's coroutine state, so that aio::cancel of a
+/// coroutine running on another worker can post the request there (init_env keeps it).
+struct env_registry {
+  std::mutex mu;
+  std::vector<std::pair<const void*, aio::executor*>> by_thread;  // under mu
+};
+
+env_registry& envs() {
+  static env_registry* r = new env_registry;  // never destroyed: threads may outlive exit
+  return *r;
+}
+
+void remember_env(aio::executor* ex) noexcept {
+  env_registry& r = envs();
+  std::lock_guard<std::mutex> hold(r.mu);
+  const void* me = &xcoro::detail::tls;
+  for (auto& entry : r.by_thread) {
+    if (entry.first == me) {
+      if (ex != nullptr) {
+        entry.second = ex;
+      } else {
+        entry = r.by_thread.back();
+        r.by_thread.pop_back();
+      }
+      return;
+    }
+  }
+  if (ex != nullptr) {
+    r.by_thread.emplace_back(me, ex);
+  }
+}
+
+/// An aio::cancel on its way to the worker that runs the coroutine.
+struct cancel_request {
+  xcoro::executor::func node{};
+  coro* c = nullptr;
+  std::uint64_t id = 0;
+};
+
+/// On that worker: cancels the op the coroutine waits in now, if it still runs here. It is
+/// looked for among the thread's records, by address and id: it may have finished and been
+/// freed since the request was sent.
+void run_cancel_request(void* p) {
+  auto* n = static_cast<cancel_request*>(p);
+  for (coro* c = xcoro::detail::tls.live; c != nullptr; c = coro_access::next_live(c)) {
+    if (c == n->c && c->id() == n->id) {
+      if (c->status() != status::done) {
+        (void)aio::cancel(c);
+      }
+      break;
+    }
+  }
+  delete n;
+}
+
+/// aio::cancel of a coroutine owned by `owner`, another thread: posted to that thread's env
+/// executor, which must be a runtime worker's (the only executors other threads may post
+/// to). Returns true: the request was sent.
+bool post_cancel_request(coro* f, const void* owner) noexcept {
+  env_registry& r = envs();
+  std::lock_guard<std::mutex> hold(r.mu);
+  aio::executor* ex = nullptr;
+  for (auto& entry : r.by_thread) {
+    if (entry.first == owner) {
+      ex = entry.second;
+      break;
+    }
+  }
+  if (ex == nullptr || !xcoro::detail::executor_access::shared(ex->exec())) {
+    xcoro::detail::fatal("aio::cancel", f,
+                         "belongs to another thread that is not a runtime's worker");
+  }
+  auto* n = new cancel_request;
+  n->node.fn = &run_cancel_request;
+  n->node.userdata = n;
+  n->c = f;
+  n->id = f->id();
+  ex->exec().run_soon(n->node);
+  return true;
+}
 }  // namespace
 
 aio::executor& resolve_env(const char* call) noexcept {
@@ -333,6 +423,7 @@ bool pump_until_done(aio::executor& ex, coro* c) {
 
 void init_env(const env& e) noexcept {
   detail::tls_env = e;
+  detail::remember_env(e.executor);
   xcoro::env& base = xcoro::get_env();
   base.executor = e.executor != nullptr ? &e.executor->exec() : nullptr;
   base.stack_allocator = e.stack_allocator;
@@ -474,7 +565,7 @@ bool executor::tick() {
 // sleep and cancel
 
 result<void> sleep(executor* ex, milliseconds ms) {
-  executor& e = detail::resolve(ex, "aio::sleep");
+  executor& e = detail::resolve_op(ex, "aio::sleep");
   detail::io_op op(e.get_loop().impl(), detail::op_kind::timer, -1);
   op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(ms).count();
   std::int64_t res = detail::execute(e, op);
@@ -489,6 +580,29 @@ bool cancel(xcoro::frame f) noexcept {
     return false;
   }
   using xcoro::detail::coro_access;
+  if (coro_access::handed_off(f) || coro_access::owner(f) != &xcoro::detail::tls)
+      [[unlikely]] {
+    // A coroutine of another worker: only its own thread may look at its wait and its
+    // loop, so the request goes there (docs/aio.md, "IO inside a runtime").
+    struct look {
+      coro* f;
+      const void* owner;
+      bool finished;
+    } l{f, nullptr, false};
+    xcoro::detail::with_handoff_lock(
+        [](void* p) noexcept {
+          auto& l = *static_cast<look*>(p);
+          l.owner = coro_access::owner(l.f);
+          l.finished = coro_access::finish_published(l.f);
+        },
+        &l);
+    if (l.finished || l.owner == nullptr) {
+      return false;  // finished, or spawned and not started: not waiting for IO
+    }
+    if (l.owner != &xcoro::detail::tls) {
+      return detail::post_cancel_request(f, l.owner);
+    }
+  }
   if (coro_access::waits_in(f) != &detail::io_wait) {
     return false;  // not suspended in an aio operation
   }

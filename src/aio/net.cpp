@@ -72,7 +72,7 @@ void set_deadline(detail::io_op& op, const milliseconds* timeout) noexcept {
 /// One data-transfer op on a socket.
 result<std::size_t> transfer(executor* ex, const char* call, detail::op_kind kind, int fd,
                              void* buf, std::size_t len, const milliseconds* timeout) {
-  executor& e = detail::resolve(ex, call);
+  executor& e = detail::resolve_op(ex, call);
   detail::io_op op(e.get_loop().impl(), kind, fd);
   op.buf = buf;
   op.len = len;
@@ -114,7 +114,7 @@ result<void> write_all_socket(executor* ex, int fd, std::span<const std::byte> b
 }
 
 result<tcp> accept_on(executor* ex, int fd, const milliseconds* timeout) {
-  executor& e = detail::resolve(ex, "tcp::accept");
+  executor& e = detail::resolve_op(ex, "tcp::accept");
   detail::io_op op(e.get_loop().impl(), detail::op_kind::accept, fd);
   set_deadline(op, timeout);
   result<std::size_t> r = detail::to_size(op, detail::execute(e, op));
@@ -125,7 +125,7 @@ result<tcp> accept_on(executor* ex, int fd, const milliseconds* timeout) {
 }
 
 result<void> connect_to(executor* ex, int fd, const endpoint& to, const milliseconds* timeout) {
-  executor& e = detail::resolve(ex, "tcp::connect");
+  executor& e = detail::resolve_op(ex, "tcp::connect");
   detail::io_op op(e.get_loop().impl(), detail::op_kind::connect, fd);
   op.addr = static_cast<const sockaddr*>(to.data());
   op.addrlen = static_cast<socklen_t>(to.size());
@@ -139,7 +139,7 @@ result<void> connect_to(executor* ex, int fd, const endpoint& to, const millisec
 
 result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::span<std::byte> buf,
                                                    const milliseconds* timeout) {
-  executor& e = detail::resolve(ex, "udp::read");
+  executor& e = detail::resolve_op(ex, "udp::read");
   // The message header and the sender's address live here, beside the op: the kernel
   // writes them until the op completes, and the op cannot outlive this frame.
   iovec iov{buf.data(), buf.size()};
@@ -161,7 +161,7 @@ result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::sp
 
 result<std::size_t> send_to(executor* ex, int fd, const endpoint& to,
                             std::span<const std::byte> buf, const milliseconds* timeout) {
-  executor& e = detail::resolve(ex, "udp::write");
+  executor& e = detail::resolve_op(ex, "udp::write");
   iovec iov{const_cast<std::byte*>(buf.data()), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -202,8 +202,9 @@ result<void> descriptor::close() {
   if (fd_ < 0) {
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
-  // Ops still waiting on it end with EBADF rather than waiting forever.
-  resolve(ex_, "close").get_loop().impl().forget_for_caller(fd_);
+  // Ops still waiting on it end with EBADF rather than waiting forever, on this worker's
+  // loop and on any other that registered it.
+  before_close(&resolve(ex_, "close").get_loop().impl(), "close", fd_);
   int rc = ::close(fd_);
   fd_ = -1;
   if (rc < 0 && errno != EINTR) {

@@ -27,7 +27,7 @@ result<std::uint32_t> wait_child(executor* ex, int pidfd, int open_error,
   if (pidfd < 0) {
     return std::error_code(open_error != 0 ? open_error : ECHILD, std::system_category());
   }
-  executor& e = detail::resolve(ex, "process::wait");
+  executor& e = detail::resolve_op(ex, "process::wait");
   detail::io_op op(e.get_loop().impl(), detail::op_kind::poll_in, pidfd);
   if (timeout != nullptr) {
     op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(*timeout).count();
@@ -85,7 +85,8 @@ process::process(process&& o) noexcept
 process& process::operator=(process&& o) noexcept {
   if (this != &o) {
     if (pidfd_ >= 0) {
-      detail::resolve(ex_, "process").get_loop().impl().forget_for_caller(pidfd_);
+      detail::before_close(&detail::resolve(ex_, "process").get_loop().impl(), "process",
+                           pidfd_);
       ::close(pidfd_);
     }
     ex_ = o.ex_;
@@ -98,7 +99,8 @@ process& process::operator=(process&& o) noexcept {
 
 process::~process() {
   if (pidfd_ >= 0) {
-    detail::resolve(ex_, "process").get_loop().impl().forget_for_caller(pidfd_);
+    detail::before_close(&detail::resolve(ex_, "process").get_loop().impl(), "process",
+                         pidfd_);
     ::close(pidfd_);
   }
 }
