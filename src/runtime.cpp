@@ -333,6 +333,7 @@ void run_worker(worker& w) {
   }
   if (!ec) {
     tls.worker = &w;
+    tls.worker_index = static_cast<int>(w.index);
     tls.shared_lock = &rt.shared_lock;
     if (aio::detail::stall_watch* stall = w.loop->stall()) {
       stall->set_worker(static_cast<int>(w.index));
@@ -432,6 +433,7 @@ void run_worker(worker& w) {
   }
   executor_access::unshare(exec);
   tls.worker = nullptr;
+  tls.worker_index = -1;
   tls.shared_lock = nullptr;
   aio::init_env(aio::env{});
   w.ex.reset();

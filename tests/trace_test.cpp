@@ -95,6 +95,7 @@ struct shared_log {
     std::uint64_t other_id;
     int thread;                  // the test's tag of the calling thread (tag below)
     int worker;                  // xcoro::this_worker() where the build has runtimes
+    int worker_index;            // what gdb reads for it: the thread state's worker_index
   };
   std::mutex m;
   std::vector<entry> entries;
@@ -110,7 +111,8 @@ struct shared_log {
 #endif
     std::lock_guard<std::mutex> hold(self->m);
     self->entries.push_back(
-        {e, subject, subject->id(), other != nullptr ? other->id() : ~0ull, tag, worker});
+        {e, subject, subject->id(), other != nullptr ? other->id() : ~0ull, tag, worker,
+         xcoro::detail::tls.worker_index});
   }
   std::vector<entry> of_thread(int t) {
     std::lock_guard<std::mutex> hold(m);
@@ -179,6 +181,9 @@ TEST(Trace, DefaultHookReachesThreadsWithoutTheirOwn) {
                              ev::destroy}));
   EXPECT_TRUE(log.of_thread(3).empty());
   EXPECT_EQ(log.entries.size(), 10u);
+  for (const auto& x : log.entries) {
+    EXPECT_EQ(x.worker_index, -1);  // no runtime here
+  }
 }
 
 // A coroutine made on one thread and handed to another (what a runtime's spawn does): the
@@ -228,7 +233,8 @@ TEST(Trace, AdoptionIsReportedByTheTakingThread) {
 #if XCORO_WITH_AIO
 // With the default installed before the runtime, every worker that runs coroutines traces
 // them, without any code of the user's on the workers; a spawned coroutine is created on
-// its spawner's worker and adopted once, by the worker that starts it, before it runs.
+// its spawner's worker and adopted once, by the worker that starts it, before it runs. The
+// thread state's worker_index, which gdb reads, agrees with this_worker() on every event.
 TEST(Trace, DefaultHookTracesEveryWorkerOfARuntime) {
   shared_log log;
   xcoro::set_default_trace_hook(&shared_log::hook, &log);
@@ -262,6 +268,7 @@ TEST(Trace, DefaultHookTracesEveryWorkerOfARuntime) {
   std::map<const xcoro::coro*, int> created_on;  // live records: created, not destroyed
   std::size_t adoptions = 0;
   for (const auto& x : log.entries) {
+    EXPECT_EQ(x.worker_index, x.worker);
     if (x.event == ev::create) {
       ASSERT_GE(x.worker, 0);
       traced.insert(x.worker);

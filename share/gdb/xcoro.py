@@ -4,8 +4,10 @@
 #
 # Load it with `source <prefix>/share/xcoro/gdb/xcoro.py` (or from ~/.gdbinit).
 #
-#   info xcoro [-threads]           every coroutine of the selected thread (or of all
-#                                   threads): id, status, name, record, starter, where
+#   info xcoro [-threads]           every coroutine of the selected thread (of every
+#                                   worker, on a runtime's worker; or of all threads):
+#                                   id, status, name, record, starter, where; a worker's
+#                                   are headed "worker K (thread N):"
 #   info xcoro ID|ADDR              one coroutine in detail (ADDR: a record address or an
 #                                   expression such as `f.c_` or `xcoro::xframe()`)
 #   xcoro bt ID|ADDR [BT-ARGS]      backtrace of a coroutine (`bt` options such as -full
@@ -21,6 +23,12 @@
 # never started, the running and the suspended ones, orphans (their starter finished
 # first) and finished ones whose frame_t still exists. The records live at the high end of
 # their stacks: a core file without the stacks cannot show them (see below).
+#
+# Runtime workers. A worker is a thread like any other, so its coroutines are on its list:
+# those it made and those spawned elsewhere that it adopted (src/coro.cpp, coro_adopt). Its
+# thread_state's worker_index says which worker it is (-1 on other threads); ids are
+# numbered per thread, so an adopted coroutine keeps the id its spawning worker gave it and
+# may share it with one made here (give the record address then).
 #
 # How a suspended coroutine is unwound. The switch saves rsp, the resume address and rbp at
 # offsets 0, 8 and 16 of the record (detail::context_offsets); a Python unwinder claims the
@@ -197,6 +205,15 @@ class Thread:
         self.last_id = int(ts["last_id"])
         self.ready = bool(ts["ready"])
         self.live = int(ts["live"])
+        try:
+            self.worker_index = int(ts["worker_index"])
+        except gdb.error:  # a program built before runtimes had worker_index
+            self.worker_index = -1
+        self.complete = False
+
+    @property
+    def is_worker(self):
+        return self.worker_index >= 0
 
     def walk(self):
         """The root and every record on the thread's live list, newest first. A record
@@ -352,9 +369,13 @@ def _find(thread, arg):
         return Record(n)
     if thread is None:
         raise XcoroError("xcoro: no thread state; give a record address")
-    for r in thread.walk():
-        if r.id == n:
-            return r
+    found = [r for r in thread.walk() if r.id == n]
+    if len(found) > 1:
+        raise XcoroError("xcoro: %d coroutines with id %d on this worker (adopted ones keep "
+                         "their spawning worker's ids); give a record address: %s" % (
+                             len(found), n, ", ".join("0x%x" % r.addr for r in found)))
+    if found:
+        return found[0]
     raise XcoroError("xcoro: no coroutine with id %d in this thread (ids so far: 0-%d; a "
                      "coroutine leaves the list when its frame_t is destroyed)" % (
                          n, thread.last_id))
@@ -381,9 +402,20 @@ def _print_list(thread):
         gdb.write(("%-*s %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %s\n" % (
             widths[0], row[0], widths[1], row[1], widths[2], row[2], widths[3], row[3],
             widths[4], row[4], widths[5], row[5], widths[6], row[6], row[7])).rstrip() + "\n")
-    if thread.complete:
+    if thread.complete and thread.is_worker:
+        gdb.write("(%d on worker %d: made here (%d so far) or adopted from another worker, "
+                  "whose id they keep)\n" % (len(recs) - 1, thread.worker_index,
+                                             thread.last_id))
+    elif thread.complete:
         gdb.write("(%d of the %d created on this thread so far; the others' frame_t are "
                   "gone)\n" % (len(recs) - 1, thread.last_id))
+
+
+def _thread_header(gdb_thread, thread):
+    """The line above a thread's list: "worker K (thread N):" for a runtime's worker."""
+    if thread is not None and thread.is_worker:
+        return "worker %d (thread %d):\n" % (thread.worker_index, gdb_thread.num)
+    return "Thread %d (%s):\n" % (gdb_thread.num, gdb_thread.name or gdb_thread.ptid[1])
 
 
 def _symbol(pc):
@@ -431,6 +463,33 @@ def _print_one(thread, r):
         gdb.write("  where       %s\n" % _where(thread, r))
 
 
+def _print_workers():
+    """Every worker of the runtime the selected thread works for, in index order, each
+    under its "worker K (thread N):" line. A coroutine may move between workers, so the
+    worker gdb stopped on is no better a place to look than another."""
+    selected = gdb.selected_thread()
+    workers = []
+    try:
+        for t in gdb.selected_inferior().threads():
+            t.switch()
+            try:
+                thread = Thread()
+            except gdb.GdbError:
+                continue
+            if thread.is_worker:
+                workers.append((thread.worker_index, t.num, t))
+        for index, _, t in sorted(workers, key=lambda w: (w[0], w[1])):
+            t.switch()
+            thread = Thread()
+            gdb.write(_thread_header(t, thread))
+            _print_list(thread)
+    finally:
+        selected.switch()
+    gdb.write("(ids are per worker: `info xcoro ID` and `xcoro bt ID` look on the selected "
+              "thread, worker %d; `thread N` selects another, or give a record address)\n"
+              % Thread().worker_index)
+
+
 class InfoXcoro(gdb.Command):
     """List xcoro coroutines, or show one.
 
@@ -440,8 +499,10 @@ Usage: info xcoro [-threads]
 Without arguments, lists the selected thread's root and every coroutine whose frame_t
 exists (never started, running, suspended, finished): id, status, name, record address,
 starter id ("orphan" when the starter finished first), number of switches into it, and
-the innermost frame outside xcoro (`*` marks the running one). -threads lists every
-thread. (-scan, which searched memory in earlier versions, is accepted and ignored.)
+the innermost frame outside xcoro (`*` marks the running one). On a runtime's worker
+thread, it lists every worker of the runtime instead, each under a line "worker K (thread
+N):". -threads lists every thread, each worker's coroutines under such a line. (-scan, which searched memory in earlier versions,
+is accepted and ignored.)
 With ID (a coroutine id) or ADDR (a record address or pointer expression), shows that
 coroutine's record."""
 
@@ -461,17 +522,24 @@ coroutine's record."""
             _print_one(thread, _find(thread, " ".join(rest)))
             return
         if not all_threads:
-            _print_list(Thread())
+            thread = Thread()
+            if thread.is_worker:
+                _print_workers()
+            else:
+                _print_list(thread)
             return
         selected = gdb.selected_thread()
         try:
             for t in gdb.selected_inferior().threads()[::-1]:
                 t.switch()
-                gdb.write("\nThread %d (%s):\n" % (t.num, t.name or t.ptid[1]))
                 try:
-                    _print_list(Thread())
+                    thread = Thread()
                 except gdb.GdbError as e:
+                    gdb.write("\n" + _thread_header(t, None))
                     gdb.write("  %s\n" % e)
+                    continue
+                gdb.write("\n" + _thread_header(t, thread))
+                _print_list(thread)
         finally:
             selected.switch()
 

@@ -14,15 +14,13 @@
 // Without a debugger (and without the argument "abort") the program runs to the end and
 // cleans up.
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 
+#include "stop_here.hpp"
 #include "xcoro/coro.hpp"
 
 namespace {
 
 int sink = 0;
-bool crash = false;
 
 [[gnu::noinline]] void deep_function_b(int depth) {
   sink += depth;
@@ -65,24 +63,10 @@ xcoro::frame_t<void> orphan_frame;
 
 }  // namespace
 
-/// Where gdb stops. Not static, and kept from being inlined or folded away.
-extern "C" [[gnu::noinline]] void gdb_stop_here() {
-  __asm__ volatile("" ::: "memory");
-  if (crash) {
-    std::abort();  // for a core dump written by the kernel
-  }
-}
-
-// Arguments: "abort" aborts in gdb_stop_here (for a kernel core dump); "heap" puts every
-// stack on heap_stack_allocator(), whose memory gdb's gcore can read (see the README of
-// run_gdb_test.sh: gcore cannot dump slabs with MADV_GUARD_INSTALL guard pages).
+// Arguments: "abort" and "heap" (stop_here.hpp).
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "abort") == 0) {
-      crash = true;
-    } else if (std::strcmp(argv[i], "heap") == 0) {
-      xcoro::get_env().stack_allocator = &xcoro::heap_stack_allocator();
-    }
+  if (gdb_test::parse_args(argc, argv)) {
+    xcoro::get_env().stack_allocator = &xcoro::heap_stack_allocator();
   }
   // Created first (id 1), started last: gdb stops inside a coroutine, so the root is
   // suspended too.

@@ -3,9 +3,11 @@
 # in gdb_stop_here, (2) on a core file written by gdb's gcore, and (3) on a core file
 # written by the kernel when the target aborts, and checks that `info xcoro` lists the
 # coroutines with their ids, names and statuses, and that `xcoro bt ID` shows the
-# suspended coroutines' own frames.
+# suspended coroutines' own frames. With RUNTIME_TARGET (tests/gdb/gdb_runtime_target, a
+# runtime of two workers), it checks (4) live and (5) on a kernel core file that every
+# worker's coroutines are listed under a "worker K" line.
 #
-# Usage: run_gdb_test.sh GDB_TARGET XCORO_PY
+# Usage: run_gdb_test.sh GDB_TARGET XCORO_PY [RUNTIME_TARGET]
 # Exit status: 0 passed, 1 failed, 77 skipped (no gdb, no Python in gdb, ptrace denied).
 #
 # gcore cannot read memory mappings that contain MADV_GUARD_INSTALL guard pages (Linux
@@ -13,8 +15,9 @@
 # runs the target with heap stacks ("heap"); (3) uses the default allocator.
 set -u
 
-target=${1:?usage: run_gdb_test.sh GDB_TARGET XCORO_PY}
-script=${2:?usage: run_gdb_test.sh GDB_TARGET XCORO_PY}
+target=${1:?usage: run_gdb_test.sh GDB_TARGET XCORO_PY [RUNTIME_TARGET]}
+script=${2:?usage: run_gdb_test.sh GDB_TARGET XCORO_PY [RUNTIME_TARGET]}
+runtime_target=${3:-}
 gdb=${GDB:-gdb}
 
 if ! command -v "$gdb" >/dev/null 2>&1; then
@@ -125,16 +128,17 @@ check() {
   expect "$out" realbt "^#0 +.*($frame0)" "the thread's real frames back afterwards"
 }
 
+# run_gdb OUTPUT COMMANDS GDB-ARGS...: runs the COMMANDS file in gdb.
 run_gdb() {
-  local out=$1
-  shift
-  "$gdb" -batch -nx -ex "source $script" "$@" -x "$work/commands.gdb" >"$out" 2>&1
+  local out=$1 commands=$2
+  shift 2
+  "$gdb" -batch -nx -ex "source $script" "$@" -x "$commands" >"$out" 2>&1
   echo "== gdb output: $out"
   sed 's/^/  | /' "$out"
 }
 
 # (1) Live process, default stacks.
-run_gdb "$work/live.txt" -ex 'break gdb_stop_here' -ex run "$target"
+run_gdb "$work/live.txt" "$work/commands.gdb" -ex 'break gdb_stop_here' -ex run "$target"
 check "$work/live.txt" "live process" gdb_stop_here
 
 # Under a sanitizer, core files would include the shadow memory: gcore writes tens of GiB
@@ -151,7 +155,7 @@ else
   "$gdb" -batch -nx -ex 'break gdb_stop_here' -ex run -ex "gcore $work/gcore.core" -ex kill \
     --args "$target" heap >"$work/gcore-make.txt" 2>&1
   if [[ -s $work/gcore.core ]]; then
-    run_gdb "$work/gcore.txt" "$target" "$work/gcore.core"
+    run_gdb "$work/gcore.txt" "$work/commands.gdb" "$target" "$work/gcore.core"
     check "$work/gcore.txt" "core file from gcore" gdb_stop_here
   else
     echo "  FAIL: gcore wrote no core file"
@@ -160,22 +164,105 @@ else
   fi
 fi
 
-# (3) Core file written by the kernel, default stacks. Skipped when cores go to a pipe
-# (systemd-coredump, apport) or cannot be enabled.
+# kernel_core DIR PROGRAM: runs `PROGRAM abort` in DIR with core dumps on and prints the
+# core file's path; prints nothing, and says why, when there is none: a sanitizer build, or
+# cores that go to a pipe (systemd-coredump, apport) or cannot be enabled.
 pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '|unknown')
-if ((sanitized)); then
-  echo "== kernel core file: skipped (sanitizer build)"
-elif [[ $pattern == \|* ]]; then
-  echo "== kernel core file: skipped (core_pattern is '$pattern')"
-else
-  mkdir -p "$work/kcore"
-  (cd "$work/kcore" && ulimit -c 1048576 2>/dev/null && exec "$target" abort) >/dev/null 2>&1
-  core=$(find "$work/kcore" -maxdepth 1 -name 'core*' -type f | head -1)
-  if [[ -z $core ]]; then
-    echo "== kernel core file: skipped (no core written; core_pattern '$pattern', ulimit -c)"
+kernel_core() {
+  local why="" core=""
+  if ((sanitized)); then
+    why="sanitizer build"
+  elif [[ $pattern == \|* ]]; then
+    why="core_pattern is '$pattern'"
   else
-    run_gdb "$work/kcore.txt" "$target" "$core"
-    check "$work/kcore.txt" "core file from the kernel" "pthread_kill|raise|abort"
+    mkdir -p "$1"
+    (cd "$1" && ulimit -c 1048576 2>/dev/null && exec "$2" abort) >/dev/null 2>&1
+    core=$(find "$1" -maxdepth 1 -name 'core*' -type f | head -1)
+    [[ -n $core ]] || why="no core written; core_pattern '$pattern', ulimit -c"
+  fi
+  [[ -z $why ]] || echo "== kernel core file of ${2##*/}: skipped ($why)" >&2
+  echo "$core"
+}
+
+# (3) Core file written by the kernel, default stacks.
+core=$(kernel_core "$work/kcore" "$target")
+if [[ -n $core ]]; then
+  run_gdb "$work/kcore.txt" "$work/commands.gdb" "$target" "$core"
+  check "$work/kcore.txt" "core file from the kernel" "pthread_kill|raise|abort"
+fi
+
+# The runtime target: the commands run with worker 1's thread selected (its breakpoint or
+# its abort).
+cat >"$work/runtime.gdb" <<'GDB'
+echo @@rlist\n
+info xcoro
+echo @@rthreads\n
+info xcoro -threads
+echo @@rbt\n
+xcoro bt 2
+echo @@end\n
+GDB
+
+# worker_block FILE SECTION K: the lines of SECTION from "worker K (thread N):" to the next
+# thread's header.
+worker_block() {
+  section "$1" "$2" | awk -v head="^worker $3 [(]thread [0-9]+[)]:$" '
+    $0 ~ head { inside = 1; next }
+    /^(worker [0-9]+|Thread [0-9]+) / { inside = 0 }
+    inside { print }'
+}
+
+# expect_worker FILE SECTION K REGEX DESCRIPTION: a line of worker K's block matches.
+expect_worker() {
+  if worker_block "$1" "$2" "$3" | grep -Eq -- "$4"; then
+    echo "  ok: $2: $5"
+  else
+    echo "  FAIL: $2: $5 (worker $3, pattern: $4)"
+    failures=$((failures + 1))
+  fi
+}
+
+# check_workers FILE SECTION: both workers and their coroutines, each under its worker.
+check_workers() {
+  local out=$1 s=$2
+  expect "$out" "$s" "^worker 0 \(thread [0-9]+\):$" "$s: a header for worker 0"
+  expect "$out" "$s" "^worker 1 \(thread [0-9]+\):$" "$s: a header for worker 1"
+  expect_worker "$out" "$s" 0 "^  +2 +suspended +w0-waiter-a .*waiter_body" "2 'w0-waiter-a' suspended"
+  expect_worker "$out" "$s" 0 "^  +3 +suspended +w0-waiter-b .*waiter_body" "3 'w0-waiter-b' suspended"
+  expect_worker "$out" "$s" 0 "^\(2 on worker 0: " "worker 0 has two coroutines"
+  expect_worker "$out" "$s" 1 "^\* +1 +active +w1-stopper " "1 'w1-stopper' running on worker 1"
+  expect_worker "$out" "$s" 1 "^  +2 +suspended +w1-waiter .*waiter_body" "2 'w1-waiter' suspended"
+  expect_worker "$out" "$s" 1 "^\(2 on worker 1: " "worker 1 has two coroutines"
+  if worker_block "$out" "$s" 0 | grep -q w1-; then
+    echo "  FAIL: $s: worker 1's coroutines listed under worker 0"
+    failures=$((failures + 1))
+  fi
+}
+
+check_runtime() {
+  local out=$1 mode=$2
+  echo "== checks: $mode"
+  check_workers "$out" rlist
+  expect_order "$out" rlist "^worker 0 " "^worker 1 " "rlist: the workers in index order"
+  expect "$out" rlist "^\(ids are per worker: .* worker 1;" "rlist: ids are looked up on worker 1"
+  check_workers "$out" rthreads
+  expect "$out" rthreads "^Thread [0-9]+ " "rthreads: the block_on caller is a plain thread"
+  expect "$out" rbt "waiter_body" "xcoro bt 2 on worker 1: waiter_body"
+  expect "$out" rbt "w1-waiter" "xcoro bt 2 on worker 1: its own coroutine 2"
+}
+
+if [[ -n $runtime_target ]]; then
+  # (4) Live.
+  run_gdb "$work/rlive.txt" "$work/runtime.gdb" -ex 'break gdb_stop_here' -ex run \
+    "$runtime_target"
+  check_runtime "$work/rlive.txt" "runtime, live process"
+
+  # (5) Kernel core file. Not gcore's: block_on's coroutines take their stacks from the
+  # default allocator, whose guard pages keep gcore from dumping them (see above).
+  core=$(kernel_core "$work/rcore" "$runtime_target")
+  if [[ -n $core ]]; then
+    run_gdb "$work/rcore.txt" "$work/runtime.gdb" "$runtime_target" "$core"
+    check_runtime "$work/rcore.txt" "runtime, core file from the kernel"
   fi
 fi
 

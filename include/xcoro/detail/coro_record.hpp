@@ -194,6 +194,8 @@ struct thread_state {
                                         // published (coro_publish_finished)
   void* worker = nullptr;               // the runtime worker this thread is, opaque here
                                         // (src/runtime.cpp), or nullptr
+  int worker_index = -1;                // that worker's index, or -1: for debuggers, which
+                                        // cannot see the opaque type (share/gdb/xcoro.py)
   void* shared_lock = nullptr;          // that runtime's lock for channels and sync made
                                         // here (detail/shared_lock.hpp), or nullptr
   coro root;
