@@ -26,6 +26,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/in_root.hpp"
 #include "support/aio_fixture.hpp"
 #include "support/test_stacks.hpp"
 #include "xcoro/aio.hpp"
@@ -53,6 +54,7 @@ using Aio = xcoro_test::aio_fixture;
 
 // 11. aio sleep top-level: from root, the call pumps the loop.
 TEST_F(Aio, SleepTopLevel) {
+  XCORO_TEST_REQUIRES_ROOT();
   auto t0 = clock_type::now();
   ASSERT_TRUE(aio::sleep(ex(), 10ms));
   EXPECT_GE(ms_since(t0), 10);

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/in_root.hpp"
 #include "support/test_stacks.hpp"
 #include "xcoro/channel.hpp"
 #include "support/executor_fixture.hpp"
@@ -336,6 +337,7 @@ TEST_F(Channel, SelectPassesOnASignalItDidNotUse) {
 }
 
 TEST(ChannelDeathTest, BlockingInRoot) {
+  XCORO_TEST_REQUIRES_ROOT();
   GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {
@@ -347,6 +349,8 @@ TEST(ChannelDeathTest, BlockingInRoot) {
 }
 
 TEST(ChannelDeathTest, NoExecutor) {
+  // Inside a runtime, the worker's env has an executor.
+  XCORO_TEST_REQUIRES_ROOT();
   GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
   EXPECT_DEATH(
       {

@@ -17,6 +17,7 @@
 #include <windows.h>
 #endif
 
+#include "support/in_root.hpp"
 #include "support/test_stacks.hpp"
 #include "xcoro/coro.hpp"
 
@@ -113,6 +114,7 @@ TEST(Coro, WithFrameT) {
 
 // zigcoro test 5: resuming self from root is a no-op.
 TEST(Coro, ResumeSelfIsNoop) {
+  XCORO_TEST_REQUIRES_ROOT();
   auto before = xcoro::xframe()->invocation();
   xcoro::xresume(xcoro::xframe());
   EXPECT_EQ(xcoro::xframe()->invocation(), before);
@@ -177,6 +179,7 @@ TEST(Coro, SuspendBlock) {
 }
 
 TEST(Coro, IdsAndInvocations) {
+  XCORO_TEST_REQUIRES_ROOT();
   EXPECT_EQ(xcoro::xframe()->id(), 0u);
   auto a = xcoro::xasync([] { xcoro::xsuspend(); });
   auto b = xcoro::xasync([] { xcoro::xsuspend(); });
@@ -202,6 +205,7 @@ TEST(Coro, Names) {
 }
 
 TEST(Coro, XframeAndInCoro) {
+  XCORO_TEST_REQUIRES_ROOT();
   xcoro::frame seen = nullptr;
   bool inside = false;
   auto f = xcoro::xasync([&] {
@@ -455,6 +459,7 @@ TEST(Coro, ForcedUnwindNamesTheCoroutine) {
 }
 
 TEST(Coro, XsuspendSafeFromRoot) {
+  XCORO_TEST_REQUIRES_ROOT();
   EXPECT_EQ(xcoro::xsuspend_safe(), xcoro::errc::suspend_from_main);
   auto f = xcoro::xasync([] { xcoro::xsuspend(); });
   ASSERT_TRUE(f);
