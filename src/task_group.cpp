@@ -187,6 +187,7 @@ bool task_group::join(const char* call, bool may_throw) {
 }
 
 result<void> task_group::wait() {
+  check_thread("task_group::wait");
   release_finished();
   if (!join("task_group::wait", true)) {
     return errc::deadlock;
@@ -209,16 +210,19 @@ result<void> task_group::wait() {
 }
 
 void task_group::cancel() noexcept {
+  check_thread("task_group::cancel");
   cancelled_ = true;
   stop_children();
 }
 
 std::size_t task_group::size() const noexcept {
+  check_thread("task_group::size");
   release_finished();
   return size_;
 }
 
 void task_group::close(bool unwind) noexcept {
+  check_thread("~task_group");
   if (size_ != 0) {
     stop_children();
     coro* self = detail::tls.running_coroutine();
@@ -273,6 +277,12 @@ void task_group::close(bool unwind) noexcept {
                       who, error_.message().c_str(), error_.category().name(), error_.value());
   }
   write_line(line, n, sizeof line);
+}
+
+void task_group::wrong_thread(const char* call) noexcept {
+  detail::fatal(call, detail::tls.cur(),
+                "used a task_group made on another thread (a group belongs to the thread, or "
+                "runtime worker, that made it)");
 }
 
 }  // namespace xcoro

@@ -83,6 +83,7 @@ TEST_P(Runtime, BlockOnPassesAResultThrough) {
   EXPECT_TRUE(v);
 }
 
+#if defined(__cpp_exceptions)
 TEST_P(Runtime, BlockOnRethrowsOnTheCallingThread) {
   auto rt = make();
   try {
@@ -92,6 +93,7 @@ TEST_P(Runtime, BlockOnRethrowsOnTheCallingThread) {
     EXPECT_STREQ(e.what(), "boom 3");
   }
 }
+#endif
 
 TEST_P(Runtime, BlockOnRunsIoAndTimers) {
   auto rt = make();
@@ -821,6 +823,42 @@ TEST(RuntimeMisuse, DroppingAnUnfinishedSpawnedFrameAborts) {
         });
       },
       "was spawned and has not finished");
+}
+
+// A task_group belongs to the thread that made it: one made in root and used from a
+// worker's coroutine, or made on one worker and used from another, is refused by name
+// rather than raced on.
+TEST(RuntimeMisuse, UsingATaskGroupFromAnotherThreadAborts) {
+  if (auto l = aio::loop::create(); !l) {
+    GTEST_SKIP() << "backend unavailable here: " << l.error().message();
+  }
+  EXPECT_DEATH(
+      {
+        xcoro::task_group g;
+        auto rt = xcoro::runtime::create({.threads = 1});
+        (void)rt->block_on([&] { (void)g.spawn([] {}); });
+      },
+      "xcoro: task_group::spawn: .*used a task_group made on another thread");
+  EXPECT_DEATH(
+      {
+        auto rt = xcoro::runtime::create({.threads = 2});
+        std::atomic<xcoro::task_group*> shared{nullptr};
+        std::thread owner([&] {
+          (void)rt->block_on([&] {
+            xcoro::task_group g;
+            shared.store(&g);
+            (void)aio::sleep(nullptr, 60000ms);
+          });
+        });
+        (void)rt->block_on([&] {
+          while (shared.load() == nullptr) {
+            (void)aio::sleep(nullptr, 1ms);
+          }
+          shared.load()->cancel();
+        });
+        owner.join();
+      },
+      "xcoro: task_group::cancel: .*used a task_group made on another thread");
 }
 
 }  // namespace

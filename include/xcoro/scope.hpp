@@ -96,7 +96,9 @@ struct group_child_storage;
 /// no child outlives the group. A child that fails (ends with an exception, or returns a
 /// result<T> holding an error other than errc::canceled) cancels its siblings, and wait()
 /// reports that first failure. Non-copyable and non-movable. Use it from the thread that
-/// created it: from root, or from any coroutine of that thread.
+/// created it: from root, or from any coroutine of that thread; in a runtime, from the
+/// worker that made it. A call from another thread aborts with a message naming the call
+/// and the caller (sharing a group between workers is not supported yet).
 ///
 /// Memory: the group keeps each child's stack until the child finishes and lets go of it
 /// soon after (the next time a child finishes or the group is used; a stack cannot be freed
@@ -105,7 +107,7 @@ struct group_child_storage;
 class XCORO_EXPORT task_group {
  public:
   /// An empty group.
-  task_group() noexcept = default;
+  task_group() noexcept : owner_(&detail::tls) {}
   /// Cancels the children still running and waits until they have finished: in a
   /// coroutine it suspends, woken as wait() is; in root it runs the env executor's loop
   /// (the aio loop when the env executor is aio's). In two cases it cannot wait, and
@@ -178,6 +180,13 @@ class XCORO_EXPORT task_group {
   bool join(const char* call, bool may_throw);
   /// The destructor's work; `unwind`: whether the user's code has exceptions.
   void close(bool unwind) noexcept;
+  /// Aborts, naming `call` and the caller, unless called on the group's own thread.
+  void check_thread(const char* call) const noexcept {
+    if (owner_ != &detail::tls) [[unlikely]] {
+      wrong_thread(call);
+    }
+  }
+  [[noreturn]] static void wrong_thread(const char* call) noexcept;
 
   detail::group_child* running_ = nullptr;  // children that have not finished
   mutable detail::group_child* finished_ = nullptr;  // finished, stack not yet freed
@@ -191,6 +200,7 @@ class XCORO_EXPORT task_group {
   bool failed_ = false;                     // a child failed
   bool observed_ = false;                   // wait() returned the failure
   bool cancelled_ = false;                  // cancel() was called
+  const detail::thread_state* owner_;       // the thread that made the group
 };
 
 namespace detail {
@@ -262,6 +272,7 @@ template <class F, class... Args>
   requires detail::async_callable<F, Args...>
 result<void> task_group::spawn(stack_arg stack, F&& f, Args&&... args) {
   using S = detail::group_child_storage<std::decay_t<F>, std::decay_t<Args>...>;
+  check_thread("task_group::spawn");
   release_finished();
   std::error_code ec;
   detail::created made = detail::coro_create(stack, sizeof(S), alignof(S), &S::run, ec);
