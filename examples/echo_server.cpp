@@ -35,6 +35,8 @@
 #include <xcoro/runtime.hpp>
 #include <xcoro/scope.hpp>
 
+#include "reuse_port.hpp"
+
 namespace aio = xcoro::aio;
 
 namespace {
@@ -223,27 +225,6 @@ struct options {
   unsigned threads = 0;  // --threads N; 0: no runtime, the calling thread's loop
 };
 
-/// A listening socket on 127.0.0.1:port that other sockets of this process may share
-/// (SO_REUSEPORT): the kernel then spreads incoming connections over them.
-xcoro::result<aio::tcp> shared_listener(std::uint16_t port) {
-  auto at = *aio::endpoint::parse("127.0.0.1:" + std::to_string(port));
-  auto l = aio::tcp::open(nullptr, at);
-  if (!l) {
-    return l;
-  }
-  int one = 1;
-  if (::setsockopt(l->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    return std::error_code(errno, std::system_category());
-  }
-  if (auto r = l->bind(at); !r) {
-    return r.error();
-  }
-  if (auto r = l->listen(1024); !r) {
-    return r.error();
-  }
-  return l;
-}
-
 /// What the workers of a --threads server share.
 struct fleet {
   explicit fleet(unsigned n) : stops(n) {}
@@ -258,7 +239,7 @@ struct fleet {
 /// One worker's server: its own listener and accept loop, until its stop notification (or
 /// --for SECONDS). Returns 0, or an exit status.
 int serve_worker(fleet& f, unsigned index, double seconds) {
-  auto listener = shared_listener(f.port);
+  auto listener = reuse_port::listener(f.port);
   auto stop = aio::async_notification::create(nullptr);
   auto server = listener && stop ? xcoro::xasync(accept_loop, &*listener)
                                  : xcoro::result<xcoro::frame_t<void>>(
@@ -315,20 +296,13 @@ int run_threaded(const options& o) {
     return 1;
   }
   fleet f(o.threads);
-  // Bound but not listening, this socket holds the port (0: the kernel picks one) until
-  // the workers' listeners are on it, and takes no connections itself.
-  int hold = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  auto at = aio::endpoint::parse("127.0.0.1:" + o.port);
-  if (!at || hold < 0 || ::setsockopt(hold, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-      ::bind(hold, static_cast<const sockaddr*>(at->data()), static_cast<socklen_t>(at->size())) != 0) {
-    std::fprintf(stderr, "cannot bind 127.0.0.1:%s\n", o.port.c_str());
+  auto held = reuse_port::port_hold::bind(o.port);
+  if (!held) {
+    std::fprintf(stderr, "cannot bind 127.0.0.1:%s: %s\n", o.port.c_str(),
+                 held.error().message().c_str());
     return 3;
   }
-  sockaddr_storage got{};
-  socklen_t len = sizeof got;
-  ::getsockname(hold, reinterpret_cast<sockaddr*>(&got), &len);
-  f.port = aio::endpoint::from_sockaddr(&got, len).port();
+  f.port = held->port();
   // One block_on per worker, each from a thread of its own: block_on gives its calls to the
   // workers in turn, so each worker gets one server.
   std::vector<int> status(o.threads, 0);
@@ -342,7 +316,7 @@ int run_threaded(const options& o) {
   while (f.ready.load() + f.failed.load() < o.threads && f.finished.load() == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ::close(hold);
+  held->release();
   int code = 0;
   if (f.failed.load() != 0) {
     // Stop the workers that did start; they may still be on their way to listening.

@@ -31,6 +31,8 @@
 #include <xcoro/runtime.hpp>
 #include <xcoro/scope.hpp>
 
+#include "reuse_port.hpp"
+
 namespace aio = xcoro::aio;
 
 namespace {
@@ -251,27 +253,6 @@ bool parse(int argc, char** argv, options& o) {
   return !(o.self_test && o.seconds >= 0);
 }
 
-/// A listening socket on 127.0.0.1:port that other sockets of this process may share
-/// (SO_REUSEPORT): the kernel spreads incoming connections over them.
-xcoro::result<aio::tcp> shared_listener(std::uint16_t port) {
-  auto at = *aio::endpoint::parse("127.0.0.1:" + std::to_string(port));
-  auto l = aio::tcp::open(nullptr, at);
-  if (!l) {
-    return l;
-  }
-  int one = 1;
-  if (::setsockopt(l->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    return std::error_code(errno, std::system_category());
-  }
-  if (auto r = l->bind(at); !r) {
-    return r.error();
-  }
-  if (auto r = l->listen(1024); !r) {
-    return r.error();
-  }
-  return l;
-}
-
 /// What the servers of a --threads run share.
 struct fleet {
   explicit fleet(unsigned n) : servers(n) {}
@@ -286,7 +267,7 @@ struct fleet {
 /// One worker's server: its own listener on the shared port and its accept loop, until
 /// cancelled.
 void serve_on_worker(fleet& f, unsigned index) {
-  if (auto listener = shared_listener(f.port)) {
+  if (auto listener = reuse_port::listener(f.port)) {
     f.on_workers.fetch_or(std::uint64_t{1} << (xcoro::this_worker() % 64));
     f.servers[index].store(xcoro::xframe());
     ++f.listening;
@@ -317,22 +298,14 @@ int run_threaded(const options& o) {
     std::fprintf(stderr, "runtime: %s\n", rt.error().message().c_str());
     return 1;
   }
-  // Bound but not listening, this socket holds the port (0: the kernel picks one) until the
-  // servers' listeners are on it, and takes no connections itself.
-  auto at = aio::endpoint::parse("127.0.0.1:" + o.port);
-  int hold = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (!at || hold < 0 || ::setsockopt(hold, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-      ::bind(hold, static_cast<const sockaddr*>(at->data()), static_cast<socklen_t>(at->size())) !=
-          0) {
-    std::fprintf(stderr, "cannot bind 127.0.0.1:%s\n", o.port.c_str());
+  auto held = reuse_port::port_hold::bind(o.port);
+  if (!held) {
+    std::fprintf(stderr, "cannot bind 127.0.0.1:%s: %s\n", o.port.c_str(),
+                 held.error().message().c_str());
     return 2;
   }
-  sockaddr_storage got{};
-  socklen_t len = sizeof got;
-  ::getsockname(hold, reinterpret_cast<sockaddr*>(&got), &len);
   fleet f(o.threads);
-  f.port = aio::endpoint::from_sockaddr(&got, len).port();
+  f.port = held->port();
   std::vector<std::thread> callers;
   for (unsigned i = 0; i < o.threads; ++i) {
     callers.emplace_back([&, i] { (void)rt->block_on(serve_on_worker, std::ref(f), i); });
@@ -340,7 +313,7 @@ int run_threaded(const options& o) {
   while (f.listening + f.failed < o.threads) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ::close(hold);
+  held->release();
   int code = 0;
   if (f.failed != 0) {
     std::fprintf(stderr, "cannot listen on 127.0.0.1:%u\n", f.port);
