@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "xcoro/channel.hpp"
+#include "bench_support.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
 
@@ -30,29 +31,12 @@
 
 namespace {
 
+using namespace xcoro_bench;
+
 using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  std::size_t m = v.size() / 2;
-  return v.size() % 2 != 0 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      std::size_t colon = line.find(':');
-      std::size_t start = line.find_first_not_of(" \t", colon + 1);
-      return start == std::string::npos ? std::string() : line.substr(start);
-    }
-  }
-  return "unknown";
 }
 
 // Peak resident set of the whole process so far, in MiB (ru_maxrss is in KiB on Linux).
@@ -78,20 +62,6 @@ double rss_peak_since_reset_mib() {
 // Linux >= 4.0: writing 5 to clear_refs resets VmHWM to the current RSS.
 void reset_rss_peak() {
   std::ofstream("/proc/self/clear_refs") << "5";
-}
-
-// Aborts the benchmark: a figure from a run that went wrong would be worse than none.
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "xcoro-channel-bench: %s\n", what);
-  std::exit(1);
-}
-
-template <class R>
-R take(xcoro::result<R>&& r, const char* what) {
-  if (!r) {
-    fail(what);
-  }
-  return std::move(*r);
 }
 
 struct options {
@@ -261,15 +231,6 @@ double go_ping_pong(const std::string& peer, std::size_t capacity, std::size_t m
 
 bool go_available(const options& o) {
   return !o.go_peer.empty() && std::ifstream(o.go_peer).good();
-}
-
-// "%9.2f" of a/b, or n/a when either is missing.
-void print_ratio(double a, double b) {
-  if (a > 0 && b > 0) {
-    std::printf(" %9.2f", a / b);
-  } else {
-    std::printf(" %9s", "n/a");
-  }
 }
 
 void run_ping_pong(const options& o) {
@@ -652,6 +613,7 @@ void run_await_all(const options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  program_name = "xcoro-channel-bench";
   options o;
   if (int rc = parse_args(argc, argv, o); rc >= 0) {
     return rc;

@@ -29,11 +29,14 @@
 
 #include "xcoro/aio.hpp"
 #include "xcoro/channel.hpp"
+#include "bench_support.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/scope.hpp"
 
 namespace {
+
+using namespace xcoro_bench;
 
 namespace aio = xcoro::aio;
 using clock_type = std::chrono::steady_clock;
@@ -45,66 +48,6 @@ constexpr std::size_t stack_size = 16 * 1024;
 
 double ns_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::nano>(b - a).count();
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) {
-    return -1;
-  }
-  std::sort(v.begin(), v.end());
-  std::size_t m = v.size() / 2;
-  return v.size() % 2 != 0 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-double mean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) {
-    sum += x;
-  }
-  return v.empty() ? -1 : sum / static_cast<double>(v.size());
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      std::size_t colon = line.find(':');
-      std::size_t start = line.find_first_not_of(" \t", colon + 1);
-      return start == std::string::npos ? std::string() : line.substr(start);
-    }
-  }
-  return "unknown";
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-// Aborts the benchmark: a figure from a run that went wrong would be worse than none.
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "xcoro-scope-bench: %s\n", what);
-  std::exit(1);
-}
-
-template <class R>
-R take(xcoro::result<R>&& r, const char* what) {
-  if (!r) {
-    fail(what);
-  }
-  return std::move(*r);
-}
-
-// "%9.2f" of a/b, or n/a when either is missing.
-void print_ratio(double a, double b) {
-  if (a > 0 && b > 0) {
-    std::printf(" %9.2f", a / b);
-  } else {
-    std::printf(" %9s", "n/a");
-  }
 }
 
 struct options {
@@ -543,6 +486,7 @@ void run_spawn(const options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  program_name = "xcoro-scope-bench";
   options o;
   if (int rc = parse_args(argc, argv, o); rc >= 0) {
     return rc;

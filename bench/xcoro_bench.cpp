@@ -22,9 +22,12 @@
 #include <utility>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "xcoro/coro.hpp"
 
 namespace {
+
+using xcoro_bench::cpu_model;
 
 namespace bctx = boost::context;
 namespace fc = boost::context::detail;
@@ -137,21 +140,6 @@ int parse_args(int argc, char** argv, options& o) {
 
 // ---------------------------------------------------------------------------------------
 // Machine and process facts
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      std::size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::size_t start = line.find_first_not_of(" \t", colon + 1);
-        return start == std::string::npos ? std::string() : line.substr(start);
-      }
-    }
-  }
-  return "unknown";
-}
 
 // ru_maxrss is in KiB on Linux. It only grows, so after the first run it is the peak of
 // the whole process so far, not of one implementation.
@@ -503,7 +491,6 @@ class fiber_ring {
  private:
   std::vector<bctx::fiber>* fibers_ = nullptr;
 };
-
 
 // zigcoro's ncorosBm. Returns the median exact ns per switch of the printed batches.
 template <class Ring>

@@ -1,0 +1,88 @@
+// What the benchmark programs share: summary statistics, the machine they ran on, the
+// ratio column, and failing loudly (a figure from a run that went wrong would be worse
+// than none).
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xcoro/result.hpp"
+
+namespace xcoro_bench {
+
+/// The program's name, which fail() puts before its message; each main sets it.
+inline const char* program_name = "xcoro benchmark";
+
+/// Prints "<program>: <what>" on stderr and exits with status 1.
+[[noreturn]] inline void fail(const char* what) {
+  std::fprintf(stderr, "%s: %s\n", program_name, what);
+  std::exit(1);
+}
+
+/// The value of `r`, or fail(what).
+template <class R>
+R take(xcoro::result<R>&& r, const char* what) {
+  if (!r) {
+    fail(what);
+  }
+  return std::move(*r);
+}
+
+/// The median; -1 (shown as missing) for no values.
+inline double median(std::vector<double> v) {
+  if (v.empty()) {
+    return -1;
+  }
+  std::sort(v.begin(), v.end());
+  std::size_t m = v.size() / 2;
+  return v.size() % 2 != 0 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/// The mean; -1 for no values.
+inline double mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) {
+    sum += x;
+  }
+  return v.empty() ? -1 : sum / static_cast<double>(v.size());
+}
+
+/// The CPU's model name from /proc/cpuinfo, or "unknown".
+inline std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      std::size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::size_t start = line.find_first_not_of(" \t", colon + 1);
+        return start == std::string::npos ? std::string() : line.substr(start);
+      }
+    }
+  }
+  return "unknown";
+}
+
+/// The three load averages from /proc/loadavg.
+inline std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+/// Prints " %9.2f" of a/b, or n/a when either is missing (not positive).
+inline void print_ratio(double a, double b) {
+  if (a > 0 && b > 0) {
+    std::printf(" %9.2f", a / b);
+  } else {
+    std::printf(" %9s", "n/a");
+  }
+}
+
+}  // namespace xcoro_bench
