@@ -13,6 +13,7 @@
 #include <cstring>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "xcoro/channel.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
@@ -64,21 +65,15 @@ int cpp_ping_pong(std::size_t n) {
   return p->status() == xcoro::status::done && q->status() == xcoro::status::done ? 0 : -1;
 }
 
-/// Nanoseconds per unit of `fn(n)`, divided by `units_per_n`.
+/// Nanoseconds of `fn(n)` per one of its `units`.
 template <class F>
 double time_ns(F fn, std::size_t n, double units) {
   auto t0 = clock_type::now();
   if (fn(n) != 0) {
-    std::fprintf(stderr, "c_api_bench: a run failed\n");
-    std::exit(1);
+    xcoro_bench::fail("a run failed");
   }
   auto t1 = clock_type::now();
   return std::chrono::duration<double, std::nano>(t1 - t0).count() / units;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 /// Runs the C and C++ versions alternately, `repeat` times each, and prints the medians.
@@ -92,7 +87,7 @@ void compare(const char* what, const char* unit, FC c_fn, FCpp cpp_fn, std::size
     c.push_back(time_ns(c_fn, n, units));
     cpp.push_back(time_ns(cpp_fn, n, units));
   }
-  double mc = median(c), mcpp = median(cpp);
+  double mc = xcoro_bench::median(c), mcpp = xcoro_bench::median(cpp);
   std::printf("%-14s C API %7.2f ns/%s   C++ API %7.2f ns/%s   C/C++ %.3f\n", what, mc, unit,
               mcpp, unit, mc / mcpp);
 }
@@ -100,6 +95,7 @@ void compare(const char* what, const char* unit, FC c_fn, FCpp cpp_fn, std::size
 }  // namespace
 
 int main(int argc, char** argv) {
+  xcoro_bench::program_name = "c_api_bench";
   int repeat = 15;
   std::size_t switches = 2000000, round_trips = 200000;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -127,12 +123,9 @@ int main(int argc, char** argv) {
               "static (libxcoro.a)"
 #endif
   );
-  std::printf("cores: %ld, kernel: %s %s %s, ", ::sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
-              u.release, u.machine);
-  std::fflush(stdout);
-  if (std::system("grep -m1 'model name' /proc/cpuinfo 2> /dev/null") != 0) {
-    std::printf("cpu: unknown\n");
-  }
+  std::printf("cpu: %s, cores: %ld, kernel: %s %s %s, load average: %s\n",
+              xcoro_bench::cpu_model().c_str(), ::sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
+              u.release, u.machine, xcoro_bench::load_average().c_str());
   // A resume and a suspend are two switches.
   compare("context switch", "switch", c_switch_rounds, cpp_switch_rounds, switches / 2,
           static_cast<double>(switches / 2 * 2), repeat);

@@ -92,6 +92,32 @@ int local_endpoint_of(const Socket& s, xcoro_endpoint* out) {
   return XCORO_OK;
 }
 
+/// read() into `buf` of a tcp or file (`obj` nullptr: its handle was NULL); count in *n.
+template <class Obj>
+int read_some(const char* call, Obj* obj, void* buf, std::size_t len, std::size_t* n,
+              std::int64_t timeout_ms) noexcept {
+  if (obj == nullptr || (buf == nullptr && len > 0)) {
+    return XCORO_EINVAL;
+  }
+  return guarded(call, [&] {
+    std::span<std::byte> b(static_cast<std::byte*>(buf), len);
+    return deliver(timed(timeout_ms, [&](auto... t) { return obj->read(b, t...); }), n);
+  });
+}
+
+/// write() from `buf` to a tcp or file, as read_some.
+template <class Obj>
+int write_some(const char* call, Obj* obj, const void* buf, std::size_t len, std::size_t* n,
+               std::int64_t timeout_ms) noexcept {
+  if (obj == nullptr || (buf == nullptr && len > 0)) {
+    return XCORO_EINVAL;
+  }
+  return guarded(call, [&] {
+    std::span<const std::byte> b(static_cast<const std::byte*>(buf), len);
+    return deliver(timed(timeout_ms, [&](auto... t) { return obj->write(b, t...); }), n);
+  });
+}
+
 /// A descriptor-backed handle made by `make()` (a result<T>), stored as H{T} in *out.
 template <class H, class Make>
 int make_handle(H** out, Make&& make) {
@@ -265,24 +291,12 @@ int xcoro_tcp_connect(xcoro_tcp* s, const xcoro_endpoint* e, int64_t timeout_ms)
 }
 
 int xcoro_tcp_read(xcoro_tcp* s, void* buf, size_t len, size_t* n, int64_t timeout_ms) noexcept {
-  if (s == nullptr || (buf == nullptr && len > 0)) {
-    return XCORO_EINVAL;
-  }
-  return guarded("xcoro_tcp_read", [&] {
-    std::span<std::byte> b(static_cast<std::byte*>(buf), len);
-    return deliver(timed(timeout_ms, [&](auto... t) { return s->s.read(b, t...); }), n);
-  });
+  return read_some("xcoro_tcp_read", s != nullptr ? &s->s : nullptr, buf, len, n, timeout_ms);
 }
 
 int xcoro_tcp_write(xcoro_tcp* s, const void* buf, size_t len, size_t* n,
                     int64_t timeout_ms) noexcept {
-  if (s == nullptr || (buf == nullptr && len > 0)) {
-    return XCORO_EINVAL;
-  }
-  return guarded("xcoro_tcp_write", [&] {
-    std::span<const std::byte> b(static_cast<const std::byte*>(buf), len);
-    return deliver(timed(timeout_ms, [&](auto... t) { return s->s.write(b, t...); }), n);
-  });
+  return write_some("xcoro_tcp_write", s != nullptr ? &s->s : nullptr, buf, len, n, timeout_ms);
 }
 
 int xcoro_tcp_write_all(xcoro_tcp* s, const void* buf, size_t len, int64_t timeout_ms) noexcept {
@@ -383,24 +397,12 @@ int xcoro_file_open(xcoro_file** out, xcoro_loop* l, const char* path, int flags
 }
 
 int xcoro_file_read(xcoro_file* f, void* buf, size_t len, size_t* n, int64_t timeout_ms) noexcept {
-  if (f == nullptr || (buf == nullptr && len > 0)) {
-    return XCORO_EINVAL;
-  }
-  return guarded("xcoro_file_read", [&] {
-    std::span<std::byte> b(static_cast<std::byte*>(buf), len);
-    return deliver(timed(timeout_ms, [&](auto... t) { return f->f.read(b, t...); }), n);
-  });
+  return read_some("xcoro_file_read", f != nullptr ? &f->f : nullptr, buf, len, n, timeout_ms);
 }
 
 int xcoro_file_write(xcoro_file* f, const void* buf, size_t len, size_t* n,
                      int64_t timeout_ms) noexcept {
-  if (f == nullptr || (buf == nullptr && len > 0)) {
-    return XCORO_EINVAL;
-  }
-  return guarded("xcoro_file_write", [&] {
-    std::span<const std::byte> b(static_cast<const std::byte*>(buf), len);
-    return deliver(timed(timeout_ms, [&](auto... t) { return f->f.write(b, t...); }), n);
-  });
+  return write_some("xcoro_file_write", f != nullptr ? &f->f : nullptr, buf, len, n, timeout_ms);
 }
 
 int xcoro_file_pread(xcoro_file* f, void* buf, size_t len, uint64_t offset, size_t* n,
