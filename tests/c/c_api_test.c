@@ -16,6 +16,17 @@
 
 void xcoro_test_throw(void); /* throw_helper.cpp */
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_UNDER_ASAN 1
+#endif
+#endif
+#if !defined(TEST_UNDER_ASAN)
+#define TEST_UNDER_ASAN 0
+#endif
+
 static xcoro_executor* ex;
 
 static void drain(void) {
@@ -119,6 +130,15 @@ static void running_and_self(void) {
 static void* resume_from_other_thread(void* arg) {
   return (void*)(intptr_t)xcoro_resume((xcoro_coro*)arg);
 }
+
+/* Running on this thread while another thread tries to resume it. */
+static void resumed_while_running(void* arg) {
+  pthread_t t;
+  void* r = NULL;
+  CHECK_EQ(pthread_create(&t, NULL, resume_from_other_thread, xcoro_self()), 0);
+  pthread_join(t, &r);
+  *(int*)arg = (int)(intptr_t)r;
+}
 #endif
 
 static void resume_from_another_thread(void) {
@@ -132,6 +152,12 @@ static void resume_from_another_thread(void) {
   CHECK_EQ((int)(intptr_t)r, XCORO_ETHREAD);
   CHECK_EQ(xcoro_status(c), XCORO_SUSPENDED);
   xcoro_destroy(c);
+  {
+    int running = 0;
+    CHECK_EQ(xcoro_async(&c, resumed_while_running, &running, 0), XCORO_OK);
+    CHECK_EQ(running, XCORO_ERUNNING);
+    xcoro_destroy(c);
+  }
 #endif
 }
 
@@ -445,6 +471,11 @@ static void channel_errors_and_try(void) {
   CHECK_EQ(xcoro_chan_create(NULL, 4, 1, ex), XCORO_EINVAL);
   CHECK_EQ(xcoro_chan_create(&ch, 0, 1, ex), XCORO_EINVAL);
   CHECK_EQ(xcoro_chan_create(&ch, XCORO_CHAN_MAX_ELEM + 1, 1, ex), XCORO_EINVAL);
+  /* A buffer that cannot exist: the allocation's std::bad_alloc is XCORO_ENOMEM. (ASan
+   * reports such a request and aborts instead of letting new[] throw.) */
+#if !TEST_UNDER_ASAN
+  CHECK_EQ(xcoro_chan_create(&ch, sizeof(int), SIZE_MAX / 2, ex), XCORO_ENOMEM);
+#endif
   CHECK(ch == NULL);
   CHECK_EQ(xcoro_chan_create(&ch, sizeof(int), 1, ex), XCORO_OK);
   CHECK_EQ(xcoro_chan_send(NULL, &v), XCORO_EINVAL);
