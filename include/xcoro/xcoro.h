@@ -115,8 +115,8 @@ XCORO_C_API int xcoro_await(xcoro_coro* c) XCORO_C_NOEXCEPT;
 XCORO_C_API int xcoro_status(const xcoro_coro* c) XCORO_C_NOEXCEPT;
 /** Frees c and its stack. A coroutine suspended in xcoro_suspend or xcoro_yield is released
  *  without being resumed (nothing on its stack is cleaned up); one waiting in a blocking
- *  call is cancelled and resumed until it returns. Aborts for a running coroutine or the
- *  root handle. */
+ *  call is cancelled and resumed until it returns. Aborts for a running coroutine, the
+ *  root handle, another thread's coroutine, or one not made by this API. */
 XCORO_C_API void xcoro_destroy(xcoro_coro* c) XCORO_C_NOEXCEPT;
 /** Inside a coroutine made by this API: records err (negative) as its outcome. */
 XCORO_C_API void xcoro_fail(int err) XCORO_C_NOEXCEPT;

@@ -356,12 +356,20 @@ void xcoro_destroy(xcoro_coro* c) noexcept {
   if (f == nullptr) {
     return;
   }
-  if (acc::flags(f) & detail::flag_root) {
+  // flag_root is set when the thread first makes a coroutine; its own root may come first.
+  if (f == &detail::tls.root || (acc::flags(f) & detail::flag_root)) {
     detail::fatal("xcoro_destroy", f, "is a thread's root and cannot be destroyed");
   }
   c_frame* s = c_frame_of(f);
   if (s == nullptr) {
     detail::fatal("xcoro_destroy", f, "was not made by the C API (its frame_t owns it)");
+  }
+  if (acc::state(f) == status::active) {
+    detail::fatal("xcoro_destroy", f, "is running; a coroutine cannot destroy itself");
+  }
+  if (acc::owner(f) != &detail::tls) {
+    // Its record is linked into its own thread's list, which only that thread may touch.
+    detail::fatal("xcoro_destroy", f, "belongs to another thread; destroy it there");
   }
   // Without unwinding: a coroutine in a plain suspend is freed as it is; one in a blocking
   // call is cancelled and resumed until it returns (docs/c-api.md, "Coroutines").

@@ -2,6 +2,9 @@
  * generators, the executor, channels and select, sync, cancellation and task groups.
  * Payloads own heap memory where values are copied, so that ASan sees a lost or doubly
  * freed one; cancels, wake-ups and destructions come from a third coroutine. */
+#if !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L /* fork, pipe */
+#endif
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +15,9 @@
 
 #if !defined(_WIN32)
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #endif
 
 void xcoro_test_throw(void); /* throw_helper.cpp */
@@ -234,6 +240,80 @@ static void exception_becomes_outcome(void) {
   CHECK_EQ(reached_after, 0);
   CHECK_EQ(xcoro_await(c), XCORO_EEXCEPTION);
   xcoro_destroy(c);
+}
+
+/* ---- what C cannot report: the void xcoro_destroy aborts with a message ---- */
+
+#if !defined(_WIN32)
+/* Runs fn in a child process; true if it aborted with `expected` in its stderr. */
+static int aborts_with(void (*fn)(void), const char* expected) {
+  int p[2];
+  char out[1024];
+  size_t len = 0;
+  ssize_t got;
+  int status = 0;
+  pid_t pid;
+  if (pipe(p) != 0) {
+    return 0;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid = fork();
+  if (pid == 0) {
+    dup2(p[1], 2);
+    close(p[0]);
+    fn();
+    _exit(0);
+  }
+  close(p[1]);
+  while (len + 1 < sizeof out && (got = read(p[0], out + len, sizeof out - 1 - len)) > 0) {
+    len += (size_t)got;
+  }
+  out[len] = '\0';
+  close(p[0]);
+  waitpid(pid, &status, 0);
+  if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, expected) != NULL)) {
+    fprintf(stderr, "expected an abort with \"%s\", got status %d and:\n%s\n", expected,
+            status, out);
+    return 0;
+  }
+  return 1;
+}
+
+static void destroy_root(void) {
+  xcoro_destroy(xcoro_self());
+}
+
+static void destroy_self(void* arg) {
+  (void)arg;
+  xcoro_destroy(xcoro_self());
+}
+
+static void destroy_running(void) {
+  xcoro_coro* c = NULL;
+  xcoro_async(&c, destroy_self, NULL, 0);
+}
+
+static void* destroy_there(void* arg) {
+  xcoro_destroy((xcoro_coro*)arg);
+  return NULL;
+}
+
+static void destroy_from_another_thread(void) {
+  xcoro_coro* c = NULL;
+  pthread_t t;
+  xcoro_create(&c, noop, NULL, 0);
+  pthread_create(&t, NULL, destroy_there, c);
+  pthread_join(t, NULL);
+}
+#endif
+
+static void destroy_misuse_aborts(void) {
+#if !defined(_WIN32)
+  CHECK(aborts_with(destroy_root, "xcoro: xcoro_destroy: root coroutine (id 0) is a thread's root"));
+  CHECK(aborts_with(destroy_running, "is running; a coroutine cannot destroy itself"));
+  CHECK(aborts_with(destroy_from_another_thread, "belongs to another thread"));
+#endif
 }
 
 static int block_fn_ran;
@@ -1038,6 +1118,7 @@ int main(int argc, char** argv) {
       {"destroy_releases_without_resuming", destroy_releases_without_resuming},
       {"fail_and_outcomes", fail_and_outcomes},
       {"exception_becomes_outcome", exception_becomes_outcome},
+      {"destroy_misuse_aborts", destroy_misuse_aborts},
       {"suspend_block_errors", suspend_block_errors},
       {"generator_of_owned_strings", generator_of_owned_strings},
       {"generator_errors", generator_errors},
