@@ -3,6 +3,7 @@
  * notification and the runtime. Run once per backend (XCORO_BACKEND). Sockets bind to
  * 127.0.0.1:0; files live in a temporary directory; time is checked as a lower bound. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -194,7 +195,7 @@ static void tcp_echo(void) {
   CHECK_EQ(xcoro_tcp_accept(l, &x, 10), XCORO_ETIMEDOUT);
   /* A second socket on the same port: the OS error comes through. */
   CHECK_EQ(xcoro_tcp_open(&x, loop, &any), XCORO_OK);
-  CHECK_EQ(xcoro_tcp_bind(x, &bound), XCORO_ERRNO(98)); /* EADDRINUSE on Linux */
+  CHECK_EQ(xcoro_tcp_bind(x, &bound), XCORO_ERRNO(EADDRINUSE));
   xcoro_tcp_close(x);
   server.listener = l;
   c.to = bound;
@@ -229,7 +230,7 @@ static void tcp_refused(void) {
   CHECK_EQ(xcoro_tcp_local_endpoint(l, &port), XCORO_OK);
   xcoro_tcp_close(l); /* bound, never listening, now closed: the port refuses */
   CHECK_EQ(xcoro_tcp_open(&s, loop, &any), XCORO_OK);
-  CHECK_EQ(xcoro_tcp_connect(s, &port, 1000), XCORO_ERRNO(111)); /* ECONNREFUSED */
+  CHECK_EQ(xcoro_tcp_connect(s, &port, 1000), XCORO_ERRNO(ECONNREFUSED));
   xcoro_tcp_close(s);
 }
 
@@ -279,7 +280,7 @@ static void file_calls(void) {
   size_t n = 0;
   CHECK(mkdtemp(dir) != NULL);
   snprintf(path, sizeof path, "%s/data", dir);
-  CHECK_EQ(xcoro_file_open(&f, loop, path, O_RDONLY, 0), XCORO_ERRNO(2)); /* ENOENT */
+  CHECK_EQ(xcoro_file_open(&f, loop, path, O_RDONLY, 0), XCORO_ERRNO(ENOENT));
   CHECK_EQ(xcoro_file_open(NULL, loop, path, O_RDONLY, 0), XCORO_EINVAL);
   CHECK_EQ(xcoro_file_open(&f, loop, NULL, O_RDONLY, 0), XCORO_EINVAL);
   CHECK_EQ(xcoro_file_open(&f, loop, path, O_RDWR | O_CREAT, 0600), XCORO_OK);
@@ -331,7 +332,7 @@ static void process_calls(void) {
     CHECK_EQ(status, 127);
     xcoro_process_destroy(p);
   } else {
-    CHECK_EQ(r, XCORO_ERRNO(2));
+    CHECK_EQ(r, XCORO_ERRNO(ENOENT));
   }
   CHECK_EQ(xcoro_process_wait(NULL, &status, 1), XCORO_EINVAL);
   CHECK_EQ(xcoro_process_pid(NULL), XCORO_EINVAL);
