@@ -354,3 +354,5 @@ class XCORO_EXPORT async_notification : public detail::descriptor {
 };
 
 }  // namespace xcoro::aio
+
+#include "xcoro/signal.hpp"  // aio::signal_set
