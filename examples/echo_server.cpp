@@ -1,6 +1,7 @@
 // A TCP echo server, one coroutine per connection. The connections live in a task_group
 // owned by the accept loop, and the server shuts down by cancelling that loop.
-//   echo_server [port]                serve on 127.0.0.1:port (0: any) until killed
+//   echo_server [port]                serve on 127.0.0.1:port (0: any) until SIGINT or
+//                                     SIGTERM, then shut down cleanly
 //   echo_server [port] --for SECONDS  serve for SECONDS, then shut down cleanly
 //   echo_server --self-test           serve 64 clients while 4 more connections stay open,
 //                                     shut down, check that every connection coroutine ended
@@ -15,7 +16,10 @@
 // the last of them has finished. This is Go's context cancellation, or asio's closing the
 // acceptor and the sockets, with the joining done by the group. With --threads, each
 // worker waits on an aio::async_notification, which any thread may notify, and shuts its
-// own server down. xcoro has no signal handling yet: a killed server exits without it.
+// own server down. Serving until killed, the server waits for SIGINT or SIGTERM on an
+// aio::signal_set (with --threads, in a coroutine of the runtime that then notifies every
+// worker) and shuts down as --for does; other signals keep their default actions.
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -119,6 +124,26 @@ bool shut_down(xcoro::frame_t<void>& server) {
   xcoro::cancel(server.frame());
   xcoro::xawait(server);
   return report();
+}
+
+/// The signals that stop a server serving until killed: made before the server says it is
+/// listening, so that whoever waits for that line can stop it at once.
+xcoro::result<aio::signal_set> stop_signals() {
+  auto sigs = aio::signal_set::create(nullptr, {SIGINT, SIGTERM});
+  if (!sigs) {
+    std::fprintf(stderr, "signal_set: %s\n", sigs.error().message().c_str());
+  }
+  return sigs;
+}
+
+/// Waits until SIGINT or SIGTERM arrives, and says so.
+void wait_for_stop(aio::signal_set& sigs) {
+  if (auto s = sigs.wait()) {
+    std::printf("%s: shutting down\n", *s == SIGINT ? "SIGINT" : "SIGTERM");
+  } else {
+    std::printf("waiting for a signal: %s; shutting down\n", s.error().message().c_str());
+  }
+  std::fflush(stdout);
 }
 
 /// A connection to the server on 127.0.0.1:port.
@@ -329,12 +354,29 @@ int run_threaded(const options& o) {
       }
     }
     code = 3;
-  } else {
+  }
+  auto announce = [&] {
     std::printf("echo server on 127.0.0.1:%u, %u worker threads\n", f.port, o.threads);
     std::fflush(stdout);
+  };
+  if (code == 0 && (o.self_test || o.seconds >= 0)) {
+    announce();
   }
   if (o.self_test && code == 0) {
     auto r = rt->block_on([&] { return self_test(f.port, [&] { return shut_down_fleet(f); }); });
+    code = r ? *r : 1;
+  } else if (o.seconds < 0 && code == 0) {
+    // Serving until killed: a coroutine on a worker waits for the signal, then stops every
+    // worker's server as the self-test does. The workers are waiting on their notifications.
+    auto r = rt->block_on([&] {
+      auto sigs = stop_signals();
+      if (sigs) {
+        announce();
+        wait_for_stop(*sigs);
+      }
+      bool finished = shut_down_fleet(f);
+      return !sigs ? 1 : finished ? 0 : 5;
+    });
     code = r ? *r : 1;
   }
   for (auto& c : callers) {
@@ -382,7 +424,7 @@ int main(int argc, char** argv) {
   options o;
   if (!parse(argc, argv, o)) {
     std::fprintf(stderr,
-                 "usage: echo_server [port]                serve until killed\n"
+                 "usage: echo_server [port]                serve until SIGINT or SIGTERM\n"
                  "       echo_server [port] --for SECONDS  serve, then shut down\n"
                  "       echo_server --self-test\n"
                  "       add --threads N to run on N worker threads\n");
@@ -409,6 +451,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cannot listen on 127.0.0.1:%s\n", o.port.c_str());
       return 3;
     }
+    std::optional<aio::signal_set> sigs;
+    if (!o.self_test && o.seconds < 0) {
+      auto s = stop_signals();
+      if (!s) {
+        return 1;
+      }
+      sigs.emplace(std::move(*s));
+    }
     std::uint16_t bound = listener->local_endpoint()->port();
     std::printf("echo server on 127.0.0.1:%u\n", bound);
     std::fflush(stdout);
@@ -420,11 +470,12 @@ int main(int argc, char** argv) {
     if (o.self_test) {
       return self_test(bound, [&] { return shut_down(*server); });
     }
-    if (o.seconds < 0) {
-      xcoro::xawait(*server);  // serves until the process is killed
-      return 0;
+    if (sigs) {
+      wait_for_stop(*sigs);
+    } else {
+      (void)aio::sleep(nullptr,
+                       std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));
     }
-    (void)aio::sleep(nullptr, std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));
     return shut_down(*server) ? 0 : 5;
   });
   if (!r) {

@@ -1,6 +1,7 @@
 // A minimal HTTP/1.1 keep-alive server answering "hello" to every request, one coroutine
 // per connection, kept in a task_group. curl and wrk can drive it.
-//   http_hello [port]                 serve on 127.0.0.1:port (default 8080) until killed
+//   http_hello [port]                 serve on 127.0.0.1:port (default 8080) until SIGINT
+//                                     or SIGTERM, then shut down cleanly
 //   http_hello [port] --for SECONDS   serve for SECONDS, then shut down cleanly
 //   http_hello --self-test            three keep-alive requests on one connection while
 //                                     three more connections stay open, shut down, check
@@ -11,7 +12,10 @@
 // Shutting down is cancelling the accept loop's coroutine (xcoro::cancel): accept returns
 // errc::canceled; the cancel flows down to the connection coroutines in the loop's
 // task_group, whose pending read returns errc::canceled; ~task_group waits for the last
-// one. xcoro has no signal handling yet: a killed server exits without it.
+// one. Serving until killed, the server waits for SIGINT or SIGTERM on an aio::signal_set
+// (with --threads, in a coroutine of the runtime) and then shuts down as --for does; other
+// signals keep their default actions.
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -253,6 +258,26 @@ bool parse(int argc, char** argv, options& o) {
   return !(o.self_test && o.seconds >= 0);
 }
 
+/// The signals that stop a server serving until killed: made before the server says it is
+/// listening, so that whoever waits for that line can stop it at once.
+xcoro::result<aio::signal_set> stop_signals() {
+  auto sigs = aio::signal_set::create(nullptr, {SIGINT, SIGTERM});
+  if (!sigs) {
+    std::fprintf(stderr, "signal_set: %s\n", sigs.error().message().c_str());
+  }
+  return sigs;
+}
+
+/// Waits until SIGINT or SIGTERM arrives, and says so.
+void wait_for_stop(aio::signal_set& sigs) {
+  if (auto s = sigs.wait()) {
+    std::printf("%s: shutting down\n", *s == SIGINT ? "SIGINT" : "SIGTERM");
+  } else {
+    std::printf("waiting for a signal: %s; shutting down\n", s.error().message().c_str());
+  }
+  std::fflush(stdout);
+}
+
 /// What the servers of a --threads run share.
 struct fleet {
   explicit fleet(unsigned n) : servers(n) {}
@@ -319,9 +344,14 @@ int run_threaded(const options& o) {
     std::fprintf(stderr, "cannot listen on 127.0.0.1:%u\n", f.port);
     code = 2;
   } else {
-    std::printf("http hello on http://127.0.0.1:%u/, %u worker threads (servers on %d)\n", f.port,
-                o.threads, std::popcount(f.on_workers.load()));
-    std::fflush(stdout);
+    auto announce = [&] {
+      std::printf("http hello on http://127.0.0.1:%u/, %u worker threads (servers on %d)\n",
+                  f.port, o.threads, std::popcount(f.on_workers.load()));
+      std::fflush(stdout);
+    };
+    if (o.self_test || o.seconds >= 0) {
+      announce();
+    }
     if (o.self_test) {
       auto r = rt->block_on([&] {
         return self_test(f.port, [&] {
@@ -335,15 +365,28 @@ int run_threaded(const options& o) {
       code = r ? *r : 1;
     } else if (o.seconds >= 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));
+    } else {
+      // Serving until killed: a coroutine on a worker waits for the signal; the servers are
+      // then cancelled below, as with --for.
+      auto r = rt->block_on([&] {
+        auto sigs = stop_signals();
+        if (!sigs) {
+          return 1;
+        }
+        announce();
+        wait_for_stop(*sigs);
+        return 0;
+      });
+      code = r ? *r : 1;
     }
   }
-  if (!o.self_test && (o.seconds >= 0 || code != 0)) {
+  if (!o.self_test) {
     cancel_all(f);  // from this thread, which is not a worker: posted to each server's worker
   }
   for (auto& c : callers) {
-    c.join();  // without --for, servers run until the process is killed
+    c.join();
   }
-  if (!o.self_test && o.seconds >= 0 && code == 0) {
+  if (!o.self_test && code == 0) {
     code = report() ? 0 : 4;
   }
   return code;
@@ -355,7 +398,7 @@ int main(int argc, char** argv) {
   options o;
   if (!parse(argc, argv, o)) {
     std::fprintf(stderr,
-                 "usage: http_hello [port]                serve until killed (port 8080)\n"
+                 "usage: http_hello [port]                serve until SIGINT or SIGTERM (port 8080)\n"
                  "       http_hello [port] --for SECONDS  serve, then shut down\n"
                  "       http_hello --self-test\n"
                  "       add --threads N to run on N worker threads\n");
@@ -377,6 +420,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cannot listen on 127.0.0.1:%s\n", o.port.c_str());
       return 2;
     }
+    std::optional<aio::signal_set> sigs;
+    if (!o.self_test && o.seconds < 0) {
+      auto s = stop_signals();
+      if (!s) {
+        return 1;
+      }
+      sigs.emplace(std::move(*s));
+    }
     std::uint16_t bound = listener->local_endpoint()->port();
     std::printf("http hello on http://127.0.0.1:%u/\n", bound);
     std::fflush(stdout);
@@ -387,11 +438,12 @@ int main(int argc, char** argv) {
     if (o.self_test) {
       return self_test(bound, [&] { return shut_down(*server); });
     }
-    if (o.seconds < 0) {
-      xcoro::xawait(*server);  // serves until the process is killed
-      return 0;
+    if (sigs) {
+      wait_for_stop(*sigs);
+    } else {
+      (void)aio::sleep(nullptr,
+                       std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));
     }
-    (void)aio::sleep(nullptr, std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));
     return shut_down(*server) ? 0 : 4;
   });
   return r ? *r : 1;
