@@ -312,31 +312,210 @@ class XCORO_EXPORT file : public detail::descriptor {
   result<std::size_t> pwrite(std::span<const std::byte> buf, std::uint64_t offset);
   result<std::size_t> pwrite(std::span<const std::byte> buf, std::uint64_t offset,
                              milliseconds timeout);
+  /// Writes all of `buf` at the current offset, looping over partial writes; the timeout
+  /// bounds the whole call. On an error the bytes before it have been written.
+  result<void> write_all(std::span<const std::byte> buf);
+  result<void> write_all(std::span<const std::byte> buf, milliseconds timeout);
+};
+
+/// The read end of a pipe (aio::pipe, or a child's stdout or stderr). Move-only; closes its
+/// descriptor when destroyed. Made with a nullptr executor it uses the calling thread's env
+/// executor per operation, as tcp does.
+class XCORO_EXPORT pipe_reader {
+ public:
+  /// Adopts `fd`, the read end of a pipe or FIFO (given the blocking mode the backend
+  /// wants, as aio::file does).
+  pipe_reader(executor* ex, int fd) noexcept : f_(ex, fd) {}
+  /// Reads what is available, at least one byte; errc::eof once every write end is closed
+  /// and the pipe is empty. A cancellation point; no heap allocation.
+  result<std::size_t> read(std::span<std::byte> buf);
+  result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
+  /// Closes the read end; a writer then gets std::errc::broken_pipe.
+  result<void> close() { return f_.close(); }
+  int native_handle() const noexcept { return f_.native_handle(); }
+
+ private:
+  aio::file f_;
+};
+
+/// The write end of a pipe (aio::pipe, or a child's stdin). Move-only; closes its
+/// descriptor when destroyed, which the reader sees as errc::eof.
+class XCORO_EXPORT pipe_writer {
+ public:
+  /// Adopts `fd`, the write end of a pipe or FIFO.
+  pipe_writer(executor* ex, int fd) noexcept : f_(ex, fd) {}
+  /// One write; may write less than `buf`. std::errc::broken_pipe once the read end is
+  /// closed: SIGPIPE never ends the process (see aio::pipe). A cancellation point.
+  result<std::size_t> write(std::span<const std::byte> buf);
+  result<std::size_t> write(std::span<const std::byte> buf, milliseconds timeout);
+  /// Writes all of `buf`, looping over partial writes; the timeout bounds the whole call.
+  result<void> write_all(std::span<const std::byte> buf);
+  result<void> write_all(std::span<const std::byte> buf, milliseconds timeout);
+  /// Closes the write end: the reader sees errc::eof after what was written.
+  result<void> close() { return f_.close(); }
+  int native_handle() const noexcept { return f_.native_handle(); }
+
+ private:
+  aio::file f_;
+};
+
+/// Both ends of a new pipe.
+struct pipe_pair {
+  pipe_reader reader;
+  pipe_writer writer;
+};
+
+/// Makes a pipe (pipe2, O_CLOEXEC). The first call also sets SIGPIPE to ignored if its
+/// action is still the default, so that a write to a pipe whose reader is gone is
+/// std::errc::broken_pipe on both backends instead of the end of the process; children
+/// started by process::spawn get the default action back. Errors: pipe2's errno.
+XCORO_EXPORT result<pipe_pair> pipe(executor* ex);
+
+/// Reads `r` to its end into a string: errc::eof ends it normally. std::errc::file_too_large
+/// if more than `max` bytes arrive (what was read is dropped); the timeout bounds the whole
+/// call. A cancellation point.
+XCORO_EXPORT result<std::string> read_all(pipe_reader& r, std::size_t max);
+XCORO_EXPORT result<std::string> read_all(pipe_reader& r, std::size_t max, milliseconds timeout);
+
+/// Where a child's stdin, stdout or stderr goes (process_options).
+class XCORO_EXPORT stdio {
+ public:
+  enum class kind : std::uint8_t { inherit, null, pipe, file, fd, to_stdout };
+  /// The parent's own descriptor (the default).
+  static stdio inherit() noexcept { return stdio(kind::inherit); }
+  /// /dev/null.
+  static stdio null() noexcept { return stdio(kind::null); }
+  /// A new pipe; the parent's end is process::stdin_pipe(), stdout_pipe() or stderr_pipe().
+  static stdio pipe() noexcept { return stdio(kind::pipe); }
+  /// `path` opened in the child with `flags` (O_RDONLY for stdin; for output, for example
+  /// O_WRONLY | O_CREAT | O_TRUNC) and `mode`. A relative path is relative to the parent's
+  /// working directory, not to process_options::cwd. An open that fails fails the spawn.
+  static stdio file(std::filesystem::path path, int flags, int mode = 0644) {
+    stdio s(kind::file);
+    s.path_ = std::move(path);
+    s.flags_ = flags;
+    s.mode_ = mode;
+    return s;
+  }
+  /// A descriptor of the parent's, duplicated into the child; the parent keeps it.
+  static stdio fd(int fd) noexcept {
+    stdio s(kind::fd);
+    s.fd_ = fd;
+    return s;
+  }
+  /// For stderr only: wherever stdout goes.
+  static stdio to_stdout() noexcept { return stdio(kind::to_stdout); }
+
+  kind type() const noexcept { return kind_; }
+  const std::filesystem::path& path() const noexcept { return path_; }
+  int flags() const noexcept { return flags_; }
+  int mode() const noexcept { return mode_; }
+  int descriptor() const noexcept { return fd_; }
+
+ private:
+  explicit stdio(kind k) noexcept : kind_(k) {}
+  kind kind_;
+  int flags_ = 0;
+  int mode_ = 0;
+  int fd_ = -1;
+  std::filesystem::path path_;
+};
+
+/// How process::spawn starts a child.
+struct process_options {
+  /// The program (argv[0], searched in the parent's PATH when it has no '/') and its
+  /// arguments. Must not be empty.
+  std::vector<std::string> argv{};
+  /// Variables added to the parent's environment (replacing one of the same name), or the
+  /// whole environment when clear_env is true.
+  std::vector<std::pair<std::string, std::string>> env{};
+  bool clear_env = false;
+  /// The child's working directory; empty: the parent's.
+  std::filesystem::path cwd{};
+  stdio in = stdio::inherit();
+  stdio out = stdio::inherit();
+  stdio err = stdio::inherit();
+  /// ~process of a child not yet reaped sends it SIGKILL before handing it to the reaper.
+  bool kill_on_drop = false;
 };
 
 /// A child process, waited for through a pidfd.
 class XCORO_EXPORT process {
  public:
-  /// Starts argv[0] (searched in PATH) with posix_spawn.
+  /// Starts argv[0] (searched in PATH) with posix_spawn, inheriting stdin, stdout, stderr,
+  /// the environment and the working directory. (A template only so that a call with
+  /// designated initialisers, spawn(ex, {.argv = {...}}), picks the overload below under
+  /// GCC, which does not rule this one out by the designators.)
+  template <class = void>
   static result<process> spawn(executor* ex, std::vector<std::string> argv);
+  /// Starts a child as `o` says (posix_spawn with file actions: nothing runs between fork
+  /// and exec). Errors: invalid_argument for an empty argv or to_stdout given for stdin or
+  /// stdout; pipe2's errno; posix_spawn's (a missing program, a stdio::file that cannot be
+  /// opened, a cwd that does not exist).
+  static result<process> spawn(executor* ex, process_options o);
   /// Adopts a child of this process.
   process(executor* ex, pid_t pid);
   process(process&& o) noexcept;
   process& operator=(process&& o) noexcept;
+  /// Never blocks. A child not yet reaped (no wait returned its status) is handed to a
+  /// process-wide reaper thread, which reaps it when it exits: no zombie is left. With
+  /// kill_on_drop it is sent SIGKILL first. The parent's pipe ends are closed.
   ~process();
 
   /// Waits for the child to exit and reaps it. Returns its exit status, or 128 + the
   /// signal number if a signal killed it.
   result<std::uint32_t> wait();
   result<std::uint32_t> wait(milliseconds timeout);
+  /// Sends `sig` through the pidfd (pidfd_send_signal: never a recycled PID). Errors:
+  /// std::errc::no_such_process once the child has been reaped; the call's errno.
+  result<void> kill(int sig);
   pid_t pid() const noexcept { return pid_; }
 
+  /// The parent's ends of the pipes spawn made for stdio::pipe(). Precondition: that
+  /// stream was a pipe and has not been closed (aborts with a message otherwise).
+  pipe_writer& stdin_pipe() noexcept;
+  pipe_reader& stdout_pipe() noexcept;
+  pipe_reader& stderr_pipe() noexcept;
+  /// Closes the parent's end of the stdin pipe: the child reads end of file. Errors:
+  /// std::errc::bad_file_descriptor if there is none.
+  result<void> close_stdin();
+
  private:
+  void drop() noexcept;
   executor* ex_;
   pid_t pid_ = -1;
   int pidfd_ = -1;
   int open_error_ = 0;
+  bool reaped_ = false;
+  bool kill_on_drop_ = false;
+  std::optional<pipe_writer> in_;
+  std::optional<pipe_reader> out_;
+  std::optional<pipe_reader> err_;
 };
+
+template <class>
+result<process> process::spawn(executor* ex, std::vector<std::string> argv) {
+  process_options o;
+  o.argv = std::move(argv);
+  return spawn(ex, std::move(o));
+}
+
+/// What run_capture returns.
+struct captured {
+  /// As process::wait returns it: the exit status, or 128 + the signal number.
+  std::uint32_t status = 0;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `argv` with stdin from /dev/null and stdout and stderr to pipes, reads both at once
+/// (no deadlock however much either produces), and waits for the child. `timeout` bounds
+/// the whole call. Errors: std::errc::timed_out; errc::canceled; std::errc::file_too_large
+/// if stdout or stderr exceeds `max_output` bytes; spawn's errors. On any error the child
+/// is killed (SIGKILL) and reaped. A cancellation point.
+XCORO_EXPORT result<captured> run_capture(executor* ex, std::vector<std::string> argv,
+                                          milliseconds timeout,
+                                          std::size_t max_output = std::size_t{16} << 20);
 
 /// A wake-up that any thread can send to a coroutine waiting in the loop (an eventfd).
 class XCORO_EXPORT async_notification : public detail::descriptor {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -104,6 +105,35 @@ result<std::size_t> file_op(executor* ex, const char* call, detail::op_kind kind
   return detail::to_size(op, detail::execute(e, op));
 }
 
+/// write_all over `f`: one deadline for the whole call, each write given what is left of it.
+result<void> write_all_file(executor* ex, int fd, std::span<const std::byte> buf,
+                            const milliseconds* timeout) {
+  std::int64_t deadline = timeout != nullptr
+                              ? detail::now_ns() + std::chrono::nanoseconds(*timeout).count()
+                              : -1;
+  while (!buf.empty()) {
+    milliseconds left{0};
+    const milliseconds* t = nullptr;
+    if (deadline >= 0) {
+      left = std::chrono::ceil<milliseconds>(
+          std::chrono::nanoseconds(std::max<std::int64_t>(0, deadline - detail::now_ns())));
+      t = &left;
+    }
+    result<std::size_t> n =
+        file_op(ex, "file::write_all", detail::op_kind::write, fd,
+                const_cast<std::byte*>(buf.data()), buf.size(), detail::current_offset, t);
+    if (!n) {
+      return n.error();
+    }
+    if (*n == 0) {
+      // write(2) of a non-empty buffer returning 0 makes no progress; looping would spin.
+      return std::make_error_code(std::errc::io_error);
+    }
+    buf = buf.subspan(*n);
+  }
+  return {};
+}
+
 }  // namespace
 
 result<file> file::open(executor* ex, const std::filesystem::path& path, int flags, int mode) {
@@ -155,6 +185,13 @@ result<std::size_t> file::pwrite(std::span<const std::byte> buf, std::uint64_t o
                                  milliseconds timeout) {
   return file_op(ex_, "file::pwrite", detail::op_kind::write, fd_,
                  const_cast<std::byte*>(buf.data()), buf.size(), offset, &timeout);
+}
+
+result<void> file::write_all(std::span<const std::byte> buf) {
+  return write_all_file(ex_, fd_, buf, nullptr);
+}
+result<void> file::write_all(std::span<const std::byte> buf, milliseconds timeout) {
+  return write_all_file(ex_, fd_, buf, &timeout);
 }
 
 }  // namespace xcoro::aio
