@@ -153,12 +153,15 @@ result<captured> capture(executor* ex, std::vector<std::string>& argv, std::int6
   if (!p) {
     return p.error();
   }
-  xcoro::frame readers[2] = {nullptr, nullptr};
+  // Atomic: inside a runtime a reader may be stolen by another worker while this
+  // coroutine still fills in the other's frame.
+  std::atomic<xcoro::frame> readers[2] = {nullptr, nullptr};
   auto read_one = [&p, &readers, deadline, max](pipe_reader& from, int self) {
     result<std::string> r = read_all_until(from, max, deadline);
     if (!r) {
       (void)p->kill(SIGKILL);
-      (void)xcoro::cancel(readers[1 - self]);  // false if it is done, or not made yet
+      // False if it is done, or not made yet (it then sees the child's pipe close).
+      (void)xcoro::cancel(readers[1 - self].load(std::memory_order_acquire));
     }
     return r;
   };
@@ -167,15 +170,15 @@ result<captured> capture(executor* ex, std::vector<std::string>& argv, std::int6
     (void)p->kill(SIGKILL);  // ~process hands the killed child to the reaper
     return out_reader.error();
   }
-  readers[0] = out_reader->frame();
+  readers[0].store(out_reader->frame(), std::memory_order_release);
   auto err_reader = xasync(read_one, std::ref(p->stderr_pipe()), 1);
   if (!err_reader) {
     (void)p->kill(SIGKILL);
-    xcoro::cancel(readers[0]);
+    xcoro::cancel(out_reader->frame());
     (void)xawait(std::move(*out_reader));
     return err_reader.error();
   }
-  readers[1] = err_reader->frame();
+  readers[1].store(err_reader->frame(), std::memory_order_release);
   result<std::string> out = xawait(std::move(*out_reader));
   result<std::string> err = xawait(std::move(*err_reader));
   // The first error is the one to report: a reader cancelled by the other says canceled.

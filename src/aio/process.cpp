@@ -188,7 +188,10 @@ result<process> process::spawn(executor* ex, process_options o) {
   if (any_pipe) {
     detail::ignore_sigpipe();
   }
+  // Only pipes need the executor now (for the backend's mode): a spawn without them works
+  // where no env executor is set, as it always has.
   bool nonblocking =
+      any_pipe &&
       detail::resolve(ex, "process::spawn").get_loop().impl().wants_nonblocking();
   spawn_setup su;
   pipe_ends pin;
