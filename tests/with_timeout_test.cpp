@@ -6,6 +6,7 @@
 
 #include <array>
 #include <chrono>
+#include <thread>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -52,6 +53,30 @@ TEST_F(WithTimeout, OneDeadlineBoundsAMultiStepExchange) {
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(steps_done, 2);
   EXPECT_EQ(third, xcoro::errc::canceled);
+}
+
+// The loop comes late: another coroutine holds the thread from 10 ms to 130 ms, past both
+// the 50 ms deadline and the child's sleep, due at 60 ms. The deadline was due first, so it
+// fires first: the sleep ends cancelled and the call times out, as it would have without
+// the stall (the CI run under load that found this saw the sleep complete first).
+TEST_F(WithTimeout, ALateLoopFiresTheEarlierDeadlineFirst) {
+  std::error_code slept;
+  auto r = aio::run(nullptr, [&] {
+    auto staller = xcoro::xasync([] {
+      EXPECT_TRUE(aio::sleep(nullptr, 10ms));
+      std::this_thread::sleep_for(120ms);  // the loop's thread, held without suspending
+    });
+    ASSERT_TRUE(staller);
+    auto res = xcoro::with_timeout(50ms, [&]() -> xcoro::result<void> {
+      auto s = aio::sleep(nullptr, 60ms);
+      slept = s ? std::error_code() : s.error();
+      return s;
+    });
+    EXPECT_EQ(res.error(), std::errc::timed_out);
+    xcoro::xawait(*staller);
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(slept, xcoro::errc::canceled);
 }
 
 TEST_F(WithTimeout, AChildInTimeReturnsItsResult) {

@@ -187,8 +187,24 @@ std::int64_t io_backend::timer_wait_ns() const noexcept {
 bool io_backend::expire_due() {
   std::int64_t now = now_ns();
   bool any = false;
-  while (!heap_.empty() && heap_.front()->deadline_ns <= now) {
+  // Both heaps in one order of time: when the loop comes late (a stalled thread, a loaded
+  // machine), a with_timeout deadline that was due first must fire first, or a sleep due
+  // after it would complete, and its coroutine run on, as if the deadline had not passed.
+  for (;;) {
+    bool op_due = !heap_.empty() && heap_.front()->deadline_ns <= now;
+    bool deadline_due = !deadlines_.empty() && deadlines_.front()->at_ns <= now;
+    if (!op_due && !deadline_due) {
+      return any;
+    }
     any = true;
+    if (deadline_due && (!op_due || deadlines_.front()->at_ns <= heap_.front()->deadline_ns)) {
+      // A wait deadline's fire withdraws the wait, which queues its coroutine's wake-up on
+      // the executor: nobody is resumed here.
+      xcoro::detail::deadline& d = *deadlines_.front();
+      disarm(d);
+      d.fire(d);
+      continue;
+    }
     io_op& op = *heap_.front();
     timer_remove(op);
     if (op.kind == op_kind::timer) {
@@ -197,15 +213,6 @@ bool io_backend::expire_due() {
       expire(op);
     }
   }
-  // A wait deadline's fire withdraws the wait, which queues its coroutine's wake-up on the
-  // executor: nobody is resumed here.
-  while (!deadlines_.empty() && deadlines_.front()->at_ns <= now) {
-    any = true;
-    xcoro::detail::deadline& d = *deadlines_.front();
-    disarm(d);
-    d.fire(d);
-  }
-  return any;
 }
 
 namespace {
