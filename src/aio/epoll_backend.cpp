@@ -25,6 +25,7 @@
 
 #include "aio/backend.hpp"
 #include "aio/fd_table.hpp"
+#include "aio/raw_syscall.hpp"
 
 namespace xcoro::aio::detail {
 namespace {
@@ -405,7 +406,7 @@ class epoll_backend final : public io_backend {
   /// qemu-user) epoll_wait with the timeout rounded up to milliseconds, never early.
   int wait(epoll_event* events, int max, const timespec* timeout) {
     if (have_pwait2_) {
-      int n = epoll_pwait2(epfd_, events, max, timeout, nullptr);
+      int n = raw::epoll_pwait2(epfd_, events, max, timeout);
       if (n >= 0 || errno != ENOSYS) {
         return n;
       }
@@ -416,7 +417,7 @@ class epoll_backend final : public io_backend {
       std::int64_t ns = std::int64_t{timeout->tv_sec} * 1000000000 + timeout->tv_nsec;
       ms = static_cast<int>((ns + 999999) / 1000000);
     }
-    return epoll_wait(epfd_, events, max, ms);
+    return raw::epoll_wait(epfd_, events, max, ms);
   }
 
   struct fd_state {
@@ -635,7 +636,7 @@ class epoll_backend final : public io_backend {
     for (;;) {
       switch (op.kind) {
         case op_kind::accept:
-          n = ::accept4(op.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          n = raw::accept4(op.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
           break;
         case op_kind::connect:
           if (!op.connecting) {
@@ -659,26 +660,26 @@ class epoll_backend final : public io_backend {
           }
           break;
         case op_kind::recv:
-          n = ::recv(op.fd, op.buf, op.len, 0);
+          n = raw::recv(op.fd, op.buf, op.len, 0);
           break;
         case op_kind::send:
-          n = ::send(op.fd, op.buf, op.len, MSG_NOSIGNAL);
+          n = raw::send(op.fd, op.buf, op.len, MSG_NOSIGNAL);
           break;
         case op_kind::recvmsg:
-          n = ::recvmsg(op.fd, op.msg, 0);
+          n = raw::recvmsg(op.fd, op.msg, 0);
           break;
         case op_kind::sendmsg:
-          n = ::sendmsg(op.fd, op.msg, MSG_NOSIGNAL);
+          n = raw::sendmsg(op.fd, op.msg, MSG_NOSIGNAL);
           break;
         case op_kind::read:
           n = op.offset == current_offset
-                  ? ::read(op.fd, op.buf, op.len)
-                  : ::pread(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
+                  ? raw::read(op.fd, op.buf, op.len)
+                  : raw::pread(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
           break;
         case op_kind::write:
           n = op.offset == current_offset
-                  ? ::write(op.fd, op.buf, op.len)
-                  : ::pwrite(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
+                  ? raw::write(op.fd, op.buf, op.len)
+                  : raw::pwrite(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
           break;
         case op_kind::poll_in: {
           pollfd p{op.fd, POLLIN, 0};
