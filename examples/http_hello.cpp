@@ -380,9 +380,10 @@ int run_threaded(const options& o) {
       code = r ? *r : 1;
     }
   }
-  if (!o.self_test) {
-    cancel_all(f);  // from this thread, which is not a worker: posted to each server's worker
-  }
+  // From this thread, which is not a worker: posted to each server's worker. After the
+  // self-test's own shutdown there is nothing left to cancel; after a server failed to
+  // listen, or the self-test could not run, the others are stopped here.
+  cancel_all(f);
   for (auto& c : callers) {
     c.join();
   }
