@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -99,6 +100,24 @@ inline std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+/// The deadline of a call given `timeout`, in now_ns() terms; -1 for none.
+inline std::int64_t deadline_of(const std::chrono::milliseconds* timeout) noexcept {
+  return timeout != nullptr ? now_ns() + std::chrono::nanoseconds(*timeout).count() : -1;
+}
+
+/// For the next step of a multi-step call (write_all, read_all): what is left of
+/// `deadline` (-1: none; then nullptr), in `left`, rounded up to whole milliseconds.
+/// Rounded down, each step would end up to 1 ms early, and the call before its deadline.
+inline const std::chrono::milliseconds* time_left(std::int64_t deadline,
+                                                  std::chrono::milliseconds& left) noexcept {
+  if (deadline < 0) {
+    return nullptr;
+  }
+  left = std::chrono::ceil<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(std::max<std::int64_t>(0, deadline - now_ns())));
+  return &left;
 }
 
 /// What both backends share: in-flight accounting, the timer heaps (sleeps, op deadlines on

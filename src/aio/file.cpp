@@ -108,17 +108,10 @@ result<std::size_t> file_op(executor* ex, const char* call, detail::op_kind kind
 /// write_all over `f`: one deadline for the whole call, each write given what is left of it.
 result<void> write_all_file(executor* ex, int fd, std::span<const std::byte> buf,
                             const milliseconds* timeout) {
-  std::int64_t deadline = timeout != nullptr
-                              ? detail::now_ns() + std::chrono::nanoseconds(*timeout).count()
-                              : -1;
+  std::int64_t deadline = detail::deadline_of(timeout);
   while (!buf.empty()) {
     milliseconds left{0};
-    const milliseconds* t = nullptr;
-    if (deadline >= 0) {
-      left = std::chrono::ceil<milliseconds>(
-          std::chrono::nanoseconds(std::max<std::int64_t>(0, deadline - detail::now_ns())));
-      t = &left;
-    }
+    const milliseconds* t = detail::time_left(deadline, left);
     result<std::size_t> n =
         file_op(ex, "file::write_all", detail::op_kind::write, fd,
                 const_cast<std::byte*>(buf.data()), buf.size(), detail::current_offset, t);

@@ -65,7 +65,7 @@ result<void> bind_with(int fd, const endpoint& e, bool reuse_port) {
 
 void set_deadline(detail::io_op& op, const milliseconds* timeout) noexcept {
   if (timeout != nullptr) {
-    op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(*timeout).count();
+    op.deadline_ns = detail::deadline_of(timeout);
   }
 }
 
@@ -92,17 +92,10 @@ result<std::size_t> read_socket(executor* ex, int fd, std::span<std::byte> buf,
 
 result<void> write_all_socket(executor* ex, int fd, std::span<const std::byte> buf,
                               const milliseconds* timeout) {
-  std::int64_t deadline = timeout != nullptr
-                              ? detail::now_ns() + std::chrono::nanoseconds(*timeout).count()
-                              : -1;
+  std::int64_t deadline = detail::deadline_of(timeout);
   while (!buf.empty()) {
     milliseconds left{0};
-    const milliseconds* t = nullptr;
-    if (deadline >= 0) {
-      left = std::chrono::duration_cast<milliseconds>(
-          std::chrono::nanoseconds(std::max<std::int64_t>(0, deadline - detail::now_ns())));
-      t = &left;
-    }
+    const milliseconds* t = detail::time_left(deadline, left);
     result<std::size_t> n = transfer(ex, "tcp::write_all", detail::op_kind::send, fd,
                                      const_cast<std::byte*>(buf.data()), buf.size(), t);
     if (!n) {

@@ -44,23 +44,6 @@ bool sigpipe_ignored_by_xcoro() noexcept {
 
 namespace {
 
-/// A deadline in now_ns() terms (-1: none) turned into what is left of it, rounded up to
-/// whole milliseconds: rounded down, each step of a multi-step call would end up to 1 ms
-/// early, and the call before its deadline.
-const milliseconds* left_of(std::int64_t deadline, milliseconds& left) noexcept {
-  if (deadline < 0) {
-    return nullptr;
-  }
-  left = std::chrono::ceil<milliseconds>(
-      std::chrono::nanoseconds(std::max<std::int64_t>(0, deadline - detail::now_ns())));
-  return &left;
-}
-
-std::int64_t deadline_of(const milliseconds* timeout) noexcept {
-  return timeout != nullptr ? detail::now_ns() + std::chrono::nanoseconds(*timeout).count()
-                            : -1;
-}
-
 /// read_all with one deadline: the string grows in steps of at most 64 KiB, each read
 /// straight into its tail (no buffer of its own), never to more than max + 1 bytes.
 result<std::string> read_all_until(pipe_reader& r, std::size_t max, std::int64_t deadline) {
@@ -70,7 +53,7 @@ result<std::string> read_all_until(pipe_reader& r, std::size_t max, std::int64_t
     std::size_t chunk = std::min<std::size_t>(64 * 1024, max + 1 - old);
     s.resize(old + chunk);
     milliseconds left{0};
-    const milliseconds* t = left_of(deadline, left);
+    const milliseconds* t = detail::time_left(deadline, left);
     std::span<std::byte> into(reinterpret_cast<std::byte*>(s.data()) + old, chunk);
     result<std::size_t> n = t != nullptr ? r.read(into, *t) : r.read(into);
     if (!n) {
@@ -133,7 +116,7 @@ result<std::string> read_all(pipe_reader& r, std::size_t max) {
   return read_all_until(r, max, -1);
 }
 result<std::string> read_all(pipe_reader& r, std::size_t max, milliseconds timeout) {
-  return read_all_until(r, max, deadline_of(&timeout));
+  return read_all_until(r, max, detail::deadline_of(&timeout));
 }
 
 namespace {
@@ -192,7 +175,7 @@ result<captured> capture(executor* ex, std::vector<std::string>& argv, std::int6
   }
   if (!failed) {
     milliseconds left{0};
-    const milliseconds* t = left_of(deadline, left);
+    const milliseconds* t = detail::time_left(deadline, left);
     result<std::uint32_t> status = t != nullptr ? p->wait(*t) : p->wait();
     if (status) {
       return captured{*status, std::move(*out), std::move(*err)};
@@ -207,7 +190,7 @@ result<captured> capture(executor* ex, std::vector<std::string>& argv, std::int6
 
 result<captured> run_capture(executor* ex, std::vector<std::string> argv, milliseconds timeout,
                              std::size_t max_output) {
-  std::int64_t deadline = deadline_of(&timeout);
+  std::int64_t deadline = detail::deadline_of(&timeout);
   if (!in_coro()) {
     // From root: the two readers need coroutines; run() makes the first and pumps the loop.
     return aio::run(ex, [&] { return capture(ex, argv, deadline, max_output); });
