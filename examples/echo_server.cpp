@@ -41,6 +41,7 @@
 #include <xcoro/scope.hpp>
 
 #include "reuse_port.hpp"
+#include "stop_signals.hpp"
 
 namespace aio = xcoro::aio;
 
@@ -124,26 +125,6 @@ bool shut_down(xcoro::frame_t<void>& server) {
   xcoro::cancel(server.frame());
   xcoro::xawait(server);
   return report();
-}
-
-/// The signals that stop a server serving until killed: made before the server says it is
-/// listening, so that whoever waits for that line can stop it at once.
-xcoro::result<aio::signal_set> stop_signals() {
-  auto sigs = aio::signal_set::create(nullptr, {SIGINT, SIGTERM});
-  if (!sigs) {
-    std::fprintf(stderr, "signal_set: %s\n", sigs.error().message().c_str());
-  }
-  return sigs;
-}
-
-/// Waits until SIGINT or SIGTERM arrives, and says so.
-void wait_for_stop(aio::signal_set& sigs) {
-  if (auto s = sigs.wait()) {
-    std::printf("%s: shutting down\n", *s == SIGINT ? "SIGINT" : "SIGTERM");
-  } else {
-    std::printf("waiting for a signal: %s; shutting down\n", s.error().message().c_str());
-  }
-  std::fflush(stdout);
 }
 
 /// A connection to the server on 127.0.0.1:port.
@@ -369,10 +350,10 @@ int run_threaded(const options& o) {
     // Serving until killed: a coroutine on a worker waits for the signal, then stops every
     // worker's server as the self-test does. The workers are waiting on their notifications.
     auto r = rt->block_on([&] {
-      auto sigs = stop_signals();
+      auto sigs = stop_signals::make();
       if (sigs) {
         announce();
-        wait_for_stop(*sigs);
+        stop_signals::wait(*sigs);
       }
       bool finished = shut_down_fleet(f);
       return !sigs ? 1 : finished ? 0 : 5;
@@ -453,7 +434,7 @@ int main(int argc, char** argv) {
     }
     std::optional<aio::signal_set> sigs;
     if (!o.self_test && o.seconds < 0) {
-      auto s = stop_signals();
+      auto s = stop_signals::make();
       if (!s) {
         return 1;
       }
@@ -471,7 +452,7 @@ int main(int argc, char** argv) {
       return self_test(bound, [&] { return shut_down(*server); });
     }
     if (sigs) {
-      wait_for_stop(*sigs);
+      stop_signals::wait(*sigs);
     } else {
       (void)aio::sleep(nullptr,
                        std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));

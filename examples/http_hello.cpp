@@ -37,6 +37,7 @@
 #include <xcoro/scope.hpp>
 
 #include "reuse_port.hpp"
+#include "stop_signals.hpp"
 
 namespace aio = xcoro::aio;
 
@@ -258,26 +259,6 @@ bool parse(int argc, char** argv, options& o) {
   return !(o.self_test && o.seconds >= 0);
 }
 
-/// The signals that stop a server serving until killed: made before the server says it is
-/// listening, so that whoever waits for that line can stop it at once.
-xcoro::result<aio::signal_set> stop_signals() {
-  auto sigs = aio::signal_set::create(nullptr, {SIGINT, SIGTERM});
-  if (!sigs) {
-    std::fprintf(stderr, "signal_set: %s\n", sigs.error().message().c_str());
-  }
-  return sigs;
-}
-
-/// Waits until SIGINT or SIGTERM arrives, and says so.
-void wait_for_stop(aio::signal_set& sigs) {
-  if (auto s = sigs.wait()) {
-    std::printf("%s: shutting down\n", *s == SIGINT ? "SIGINT" : "SIGTERM");
-  } else {
-    std::printf("waiting for a signal: %s; shutting down\n", s.error().message().c_str());
-  }
-  std::fflush(stdout);
-}
-
 /// What the servers of a --threads run share.
 struct fleet {
   explicit fleet(unsigned n) : servers(n) {}
@@ -369,12 +350,12 @@ int run_threaded(const options& o) {
       // Serving until killed: a coroutine on a worker waits for the signal; the servers are
       // then cancelled below, as with --for.
       auto r = rt->block_on([&] {
-        auto sigs = stop_signals();
+        auto sigs = stop_signals::make();
         if (!sigs) {
           return 1;
         }
         announce();
-        wait_for_stop(*sigs);
+        stop_signals::wait(*sigs);
         return 0;
       });
       code = r ? *r : 1;
@@ -423,7 +404,7 @@ int main(int argc, char** argv) {
     }
     std::optional<aio::signal_set> sigs;
     if (!o.self_test && o.seconds < 0) {
-      auto s = stop_signals();
+      auto s = stop_signals::make();
       if (!s) {
         return 1;
       }
@@ -440,7 +421,7 @@ int main(int argc, char** argv) {
       return self_test(bound, [&] { return shut_down(*server); });
     }
     if (sigs) {
-      wait_for_stop(*sigs);
+      stop_signals::wait(*sigs);
     } else {
       (void)aio::sleep(nullptr,
                        std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));
