@@ -58,5 +58,12 @@ else
   echo "== xcoro-scope-bench was not built (Boost.Fiber missing); skipped"
 fi
 echo
+if [ -x "$bench/c_api_bench" ]; then
+  echo "== c_api_bench (the context switch and a channel ping-pong through the C API beside"
+  echo "   the C++ API, alternating)"
+  "$bench/c_api_bench"
+  echo
+fi
+
 echo "== async IO (bench/io/run.sh --quick; bench/io/run.sh without --quick runs longer)"
 bash bench/io/run.sh --quick "$build"
