@@ -535,3 +535,4 @@ class XCORO_EXPORT async_notification : public detail::descriptor {
 }  // namespace xcoro::aio
 
 #include "xcoro/signal.hpp"  // aio::signal_set
+#include "xcoro/buffered.hpp"  // aio::buffered_reader, aio::buffered_writer
