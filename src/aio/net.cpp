@@ -1,6 +1,6 @@
-// Sockets: endpoint parsing and formatting, TCP and UDP. Each blocking call is one io_op
-// on the caller's stack (see backend.hpp); setup calls (socket, bind, listen) are plain
-// system calls.
+// Sockets: endpoint parsing and formatting, the stream calls tcp and unix_socket share
+// (socket.hpp), TCP and UDP. Each blocking call is one io_op on the caller's stack (see
+// backend.hpp); setup calls (socket, bind, listen) are plain system calls.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,33 +13,13 @@
 #include <cstring>
 
 #include "aio/backend.hpp"
+#include "aio/socket.hpp"
 
 namespace xcoro::aio {
 namespace {
 
 std::error_code last_error() {
   return std::error_code(errno, std::system_category());
-}
-
-/// Puts `fd` in the blocking mode the backend wants.
-void set_mode(detail::io_backend& b, int fd) noexcept {
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0) {
-    return;
-  }
-  int want = b.wants_nonblocking() ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
-  if (want != flags) {
-    fcntl(fd, F_SETFL, want);
-  }
-}
-
-result<int> open_socket(executor& ex, const endpoint& family_of, int type) {
-  int fd = ::socket(family_of.family(), type | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return last_error();
-  }
-  set_mode(ex.get_loop().impl(), fd);
-  return fd;
 }
 
 result<endpoint> local_of(int fd) {
@@ -80,56 +60,6 @@ result<std::size_t> transfer(executor* ex, const char* call, detail::op_kind kin
   return detail::to_size(op, detail::execute(e, op));
 }
 
-result<std::size_t> read_socket(executor* ex, int fd, std::span<std::byte> buf,
-                                const milliseconds* timeout) {
-  result<std::size_t> r =
-      transfer(ex, "tcp::read", detail::op_kind::recv, fd, buf.data(), buf.size(), timeout);
-  if (r && *r == 0 && !buf.empty()) {
-    return errc::eof;
-  }
-  return r;
-}
-
-result<void> write_all_socket(executor* ex, int fd, std::span<const std::byte> buf,
-                              const milliseconds* timeout) {
-  std::int64_t deadline = detail::deadline_of(timeout);
-  while (!buf.empty()) {
-    milliseconds left{0};
-    const milliseconds* t = detail::time_left(deadline, left);
-    result<std::size_t> n = transfer(ex, "tcp::write_all", detail::op_kind::send, fd,
-                                     const_cast<std::byte*>(buf.data()), buf.size(), t);
-    if (!n) {
-      return n.error();
-    }
-    buf = buf.subspan(*n);
-  }
-  return {};
-}
-
-result<tcp> accept_on(executor* ex, int fd, const milliseconds* timeout) {
-  executor& e = detail::resolve_op(ex, "tcp::accept");
-  detail::io_op op(e.get_loop().impl(), detail::op_kind::accept, fd);
-  set_deadline(op, timeout);
-  result<std::size_t> r = detail::to_size(op, detail::execute(e, op));
-  if (!r) {
-    return r.error();
-  }
-  return tcp(ex, static_cast<int>(*r));
-}
-
-result<void> connect_to(executor* ex, int fd, const endpoint& to, const milliseconds* timeout) {
-  executor& e = detail::resolve_op(ex, "tcp::connect");
-  detail::io_op op(e.get_loop().impl(), detail::op_kind::connect, fd);
-  op.addr = static_cast<const sockaddr*>(to.data());
-  op.addrlen = static_cast<socklen_t>(to.size());
-  set_deadline(op, timeout);
-  result<std::size_t> r = detail::to_size(op, detail::execute(e, op));
-  if (!r) {
-    return r.error();
-  }
-  return {};
-}
-
 result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::span<std::byte> buf,
                                                    const milliseconds* timeout) {
   executor& e = detail::resolve_op(ex, "udp::read");
@@ -168,6 +98,102 @@ result<std::size_t> send_to(executor* ex, int fd, const endpoint& to,
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------
+// stream sockets (tcp, unix_socket): src/aio/socket.hpp
+
+namespace detail {
+
+void set_socket_mode(io_backend& b, int fd) noexcept {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) {
+    return;
+  }
+  int want = b.wants_nonblocking() ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (want != flags) {
+    fcntl(fd, F_SETFL, want);
+  }
+}
+
+result<int> open_socket(executor& ex, int family, int type) {
+  int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return last_error();
+  }
+  set_socket_mode(ex.get_loop().impl(), fd);
+  return fd;
+}
+
+result<void> socket_listen(int fd, int backlog) {
+  if (::listen(fd, backlog) < 0) {
+    return last_error();
+  }
+  return {};
+}
+
+result<void> socket_shutdown(int fd) {
+  if (::shutdown(fd, SHUT_WR) < 0) {
+    return last_error();
+  }
+  return {};
+}
+
+result<int> socket_accept(executor* ex, const char* call, int fd, const milliseconds* timeout) {
+  executor& e = resolve_op(ex, call);
+  io_op op(e.get_loop().impl(), op_kind::accept, fd);
+  set_deadline(op, timeout);
+  result<std::size_t> r = to_size(op, execute(e, op));
+  if (!r) {
+    return r.error();
+  }
+  return static_cast<int>(*r);
+}
+
+result<void> socket_connect(executor* ex, const char* call, int fd, const sockaddr* addr,
+                            socklen_t addrlen, const milliseconds* timeout) {
+  executor& e = resolve_op(ex, call);
+  io_op op(e.get_loop().impl(), op_kind::connect, fd);
+  op.addr = addr;
+  op.addrlen = addrlen;
+  set_deadline(op, timeout);
+  result<std::size_t> r = to_size(op, execute(e, op));
+  if (!r) {
+    return r.error();
+  }
+  return {};
+}
+
+result<std::size_t> socket_read(executor* ex, const char* call, int fd, std::span<std::byte> buf,
+                                const milliseconds* timeout) {
+  result<std::size_t> r = transfer(ex, call, op_kind::recv, fd, buf.data(), buf.size(), timeout);
+  if (r && *r == 0 && !buf.empty()) {
+    return errc::eof;
+  }
+  return r;
+}
+
+result<std::size_t> socket_write(executor* ex, const char* call, int fd,
+                                 std::span<const std::byte> buf, const milliseconds* timeout) {
+  return transfer(ex, call, op_kind::send, fd, const_cast<std::byte*>(buf.data()), buf.size(),
+                  timeout);
+}
+
+result<void> socket_write_all(executor* ex, const char* call, int fd,
+                              std::span<const std::byte> buf, const milliseconds* timeout) {
+  std::int64_t deadline = deadline_of(timeout);
+  while (!buf.empty()) {
+    milliseconds left{0};
+    const milliseconds* t = time_left(deadline, left);
+    result<std::size_t> n = socket_write(ex, call, fd, buf, t);
+    if (!n) {
+      return n.error();
+    }
+    buf = buf.subspan(*n);
+  }
+  return {};
+}
+
+}  // namespace detail
 
 // ---------------------------------------------------------------------------------------
 // descriptor
@@ -313,7 +339,8 @@ std::string endpoint::to_string() const {
 // tcp
 
 result<tcp> tcp::open(executor* ex, const endpoint& family_of) {
-  result<int> fd = open_socket(detail::resolve(ex, "tcp::open"), family_of, SOCK_STREAM);
+  result<int> fd = detail::open_socket(detail::resolve(ex, "tcp::open"), family_of.family(),
+                                       SOCK_STREAM);
   if (!fd) {
     return fd.error();
   }
@@ -322,7 +349,7 @@ result<tcp> tcp::open(executor* ex, const endpoint& family_of) {
 
 tcp::tcp(executor* ex, int fd) noexcept : descriptor(ex, fd) {
   if (fd >= 0) {
-    set_mode(detail::resolve(ex, "tcp").get_loop().impl(), fd);
+    detail::set_socket_mode(detail::resolve(ex, "tcp").get_loop().impl(), fd);
   }
 }
 
@@ -331,10 +358,7 @@ result<void> tcp::bind(const endpoint& e) {
 }
 
 result<void> tcp::listen(int backlog) {
-  if (::listen(fd_, backlog) < 0) {
-    return last_error();
-  }
-  return {};
+  return detail::socket_listen(fd_, backlog);
 }
 
 result<endpoint> tcp::local_endpoint() const {
@@ -342,51 +366,56 @@ result<endpoint> tcp::local_endpoint() const {
 }
 
 result<tcp> tcp::accept() {
-  return accept_on(ex_, fd_, nullptr);
+  result<int> fd = detail::socket_accept(ex_, "tcp::accept", fd_, nullptr);
+  if (!fd) {
+    return fd.error();
+  }
+  return tcp(ex_, *fd);
 }
 result<tcp> tcp::accept(milliseconds timeout) {
-  return accept_on(ex_, fd_, &timeout);
+  result<int> fd = detail::socket_accept(ex_, "tcp::accept", fd_, &timeout);
+  if (!fd) {
+    return fd.error();
+  }
+  return tcp(ex_, *fd);
 }
 result<void> tcp::connect(const endpoint& e) {
-  return connect_to(ex_, fd_, e, nullptr);
+  return detail::socket_connect(ex_, "tcp::connect", fd_, static_cast<const sockaddr*>(e.data()),
+                                static_cast<socklen_t>(e.size()), nullptr);
 }
 result<void> tcp::connect(const endpoint& e, milliseconds timeout) {
-  return connect_to(ex_, fd_, e, &timeout);
+  return detail::socket_connect(ex_, "tcp::connect", fd_, static_cast<const sockaddr*>(e.data()),
+                                static_cast<socklen_t>(e.size()), &timeout);
 }
 result<std::size_t> tcp::read(std::span<std::byte> buf) {
-  return read_socket(ex_, fd_, buf, nullptr);
+  return detail::socket_read(ex_, "tcp::read", fd_, buf, nullptr);
 }
 result<std::size_t> tcp::read(std::span<std::byte> buf, milliseconds timeout) {
-  return read_socket(ex_, fd_, buf, &timeout);
+  return detail::socket_read(ex_, "tcp::read", fd_, buf, &timeout);
 }
 result<std::size_t> tcp::write(std::span<const std::byte> buf) {
-  return transfer(ex_, "tcp::write", detail::op_kind::send, fd_,
-                  const_cast<std::byte*>(buf.data()), buf.size(), nullptr);
+  return detail::socket_write(ex_, "tcp::write", fd_, buf, nullptr);
 }
 result<std::size_t> tcp::write(std::span<const std::byte> buf, milliseconds timeout) {
-  return transfer(ex_, "tcp::write", detail::op_kind::send, fd_,
-                  const_cast<std::byte*>(buf.data()), buf.size(), &timeout);
+  return detail::socket_write(ex_, "tcp::write", fd_, buf, &timeout);
 }
 result<void> tcp::write_all(std::span<const std::byte> buf) {
-  return write_all_socket(ex_, fd_, buf, nullptr);
+  return detail::socket_write_all(ex_, "tcp::write_all", fd_, buf, nullptr);
 }
 result<void> tcp::write_all(std::span<const std::byte> buf, milliseconds timeout) {
-  return write_all_socket(ex_, fd_, buf, &timeout);
+  return detail::socket_write_all(ex_, "tcp::write_all", fd_, buf, &timeout);
 }
 
 result<void> tcp::shutdown() {
-  if (::shutdown(fd_, SHUT_WR) < 0) {
-    return last_error();
-  }
-  return {};
+  return detail::socket_shutdown(fd_);
 }
-
 
 // ---------------------------------------------------------------------------------------
 // udp
 
 result<udp> udp::open(executor* ex, const endpoint& family_of) {
-  result<int> fd = open_socket(detail::resolve(ex, "udp::open"), family_of, SOCK_DGRAM);
+  result<int> fd = detail::open_socket(detail::resolve(ex, "udp::open"), family_of.family(),
+                                       SOCK_DGRAM);
   if (!fd) {
     return fd.error();
   }
@@ -395,7 +424,7 @@ result<udp> udp::open(executor* ex, const endpoint& family_of) {
 
 udp::udp(executor* ex, int fd) noexcept : descriptor(ex, fd) {
   if (fd >= 0) {
-    set_mode(detail::resolve(ex, "udp").get_loop().impl(), fd);
+    detail::set_socket_mode(detail::resolve(ex, "udp").get_loop().impl(), fd);
   }
 }
 
