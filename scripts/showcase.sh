@@ -3,7 +3,8 @@
 # benchmark (context switch, many coroutines) beside Boost.Context, then the micro suite,
 # then channels (ping-pong, 10^3..10^6 coroutines on one channel, xawait_all) beside
 # Boost.Fiber and Go, then cancellation (cancel latency beside a plain wake-up and
-# aio::cancel; task_group spawns beside xasync and Boost.Fiber), then async IO
+# aio::cancel; task_group spawns beside xasync and Boost.Fiber), then messages between
+# the workers of a runtime (ping-pong, wake-up latency) beside Boost.Fiber and Go, then async IO
 # (bench/io/run.sh --quick: TCP echo beside hand-written io_uring/epoll loops, asio and
 # Go; HTTP under wrk; million_timers and ping_pongs beside Go). Every figure is printed
 # beside the same-run figure of its peer and the ratio. About five minutes on 2 vCPUs (one
@@ -56,6 +57,14 @@ if [ -x "$bench/xcoro-scope-bench" ]; then
   "$bench/xcoro-scope-bench"
 else
   echo "== xcoro-scope-bench was not built (Boost.Fiber missing); skipped"
+fi
+echo
+if [ -x "$bench/xcoro-runtime-bench" ]; then
+  echo "== xcoro-runtime-bench (messages between the 2 workers of a runtime: ping-pong and a"
+  echo "   parked worker's wake-up latency, beside Boost.Fiber on 2 threads and Go, GOMAXPROCS=2)"
+  "$bench/xcoro-runtime-bench" --samples 5000
+else
+  echo "== xcoro-runtime-bench was not built (Boost.Fiber missing); skipped"
 fi
 echo
 if [ -x "$bench/c_api_bench" ]; then
