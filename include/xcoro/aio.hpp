@@ -282,6 +282,47 @@ class XCORO_EXPORT udp : public detail::descriptor {
   result<std::size_t> read(std::span<std::byte> buf);
   result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
   /// Receives one datagram and its sender.
+/// A Unix domain stream socket (AF_UNIX, SOCK_STREAM), named by a filesystem path or, when
+/// the path starts with '@', by an abstract name (Linux: the rest of the path, no file).
+/// The stream calls are tcp's: the same errors (errc::eof at end of stream), timeouts,
+/// cancellation points, both backends, and no heap allocation per read or write. Made with
+/// a nullptr executor it uses the calling thread's env executor per operation, as tcp does.
+/// Move-only; closes its descriptor when destroyed. Closing a bound socket leaves its file:
+/// removing it is the caller's choice.
+class XCORO_EXPORT unix_socket : public detail::descriptor {
+ public:
+  /// A new socket (SOCK_CLOEXEC). Errors: socket's errno.
+  static result<unix_socket> open(executor* ex);
+  /// Adopts a connected or listening AF_UNIX stream socket (put in the backend's mode).
+  unix_socket(executor* ex, int fd) noexcept;
+
+  /// Binds to `path`. Errors: std::errc::address_in_use if a file (a stale socket
+  /// included) or an abstract name of that name exists; std::errc::filename_too_long if
+  /// the path does not fit sockaddr_un (107 bytes, or 107 after the '@'): never truncated;
+  /// std::errc::invalid_argument if it is empty or holds a '\0'; bind's errno otherwise.
+  result<void> bind(std::string_view path);
+  result<void> listen(int backlog);
+  result<unix_socket> accept();
+  result<unix_socket> accept(milliseconds timeout);
+  /// Connects to `path` (the names as bind). Errors besides bind's path errors:
+  /// std::errc::no_such_file_or_directory when no file is there,
+  /// std::errc::connection_refused when nothing listens on it.
+  result<void> connect(std::string_view path);
+  result<void> connect(std::string_view path, milliseconds timeout);
+  /// Reads what is available, at least one byte; errc::eof at end of stream.
+  result<std::size_t> read(std::span<std::byte> buf);
+  result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
+  /// One send; may write less than `buf`. std::errc::broken_pipe once the peer is gone
+  /// (never SIGPIPE).
+  result<std::size_t> write(std::span<const std::byte> buf);
+  result<std::size_t> write(std::span<const std::byte> buf, milliseconds timeout);
+  /// Writes all of `buf`, looping over partial writes; the timeout bounds the whole call.
+  result<void> write_all(std::span<const std::byte> buf);
+  result<void> write_all(std::span<const std::byte> buf, milliseconds timeout);
+  /// Shuts down the send side: the peer reads errc::eof after what was sent.
+  result<void> shutdown();
+};
+
   result<std::pair<std::size_t, endpoint>> read_from(std::span<std::byte> buf);
   result<std::pair<std::size_t, endpoint>> read_from(std::span<std::byte> buf,
                                                      milliseconds timeout);

@@ -1,0 +1,136 @@
+// Unix domain stream sockets: the path or abstract name to a sockaddr_un, and thin front
+// ends over the stream calls tcp uses (socket.hpp), so that both behave the same.
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "aio/backend.hpp"
+#include "aio/socket.hpp"
+
+namespace xcoro::aio {
+namespace {
+
+/// A sockaddr_un and its length, built from a path as bind and connect take it.
+struct unix_address {
+  sockaddr_un sun{};
+  socklen_t len = 0;
+};
+
+/// '@name' is the abstract name "name" (sun_path[0] is '\0' and the length, not a
+/// terminator, ends it); anything else is a filesystem path, '\0'-terminated. A path that
+/// does not fit is an error, never truncated: a truncated name would bind or reach another
+/// socket than the one asked for.
+result<unix_address> address_of(std::string_view path) {
+  if (path.empty() || path.find('\0') != std::string_view::npos) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  unix_address a;
+  a.sun.sun_family = AF_UNIX;
+  constexpr std::size_t room = sizeof a.sun.sun_path;  // 108 on Linux
+  bool abstract = path.front() == '@';
+  // Both forms spend one byte of sun_path besides the name: the leading '\0' of an abstract
+  // name, or a path's terminator (Linux accepts a path of all 108 bytes without one, other
+  // systems do not; 107 is the portable limit).
+  std::string_view name = abstract ? path.substr(1) : path;
+  if (name.size() + 1 > room) {
+    return std::make_error_code(std::errc::filename_too_long);
+  }
+  if (abstract) {
+    std::memcpy(a.sun.sun_path + 1, name.data(), name.size());
+    a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  } else {
+    std::memcpy(a.sun.sun_path, name.data(), name.size());
+    a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + 1);
+  }
+  return a;
+}
+
+result<void> connect_to(executor* ex, int fd, std::string_view path,
+                        const milliseconds* timeout) {
+  result<unix_address> a = address_of(path);
+  if (!a) {
+    return a.error();
+  }
+  // `a` lives in this frame until the op completes, as connect needs.
+  return detail::socket_connect(ex, "unix_socket::connect", fd,
+                                reinterpret_cast<const sockaddr*>(&a->sun), a->len, timeout);
+}
+
+result<unix_socket> accept_on(executor* ex, int fd, const milliseconds* timeout) {
+  result<int> s = detail::socket_accept(ex, "unix_socket::accept", fd, timeout);
+  if (!s) {
+    return s.error();
+  }
+  return unix_socket(ex, *s);
+}
+
+}  // namespace
+
+result<unix_socket> unix_socket::open(executor* ex) {
+  result<int> fd =
+      detail::open_socket(detail::resolve(ex, "unix_socket::open"), AF_UNIX, SOCK_STREAM);
+  if (!fd) {
+    return fd.error();
+  }
+  return unix_socket(ex, *fd);
+}
+
+unix_socket::unix_socket(executor* ex, int fd) noexcept : descriptor(ex, fd) {
+  if (fd >= 0) {
+    detail::set_socket_mode(detail::resolve(ex, "unix_socket").get_loop().impl(), fd);
+  }
+}
+
+result<void> unix_socket::bind(std::string_view path) {
+  result<unix_address> a = address_of(path);
+  if (!a) {
+    return a.error();
+  }
+  // The kernel already refuses an existing file (a stale socket too) with EADDRINUSE;
+  // unlinking one first would take the name of a live server.
+  if (::bind(fd_, reinterpret_cast<const sockaddr*>(&a->sun), a->len) < 0) {
+    return std::error_code(errno, std::system_category());
+  }
+  return {};
+}
+
+result<void> unix_socket::listen(int backlog) {
+  return detail::socket_listen(fd_, backlog);
+}
+result<unix_socket> unix_socket::accept() {
+  return accept_on(ex_, fd_, nullptr);
+}
+result<unix_socket> unix_socket::accept(milliseconds timeout) {
+  return accept_on(ex_, fd_, &timeout);
+}
+result<void> unix_socket::connect(std::string_view path) {
+  return connect_to(ex_, fd_, path, nullptr);
+}
+result<void> unix_socket::connect(std::string_view path, milliseconds timeout) {
+  return connect_to(ex_, fd_, path, &timeout);
+}
+result<std::size_t> unix_socket::read(std::span<std::byte> buf) {
+  return detail::socket_read(ex_, "unix_socket::read", fd_, buf, nullptr);
+}
+result<std::size_t> unix_socket::read(std::span<std::byte> buf, milliseconds timeout) {
+  return detail::socket_read(ex_, "unix_socket::read", fd_, buf, &timeout);
+}
+result<std::size_t> unix_socket::write(std::span<const std::byte> buf) {
+  return detail::socket_write(ex_, "unix_socket::write", fd_, buf, nullptr);
+}
+result<std::size_t> unix_socket::write(std::span<const std::byte> buf, milliseconds timeout) {
+  return detail::socket_write(ex_, "unix_socket::write", fd_, buf, &timeout);
+}
+result<void> unix_socket::write_all(std::span<const std::byte> buf) {
+  return detail::socket_write_all(ex_, "unix_socket::write_all", fd_, buf, nullptr);
+}
+result<void> unix_socket::write_all(std::span<const std::byte> buf, milliseconds timeout) {
+  return detail::socket_write_all(ex_, "unix_socket::write_all", fd_, buf, &timeout);
+}
+result<void> unix_socket::shutdown() {
+  return detail::socket_shutdown(fd_);
+}
+
+}  // namespace xcoro::aio
