@@ -10,13 +10,19 @@
 # --cpu, one server serves ROUNDS client runs of N2 messages and only the time spent during
 # each run counts. Server on core 0, client on core 1, as in run.sh.
 #
-# Usage: bench/io/count.sh [--strace|--cpu] BUILD_DIR SERVER CONNECTIONS SIZE [N1 N2 [ROUNDS]]
+# Usage: bench/io/count.sh [--strace|--cpu] [--spread] BUILD_DIR SERVER CONNECTIONS SIZE
+#                          [N1 N2 [ROUNDS]]
+#   --spread: server and client both on every core, unpinned (run.sh --threads), instead
+#           of server on core 0 and client on core 1
 #   SERVER: xcoro, xcoro-nospin (busy polling off), xcoro-epoll, xcoro-rt1 and
 #           xcoro-epoll-rt1 (xcoro-nospin and xcoro-epoll inside a one-worker runtime;
 #           xcoro-rt1 not under callgrind, whose valgrind stalls every thread while a worker
 #           blocks in io_uring_enter), uring, epoll, asio, go (go:
 #           not under callgrind), and the io_uring loop with its floor features (run.sh
-#           --floor): uring-reg, uring-fixed, uring-ms, uring-all
+#           --floor): uring-reg, uring-fixed, uring-ms, uring-all; and for run.sh --threads
+#           (default busy polling, io_uring): xcoro-w1 (one-worker runtime), xcoro-wN (N
+#           workers, a listener each), xcoro-wN-nospin, go-N (GOMAXPROCS=N), tokio-N (the
+#           Tokio peer with N workers, when built: found under BUILD_DIR, or $XCORO_TOKIO_ECHO)
 #   N1 N2:  message counts (default 20000 60000); ROUNDS: --cpu runs (default 5)
 # Prints "<server> <conns>x<size>: " and then the instructions per message; the system calls
 # per message, total and by name; or the median server CPU time per message (ns) and the
@@ -28,6 +34,13 @@ case "${1:-}" in
   --strace) tool=strace; shift ;;
   --cpu) tool=cpu; shift ;;
 esac
+server_cpus=0
+client_cpus=1
+if [ "${1:-}" = --spread ]; then
+  server_cpus="0-$(($(nproc) - 1))"
+  client_cpus=$server_cpus
+  shift
+fi
 if [ $# -lt 4 ]; then
   sed -n '2,/^set -euo/p' "$0" | grep '^#' | cut -c3-
   exit 2
@@ -40,6 +53,22 @@ trap 'rm -rf "$work"; [ -n "${server_pid:-}" ] && kill -KILL $server_pid 2>/dev/
 # Below the ephemeral range (32768 and up), where a client socket may hold the port.
 port=$((10000 + $$ % 20000))
 server_pid=""
+
+# workers_of NAME: the worker count in a server name such as xcoro-w2, xcoro-w2-nospin or go-2.
+workers_of() {
+  local n="${1#*-}"
+  n="${n#w}"
+  echo "${n%%-*}"
+}
+
+# The same lookup as run.sh's: $XCORO_TOKIO_ECHO, or the Tokio peer's binary in the build tree.
+tokio_echo() {
+  if [ -n "${XCORO_TOKIO_ECHO:-}" ]; then
+    echo "$XCORO_TOKIO_ECHO"
+  else
+    find "$1" -path '*tokio*release/echo' -type f -perm -u+x 2>/dev/null | head -1
+  fi
+}
 
 # run N: serves N messages under the tool; leaves its report in $work/out.N.
 run() {
@@ -60,15 +89,29 @@ run() {
     epoll) cmd=("$io/echo_epoll" $port) ;;
     asio) cmd=("$io/echo_asio" $port) ;;
     go) env=(GOMAXPROCS=1); cmd=("$io/xcoro-go-echo" -port $port) ;;
+    xcoro-w1) env=(XCORO_BACKEND=io_uring); cmd=("$io/echo_xcoro" $port --runtime) ;;
+    xcoro-w[0-9]*-nospin) env=(XCORO_BACKEND=io_uring XCORO_BUSY_POLL_US=0)
+      cmd=("$io/echo_xcoro" $port --threads "$(workers_of "$server")") ;;
+    xcoro-w[0-9]*) env=(XCORO_BACKEND=io_uring)
+      cmd=("$io/echo_xcoro" $port --threads "$(workers_of "$server")") ;;
+    go-[0-9]*) cmd=("$io/xcoro-go-echo" -port $port -procs "$(workers_of "$server")") ;;
+    tokio-[0-9]*)
+      local tokio
+      tokio=$(tokio_echo "$build")
+      if [ -z "$tokio" ]; then
+        echo "count.sh: the Tokio echo peer is not built under $build" >&2
+        exit 2
+      fi
+      cmd=("$tokio" --port $port --threads "$(workers_of "$server")") ;;
     *) echo "count.sh: unknown server $server" >&2; exit 2 ;;
   esac
   if [ $tool = cpu ]; then
-    env "${env[@]}" taskset -c 0 "${cmd[@]}" &
+    env "${env[@]}" taskset -c $server_cpus "${cmd[@]}" &
   elif [ $tool = callgrind ]; then
-    env "${env[@]}" taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$work/out.$n" \
+    env "${env[@]}" taskset -c $server_cpus valgrind --tool=callgrind --callgrind-out-file="$work/out.$n" \
       "${cmd[@]}" 2>/dev/null &
   else
-    env "${env[@]}" taskset -c 0 strace -f -c -o "$work/out.$n" "${cmd[@]}" &
+    env "${env[@]}" taskset -c $server_cpus strace -f -c -o "$work/out.$n" "${cmd[@]}" &
   fi
   local pid=$! i
   server_pid=$pid
@@ -85,7 +128,7 @@ run() {
     for i in $(seq "$rounds"); do
       local t0 t1
       t0=$(on_cpu $pid)
-      taskset -c 1 "$io/echo_client" -n "$n" "127.0.0.1:$port" "$conns" "$size" 600 \
+      taskset -c $client_cpus "$io/echo_client" -n "$n" "127.0.0.1:$port" "$conns" "$size" 600 \
         >"$work/client"
       t1=$(on_cpu $pid)
       # The client's exact count: a few more than asked may complete in its last batch.
@@ -96,7 +139,7 @@ run() {
     server_pid=""
     return
   fi
-  taskset -c 1 "$io/echo_client" -n "$n" "127.0.0.1:$port" "$conns" "$size" 600 >/dev/null
+  taskset -c $client_cpus "$io/echo_client" -n "$n" "127.0.0.1:$port" "$conns" "$size" 600 >/dev/null
   if [ $tool = callgrind ]; then
     # A server blocked in io_uring_enter under valgrind does not act on SIGINT or SIGTERM,
     # and callgrind writes nothing when killed: ask for a dump, then kill it.

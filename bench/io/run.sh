@@ -27,6 +27,12 @@
 #            the io_uring features that could lower the floor itself (echo_uring's
 #            --register-ring, --fixed-files, --multishot, and all three), beside the epoll
 #            loop and xcoro; prints each one's rate and CPU cost over the plain loop's
+#   --threads N  only TCP echo (64 B; 64 and 1000 connections) with N-thread servers: xcoro
+#            on an N-worker runtime (one listener per worker, SO_REUSEPORT), xcoro on one
+#            worker, Go with GOMAXPROCS=N and the Tokio peer with N workers (when built:
+#            found under BUILD_DIR, or $XCORO_TOKIO_ECHO); servers and client unpinned on
+#            the first N cores; msgs/s and server CPU per message (count.sh --cpu --spread),
+#            and the ratios against their targets
 set -euo pipefail
 
 mode=default
@@ -34,6 +40,7 @@ build=""
 baseline=""
 echo_only=0
 floor=0
+threads=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
@@ -41,6 +48,9 @@ while [ $# -gt 0 ]; do
     --baseline) shift; baseline="${1:?--baseline needs a build directory}" ;;
     --echo-only) echo_only=1 ;;
     --floor) floor=1; echo_only=1 ;;
+    --threads) shift; threads="${1:?--threads needs a worker count}"
+      [[ "$threads" =~ ^[0-9]+$ ]] && [ "$threads" -ge 2 ] ||
+        { echo "run.sh: --threads needs a count of at least 2" >&2; exit 2; } ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | cut -c3-; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) build="$1" ;;
@@ -65,7 +75,16 @@ esac
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 server_core=0
 client_core=1
-if [ "$(nproc)" -lt 2 ]; then
+if [ -n "$threads" ]; then
+  if [ "$(nproc)" -lt "$threads" ]; then
+    echo "run.sh: --threads $threads needs $threads CPUs; this machine has $(nproc)" >&2
+    exit 2
+  fi
+  # Servers and the load generator share the first N cores: pinning the client to a core
+  # of its own would leave the N-worker server fewer than N.
+  server_core="0-$((threads - 1))"
+  client_core=$server_core
+elif [ "$(nproc)" -lt 2 ]; then
   client_core=0
   echo "run.sh: one CPU only; server and client share it"
 fi
@@ -102,6 +121,14 @@ start_server() {
       epoll) taskset -c $server_core "$io/echo_epoll" $port & ;;
       asio) taskset -c $server_core "$io/echo_asio" $port & ;;
       go) GOMAXPROCS=1 taskset -c $server_core "$io/xcoro-go-echo" -port $port & ;;
+      xcoro-w1) XCORO_BACKEND=io_uring taskset -c $server_core "$io/echo_xcoro" $port \
+                  --runtime & ;;
+      xcoro-w*-nospin) XCORO_BACKEND=io_uring XCORO_BUSY_POLL_US=0 taskset -c $server_core \
+                         "$io/echo_xcoro" $port --threads "$threads" & ;;
+      xcoro-w*) XCORO_BACKEND=io_uring taskset -c $server_core "$io/echo_xcoro" $port \
+                  --threads "$threads" & ;;
+      go-*) taskset -c $server_core "$io/xcoro-go-echo" -port $port -procs "$threads" & ;;
+      tokio-*) taskset -c $server_core "$tokio" --port $port --threads "$threads" & ;;
       http-xcoro) XCORO_BACKEND=io_uring taskset -c $server_core "$build/examples/http_hello" \
                     $port >/dev/null & ;;
       http-go) GOMAXPROCS=1 taskset -c $server_core "$io/xcoro-go-echo" -http -port $port & ;;
@@ -170,6 +197,103 @@ else
   [ -x "$io/xcoro-go-echo" ] && servers+=(go) || echo "Go peer not built (go missing); skipped"
 fi
 hz=$(getconf CLK_TCK)
+
+# run.sh --threads N: the echo cases with N-thread servers, then exit.
+if [ -n "$threads" ]; then
+  tokio="${XCORO_TOKIO_ECHO:-$(find "$build" -path '*tokio*release/echo' -type f -perm -u+x \
+                               2>/dev/null | head -1)}"
+  servers=("xcoro-w$threads" xcoro-w1 "xcoro-w$threads-nospin")
+  [ -x "$io/xcoro-go-echo" ] && servers+=("go-$threads") ||
+    echo "Go peer not built (go missing); skipped"
+  if [ -n "$tokio" ] && [ -x "$tokio" ]; then
+    servers+=("tokio-$threads")
+  else
+    echo "Tokio echo peer not found under $build (bench/peers/tokio, built by CMake when" \
+      "cargo and Debian's librust-tokio-dev are there; or set XCORO_TOKIO_ECHO); skipped"
+  fi
+  case "$mode" in
+    quick) cpu_msgs=50000; cpu_rounds=3 ;;
+    full) cpu_msgs=400000; cpu_rounds=5 ;;
+    *) cpu_msgs=200000; cpu_rounds=5 ;;
+  esac
+  w="xcoro-w$threads"
+  echo
+  echo "== TCP echo, 64 B messages, $threads-thread servers: messages/s (closed loop)"
+  echo "   $w: xcoro on a $threads-worker runtime, one SO_REUSEPORT listener per worker;"
+  echo "   xcoro-w1: on one worker; $w-nospin: $w with busy polling off;"
+  echo "   go-$threads: GOMAXPROCS=$threads; tokio-$threads: the multi_thread runtime, $threads workers."
+  echo "   Every server and the (single-threaded) load generator run unpinned on cores" \
+    "$server_core:"
+  echo "   the client competes with the server for the same $threads cores, so msgs/s cannot"
+  echo "   scale with the workers; server CPU per message (count.sh --cpu --spread, median of"
+  echo "   $cpu_rounds runs of $cpu_msgs messages) is the honest scaling figure."
+  case_no=0
+  for conns in 64 1000; do
+    declare -A rate=() p50=() cpu=() ccpu=() med=() per_msg=()
+    case_no=$((case_no + 1))
+    for round in $(seq "$rounds"); do
+      order=()
+      for i in "${!servers[@]}"; do
+        order+=("${servers[$(( (i + case_no + round) % ${#servers[@]} ))]}")
+      done
+      for s in "${order[@]}"; do
+        if ! start_server "$s"; then
+          echo "  $s did not start; skipped"
+          [[ "$s" == xcoro* ]] && failures=$((failures + 1))
+          continue
+        fi
+        t0=$(server_ticks)
+        if out=$(taskset -c $client_core "$io/echo_client" "127.0.0.1:$port" "$conns" 64 \
+                 "$secs" "$warm"); then
+          t1=$(server_ticks)
+          read -r r l _ c <<<"$out"
+          rate[$s]+="$r "
+          p50[$s]+="$l "
+          ccpu[$s]+="$c "
+          cpu[$s]+="$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$secs" -v w="$warm" \
+                      'BEGIN { printf "%.0f", 100 * d / hz / (s + w) }') "
+        else
+          echo "  echo_client against $s failed (round $round)"
+          [[ "$s" == xcoro* ]] && failures=$((failures + 1))
+        fi
+        stop_server
+      done
+    done
+    for s in "${servers[@]}"; do
+      out=$(bash "$root/bench/io/count.sh" --cpu --spread "$build" "$s" "$conns" 64 0 \
+              "$cpu_msgs" "$cpu_rounds") || { echo "  count.sh --cpu $s failed"; continue; }
+      per_msg[$s]=$(awk '{ print $3 }' <<<"$out")
+    done
+    echo
+    echo "-- 64 B messages, $conns connections (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    printf "  %-16s %10s %8s %11s %11s %18s\n" server "msgs/s" "p50 us" "server cpu" \
+      "client cpu" "server ns CPU/msg"
+    for s in "${servers[@]}"; do
+      med[$s]=$(values "${rate[$s]:-}" | median)
+      printf "  %-16s %10.0f %8.0f %10.0f%% %10.0f%% %18s\n" "$s" "${med[$s]}" \
+        "$(values "${p50[$s]:-}" | median)" "$(values "${cpu[$s]:-}" | median)" \
+        "$(values "${ccpu[$s]:-}" | median)" "${per_msg[$s]:-n/a}"
+    done
+    # target NAME VALUE LIMIT [le]: "NAME VALUE (target >= LIMIT: met|MISSED)".
+    target() {
+      awk -v n="$1" -v v="$2" -v t="$3" -v le="${4:-}" 'BEGIN {
+        if (v == "n/a") { printf "  %-40s %6s\n", n, v; exit }
+        ok = (le != "") ? (v <= t) : (v >= t)
+        printf "  %-40s %6s (target %s %s: %s)\n", n, v, (le != "" ? "<=" : ">="), t,
+               ok ? "met" : "MISSED" }'
+    }
+    target "msgs/s $w / go-$threads" "$(ratio "${med[$w]}" "${med[go-$threads]:-0}")" 1.2
+    target "msgs/s $w / tokio-$threads" "$(ratio "${med[$w]}" "${med[tokio-$threads]:-0}")" 1.1
+    target "server CPU/msg $w / xcoro-w1" \
+      "$(ratio "${per_msg[$w]:-0}" "${per_msg[xcoro-w1]:-0}")" 1.1 le
+    echo "  (also: msgs/s $w / xcoro-w1 $(ratio "${med[$w]}" "${med[xcoro-w1]}")," \
+      "CPU/msg $w / go-$threads $(ratio "${per_msg[$w]:-0}" "${per_msg[go-$threads]:-0}")," \
+      "CPU/msg $w / tokio-$threads $(ratio "${per_msg[$w]:-0}" "${per_msg[tokio-$threads]:-0}"))"
+    unset rate p50 cpu ccpu med per_msg
+  done
+  [ "$failures" -gt 0 ] && { echo "run.sh: $failures xcoro measurement(s) failed" >&2; exit 1; }
+  exit 0
+fi
 
 declare -A rate p50 cpu ccpu
 case_no=0

@@ -1,7 +1,9 @@
-// The Go peer of bench/io: a TCP server on one OS thread running Go code (GOMAXPROCS=1),
-// one goroutine per connection, standard library only so that it builds offline.
+// The Go peer of bench/io: a TCP server on one OS thread running Go code (GOMAXPROCS=1;
+// -procs N for N), one goroutine per connection, standard library only so that it builds
+// offline.
 //
 //	xcoro-go-echo -port N          echo every byte back (the echo benchmark)
+//	xcoro-go-echo -port N -procs 2 the same with GOMAXPROCS=2 (run.sh --threads 2)
 //	xcoro-go-echo -port N -http    answer "hello" to every request, with the same request
 //	                               scan as examples/http_hello.cpp (the wrk benchmark)
 package main
@@ -67,8 +69,13 @@ func hello(c net.Conn) {
 func main() {
 	port := flag.Int("port", 0, "port on 127.0.0.1")
 	http := flag.Bool("http", false, "serve the HTTP hello instead of echo")
+	procs := flag.Int("procs", 1, "OS threads running Go code (GOMAXPROCS); bench/io/run.sh --threads")
 	flag.Parse()
-	runtime.GOMAXPROCS(1)
+	if *procs < 1 {
+		fmt.Fprintln(os.Stderr, "xcoro-go-echo: -procs must be at least 1")
+		os.Exit(2)
+	}
+	runtime.GOMAXPROCS(*procs)
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xcoro-go-echo:", err)

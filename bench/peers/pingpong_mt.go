@@ -4,8 +4,11 @@
 // with the time by another goroutine that pauses between sends. Standard library only, so
 // it builds offline with `go build`.
 //
-// Usage: xcoro-go-peer-mt -cap 0|1 [-n 20000] [-lock]
-//        xcoro-go-peer-mt -wake [-n 10000] [-pause-us 500] [-lock]
+// Usage:
+//
+//	xcoro-go-peer-mt -cap 0|1 [-n 20000] [-lock]
+//	xcoro-go-peer-mt -wake [-n 10000] [-pause-us 1000] [-lock]
+//
 // -lock wires each goroutine to an OS thread of its own (runtime.LockOSThread), so that a
 // message must cross threads; without it Go's scheduler places them (a goroutine woken by
 // a send usually runs next on the sender's thread).
@@ -91,13 +94,13 @@ func main() {
 	capacity := flag.Int("cap", 0, "channel capacity (0: unbuffered)")
 	n := flag.Int("n", 20000, "one-way messages to time, or wake-up samples for -wake")
 	wakeCase := flag.Bool("wake", false, "measure the wake-up latency of a blocked receiver")
-	pauseUs := flag.Int("pause-us", 500, "-wake: microseconds the sender sleeps before each send")
+	pauseUs := flag.Int("pause-us", 1000, "-wake: microseconds the sender sleeps before each send")
 	lock := flag.Bool("lock", false, "wire each goroutine to an OS thread of its own")
 	flag.Parse()
 	runtime.GOMAXPROCS(2)
 	if *wakeCase {
 		if *n < 100 || *pauseUs < 0 {
-			fmt.Fprintln(os.Stderr, "usage: xcoro-go-peer-mt -wake [-n >= 100] [-pause-us 500] [-lock]")
+			fmt.Fprintln(os.Stderr, "usage: xcoro-go-peer-mt -wake [-n >= 100] [-pause-us 1000] [-lock]")
 			os.Exit(2)
 		}
 		wake(*n/10, time.Duration(*pauseUs)*time.Microsecond, *lock) // warm-up
