@@ -22,7 +22,9 @@
 #           --floor): uring-reg, uring-fixed, uring-ms, uring-all; and for run.sh --threads
 #           (default busy polling, io_uring): xcoro-w1 (one-worker runtime), xcoro-wN (N
 #           workers, a listener each), xcoro-wN-nospin, go-N (GOMAXPROCS=N), tokio-N (the
-#           Tokio peer with N workers, when built: found under BUILD_DIR, or $XCORO_TOKIO_ECHO)
+#           Tokio peer with N workers, when built: found under BUILD_DIR, or $XCORO_TOKIO_ECHO);
+#           xcoro-epoll-wN is xcoro-wN on epoll, which callgrind can follow (its instructions
+#           per message against xcoro-epoll-rt1's: what a second worker adds in user space)
 #   N1 N2:  message counts (default 20000 60000); ROUNDS: --cpu runs (default 5)
 # Prints "<server> <conns>x<size>: " and then the instructions per message; the system calls
 # per message, total and by name; or the median server CPU time per message (ns) and the
@@ -90,6 +92,8 @@ run() {
     asio) cmd=("$io/echo_asio" $port) ;;
     go) env=(GOMAXPROCS=1); cmd=("$io/xcoro-go-echo" -port $port) ;;
     xcoro-w1) env=(XCORO_BACKEND=io_uring); cmd=("$io/echo_xcoro" $port --runtime) ;;
+    xcoro-epoll-w[0-9]*) env=(XCORO_BACKEND=epoll)
+      cmd=("$io/echo_xcoro" $port --threads "$(workers_of "${server#xcoro-epoll-}")") ;;
     xcoro-w[0-9]*-nospin) env=(XCORO_BACKEND=io_uring XCORO_BUSY_POLL_US=0)
       cmd=("$io/echo_xcoro" $port --threads "$(workers_of "$server")") ;;
     xcoro-w[0-9]*) env=(XCORO_BACKEND=io_uring)

@@ -15,7 +15,8 @@
 # Programs that were not built (no Boost.Coroutine, no go) or tools that are missing (wrk)
 # are skipped with a message. All traffic is on 127.0.0.1.
 #
-# Usage: bench/io/run.sh [--quick|--full] [--baseline DIR] [--echo-only] [BUILD_DIR]
+# Usage: bench/io/run.sh [--quick|--full] [--baseline DIR] [--echo-only] [--threads N]
+#                        [BUILD_DIR]
 #   (BUILD_DIR: build/release)
 #   --quick  1 s per echo case, one round, wrk 3 s: about 70 s (the showcase uses this)
 #   default  3 s per echo case, three rounds, wrk 5 s: about 6 minutes
