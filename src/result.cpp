@@ -25,6 +25,8 @@ class category_impl final : public std::error_category {
         return "end of stream";
       case errc::canceled:
         return "operation canceled";
+      case errc::host_not_found:
+        return "host not found";
     }
     return "unknown xcoro error";
   }

@@ -256,6 +256,19 @@ class XCORO_EXPORT tcp : public detail::descriptor {
   result<tcp> accept(milliseconds timeout);
   result<void> connect(const endpoint& e);
   result<void> connect(const endpoint& e, milliseconds timeout);
+  /// A new socket connected to `host`: aio::resolve(ex, host, port), then each address in
+  /// the order it returns until one accepts. The timeout bounds the whole call, the lookup
+  /// included: each attempt gets what is left of it. Errors: resolve's; when every address
+  /// fails, the last attempt's error (std::errc::connection_refused, std::errc::timed_out).
+  /// A cancellation point (errc::canceled ends it at once).
+  static result<tcp> connect(executor* ex, std::string_view host, std::uint16_t port);
+  static result<tcp> connect(executor* ex, std::string_view host, std::uint16_t port,
+                             milliseconds timeout);
+  /// A new socket connected to the first of `to`, in order, that accepts; the timeout bounds
+  /// the whole call. Errors: std::errc::invalid_argument if `to` is empty; the last
+  /// attempt's error when all fail; errc::canceled at once.
+  static result<tcp> connect(executor* ex, std::span<const endpoint> to);
+  static result<tcp> connect(executor* ex, std::span<const endpoint> to, milliseconds timeout);
   /// Reads what is available, at least one byte; errc::eof at end of stream.
   result<std::size_t> read(std::span<std::byte> buf);
   result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
@@ -576,4 +589,5 @@ class XCORO_EXPORT async_notification : public detail::descriptor {
 }  // namespace xcoro::aio
 
 #include "xcoro/signal.hpp"  // aio::signal_set
+#include "xcoro/resolve.hpp"  // aio::resolve
 #include "xcoro/buffered.hpp"  // aio::buffered_reader, aio::buffered_writer

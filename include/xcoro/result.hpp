@@ -22,6 +22,7 @@ enum class errc {
   deadlock,             ///< Nothing can make progress and the coroutine is not finished.
   eof,                  ///< End of stream.
   canceled,             ///< The operation was cancelled.
+  host_not_found,       ///< Name resolution: the host name does not exist or has no address.
 };
 
 /// The error category of `errc`; its name is "xcoro".

@@ -151,6 +151,8 @@ int to_c(std::error_code ec) noexcept {
         return XCORO_EEOF;
       case errc::canceled:
         return XCORO_ECANCELED;
+      case errc::host_not_found:
+        break;  // no C call resolves names
     }
     return XCORO_EINVAL;
   }
