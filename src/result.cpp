@@ -27,6 +27,12 @@ class category_impl final : public std::error_category {
         return "operation canceled";
       case errc::host_not_found:
         return "host not found";
+      case errc::tls_handshake_failed:
+        return "TLS handshake failed";
+      case errc::tls_bad_certificate:
+        return "TLS peer certificate did not verify";
+      case errc::tls_truncated:
+        return "TLS stream truncated: the peer closed without close_notify";
     }
     return "unknown xcoro error";
   }

@@ -23,6 +23,13 @@ enum class errc {
   eof,                  ///< End of stream.
   canceled,             ///< The operation was cancelled.
   host_not_found,       ///< Name resolution: the host name does not exist or has no address.
+  /// The TLS handshake failed: a protocol error, an alert from the peer, no common ALPN
+  /// protocol, or the peer closed the connection during it.
+  tls_handshake_failed,
+  /// The TLS peer's certificate did not verify: expired, another name, an unknown CA.
+  tls_bad_certificate,
+  /// The TLS peer closed the connection without close_notify: what was read may be cut short.
+  tls_truncated,
 };
 
 /// The error category of `errc`; its name is "xcoro".
@@ -30,6 +37,17 @@ XCORO_EXPORT const std::error_category& category() noexcept;
 
 /// Makes an `std::error_code` of category `xcoro::category()`.
 XCORO_EXPORT std::error_code make_error_code(errc e) noexcept;
+
+/// Whether `ec` is the xcoro error `e`: `ec` is `make_error_code(e)`, or an error of another
+/// category that names `e` as its condition (`ec.default_error_condition()`): a TLS error of
+/// `aio::tls_category()` that carries OpenSSL's text compares equal to
+/// errc::tls_bad_certificate, for example. Found by argument-dependent lookup, so
+/// `r.error() == errc::eof` means this. Errors of the system and generic categories never
+/// compare equal to an xcoro error.
+inline bool operator==(const std::error_code& ec, errc e) noexcept {
+  return ec.category().equivalent(ec.value(),
+                                  std::error_condition(static_cast<int>(e), category()));
+}
 
 namespace detail {
 /// Prints "xcoro: <what>, in <the running coroutine>" on one line of stderr and aborts.

@@ -151,8 +151,8 @@ int to_c(std::error_code ec) noexcept {
         return XCORO_EEOF;
       case errc::canceled:
         return XCORO_ECANCELED;
-      case errc::host_not_found:
-        break;  // no C call resolves names
+      default:  // no C code of their own (host_not_found: no C call resolves names)
+        break;
     }
     return XCORO_EINVAL;
   }
