@@ -8,6 +8,9 @@ set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev libbenchmark-dev
           libboost-context-dev liburing-dev libboost-fiber-dev golang-go
           libboost-coroutine-dev wrk "$@")
+# libssl-dev builds xcoro::tls (<xcoro/tls.hpp>); the openssl and curl tools run its tests
+# and the https_hello example's.
+packages+=(libssl-dev openssl curl)
 
 missing=()
 for p in "${packages[@]}"; do
