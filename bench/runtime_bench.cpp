@@ -375,6 +375,7 @@ struct percentiles {
   double p50 = -1;
   double p99 = -1;
   double max = -1;
+  double send_p50 = -1;  // what the send itself took the sender, µs
 };
 
 // The same quantiles as the Go peer: the sample at index q * (n - 1) of the sorted samples.
@@ -395,14 +396,26 @@ double us_since(clock_type::time_point stamp) {
   return std::chrono::duration<double, std::micro>(clock_type::now() - stamp).count();
 }
 
+// Latencies and the sender's own cost of each send, in µs.
+struct wake_samples {
+  std::vector<double> latency;
+  std::vector<double> send;
+  percentiles summary() const {
+    percentiles p = summarize(latency);
+    p.send_p50 = summarize(send).p50;
+    return p;
+  }
+};
+
 // A waits in recv on its worker; B, on the other worker, sleeps 1 ms (A's loop has nothing
 // to do all that time, so it parks: its adaptive busy-poll window closes after a long sleep)
-// and sends the time. Returns the latencies in µs.
-std::vector<double> xcoro_wake(xcoro::runtime& rt, std::size_t samples) {
+// and sends the time.
+wake_samples xcoro_wake(xcoro::runtime& rt, std::size_t samples) {
   using stamp_channel = xcoro::channel<clock_type::time_point>;
   auto ch = make_on_worker<stamp_channel>(rt, xcoro::channel_options{.capacity = 1});
-  std::vector<double> lat;
-  lat.reserve(samples);
+  wake_samples w;
+  w.latency.reserve(samples);
+  w.send.reserve(samples);
   std::atomic<int> arrived{0};
   on_two_workers(
       rt,
@@ -413,38 +426,43 @@ std::vector<double> xcoro_wake(xcoro::runtime& rt, std::size_t samples) {
           if (!t) {
             fail("the wake-up channel closed");
           }
-          lat.push_back(us_since(*t));
+          w.latency.push_back(us_since(*t));
         }
       },
       [&] {
         meet(arrived);
         for (std::size_t i = 0; i < samples; ++i) {
           (void)aio::sleep(nullptr, pause);
-          (void)ch->send(clock_type::now());
+          auto t = clock_type::now();
+          (void)ch->send(t);
+          w.send.push_back(us_since(t));
         }
       });
-  return lat;
+  return w;
 }
 
 // Boost.Fiber: a thread's main fiber waits in pop (its thread blocks in the round_robin
 // scheduler's condition variable); another thread sleeps 1 ms and pushes the time.
-std::vector<double> fiber_wake(std::size_t samples) {
+wake_samples fiber_wake(std::size_t samples) {
   boost::fibers::buffered_channel<clock_type::time_point> ch(2);
-  std::vector<double> lat;
-  lat.reserve(samples);
+  wake_samples w;
+  w.latency.reserve(samples);
+  w.send.reserve(samples);
   std::thread sender([&] {
     for (std::size_t i = 0; i < samples; ++i) {
       std::this_thread::sleep_for(pause);
-      ch.push(clock_type::now());
+      auto t = clock_type::now();
+      ch.push(t);
+      w.send.push_back(us_since(t));
     }
   });
   for (std::size_t i = 0; i < samples; ++i) {
     clock_type::time_point t;
     ch.pop(t);
-    lat.push_back(us_since(t));
+    w.latency.push_back(us_since(t));
   }
   sender.join();
-  return lat;
+  return w;
 }
 
 void run_wake(xcoro::runtime& rt, const options& o) {
@@ -456,21 +474,25 @@ void run_wake(xcoro::runtime& rt, const options& o) {
   std::printf("   boost-2t:  receiver's thread blocked in round_robin's condition variable\n");
   std::printf("   go:        GOMAXPROCS=2; Go may run the receiver on the sender's thread\n");
   std::printf("   go-lock:   receiver and sender each wired to a thread (LockOSThread)\n");
-  std::printf("%-11s %9s %9s %9s\n", "", "p50", "p99", "max");
+  std::printf("   send: the sender's own time in the send call (p50), which the wake-up of a\n");
+  std::printf("   parked thread is part of\n");
+  std::printf("%-11s %9s %9s %9s %9s\n", "", "p50", "p99", "max", "send");
   auto row = [](const char* name, percentiles p) {
-    if (p.p50 < 0) {
-      std::printf("%-11s %9s %9s %9s\n", name, "n/a", "n/a", "n/a");
-    } else if (p.max < 0) {
-      std::printf("%-11s %9.1f %9.1f %9s\n", name, p.p50, p.p99, "n/a");
-    } else {
-      std::printf("%-11s %9.1f %9.1f %9.1f\n", name, p.p50, p.p99, p.max);
+    std::printf("%-11s", name);
+    for (double v : {p.p50, p.p99, p.max, p.send_p50}) {
+      if (v < 0) {
+        std::printf(" %9s", "n/a");
+      } else {
+        std::printf(" %9.1f", v);
+      }
     }
+    std::printf("\n");
     std::fflush(stdout);
   };
   xcoro_wake(rt, 100);  // warm-up
-  percentiles x = summarize(xcoro_wake(rt, o.samples));
+  percentiles x = xcoro_wake(rt, o.samples).summary();
   row("xcoro-2w", x);
-  row("boost-2t", summarize(fiber_wake(o.samples)));
+  row("boost-2t", fiber_wake(o.samples).summary());
   percentiles g, gl;
   if (go) {
     double v[2];
