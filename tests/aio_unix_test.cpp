@@ -387,6 +387,59 @@ TEST_F(AioUnix, ReadAndConnectTimeOutOrSucceedInTime) {
   });
 }
 
+// A connect to a listener whose backlog is full waits: it times out while nobody accepts,
+// is cancelled by aio::cancel, and completes once the server accepts. (On epoll the kernel
+// says EAGAIN and never wakes a poller of the connecting socket: a readiness wait would
+// last until the timeout; the test caught that.)
+TEST_F(AioUnix, ConnectToAFullBacklogWaitsForAnAccept) {
+  std::string name = abstract_name("backlog");
+  auto l = aio::unix_socket::open(nullptr);
+  ASSERT_TRUE(l);
+  ASSERT_TRUE(l->bind(name));
+  ASSERT_TRUE(l->listen(0));  // one connection waits; the next finds the backlog full
+  auto r = aio::run(nullptr, [&] {
+    auto first = aio::unix_socket::open(nullptr);
+    ASSERT_TRUE(first);
+    ASSERT_TRUE(first->connect(name, long_timeout));
+    auto second = aio::unix_socket::open(nullptr);
+    ASSERT_TRUE(second);
+    auto t0 = clock_type::now();
+    auto late = second->connect(name, short_timeout);
+    ASSERT_FALSE(late);
+    EXPECT_EQ(late.error(), std::errc::timed_out);
+    EXPECT_GE(ms_since(t0), short_timeout.count());
+    std::error_code got;
+    auto connector = xcoro::xasync([&] { got = second->connect(name).error(); });
+    auto canceller = xcoro::xasync([&] {
+      EXPECT_TRUE(aio::sleep(nullptr, 5ms));
+      EXPECT_TRUE(aio::cancel(connector->frame()));
+    });
+    xcoro::xawait(*canceller);
+    xcoro::xawait(*connector);
+    EXPECT_EQ(got, xcoro::errc::canceled);
+    auto acceptor = xcoro::xasync([&]() -> xcoro::result<void> {
+      auto s = aio::sleep(nullptr, short_timeout);
+      if (!s) {
+        return s.error();
+      }
+      for (int i = 0; i < 2; ++i) {
+        auto a = l->accept(long_timeout);
+        if (!a) {
+          return a.error();
+        }
+      }
+      return {};
+    });
+    t0 = clock_type::now();
+    auto in_time = second->connect(name, long_timeout);
+    EXPECT_TRUE(in_time) << in_time.error().message();
+    EXPECT_GE(ms_since(t0), short_timeout.count() - 1);
+    auto accepted = xcoro::xawait(*acceptor);
+    EXPECT_TRUE(accepted) << accepted.error().message();
+  });
+  ASSERT_TRUE(r);
+}
+
 // A write_all to a peer that never reads ends at its deadline with timed_out, having
 // written less than all (the socket buffers are far smaller than 16 MiB).
 TEST_F(AioUnix, WriteAllToAPeerThatDoesNotReadTimesOut) {

@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 
@@ -47,11 +49,50 @@ result<unix_address> address_of(std::string_view path) {
   return a;
 }
 
+/// connect on the epoll backend. A non-blocking AF_UNIX connect to a listener whose
+/// backlog is full fails with EAGAIN (not EINPROGRESS), and when the backlog drains the
+/// kernel wakes only connectors blocked in connect, never a poller of the connecting
+/// socket: the readiness wait of tcp's path would last until its timeout even after the
+/// server accepted (seen on Linux 6.18; io_uring is not affected, its connect waits in the
+/// kernel). So this tries the connect itself and, while the backlog is full, tries again
+/// after a sleep on the loop that starts at 1 ms and doubles up to 64 ms. The sleeps are
+/// the cancellation points.
+result<void> connect_retrying(executor* ex, int fd, const unix_address& a,
+                              const milliseconds* timeout) {
+  std::int64_t deadline = detail::deadline_of(timeout);
+  milliseconds backoff{1};
+  for (;;) {
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.sun), a.len) == 0) {
+      return {};
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno != EAGAIN) {
+      return std::error_code(errno, std::system_category());
+    }
+    milliseconds left{0};
+    const milliseconds* t = detail::time_left(deadline, left);
+    if (t != nullptr && left.count() == 0) {
+      return std::make_error_code(std::errc::timed_out);
+    }
+    if (result<void> slept = aio::sleep(ex, t != nullptr ? std::min(backoff, left) : backoff);
+        !slept) {
+      return slept.error();
+    }
+    backoff = std::min(backoff * 2, milliseconds(64));
+  }
+}
+
 result<void> connect_to(executor* ex, int fd, std::string_view path,
                         const milliseconds* timeout) {
   result<unix_address> a = address_of(path);
   if (!a) {
     return a.error();
+  }
+  executor& e = detail::resolve_op(ex, "unix_socket::connect");
+  if (e.get_loop().impl().wants_nonblocking()) {
+    return connect_retrying(ex, fd, *a, timeout);
   }
   // `a` lives in this frame until the op completes, as connect needs.
   return detail::socket_connect(ex, "unix_socket::connect", fd,
