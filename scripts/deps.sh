@@ -3,9 +3,10 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 
+# netcat-openbsd (nc with -U and -N) runs the chat_server example's test.
 # libboost-fiber-dev and golang-go are only the peers of xcoro-channel-bench and bench/io;
 # libboost-coroutine-dev (boost::asio::spawn in Boost 1.74) and wrk only serve bench/io.
-packages=(cmake ninja-build g++ make pkg-config libgtest-dev libbenchmark-dev
+packages=(cmake ninja-build g++ make pkg-config libgtest-dev libbenchmark-dev netcat-openbsd
           libboost-context-dev liburing-dev libboost-fiber-dev golang-go
           libboost-coroutine-dev wrk "$@")
 # libssl-dev builds xcoro::tls (<xcoro/tls.hpp>); the openssl and curl tools run its tests
