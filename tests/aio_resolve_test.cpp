@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "support/aio_fixture.hpp"
+#include "support/test_stacks.hpp"
 #include "xcoro/xcoro.hpp"
 
 namespace {
@@ -450,6 +451,13 @@ TEST_F(Resolve, ConnectDeadlineIncludesTheLookup) {
     g.release();
   });
   ASSERT_TRUE(r);
+}
+
+// Misuse names the call: a lookup with no executor, given or in the env.
+TEST(ResolveDeath, NoExecutor) {
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
+  EXPECT_DEATH((void)aio::resolve(nullptr, "localhost", 80), "aio::resolve");
+  EXPECT_DEATH((void)aio::tcp::connect(nullptr, "localhost", 80), "aio::resolve");
 }
 
 // Lookups from coroutines on two workers of a runtime: each is woken through its own

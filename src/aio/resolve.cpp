@@ -291,6 +291,8 @@ result<std::vector<endpoint>> resolve_for(executor* ex, std::string_view host,
     return std::make_error_code(std::errc::timed_out);
   }
 
+  // Checked here so that misuse (no env executor, or another thread's) names this call.
+  (void)detail::resolve_op(ex, "aio::resolve");
   auto note = async_notification::create(ex);
   if (!note) {
     return note.error();
