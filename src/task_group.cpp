@@ -9,6 +9,7 @@
 #include <exception>
 #include <optional>
 
+#include "xcoro/detail/shared_lock.hpp"
 #include "xcoro/detail/wait_kind.hpp"
 #include "xcoro/detail/wait_queue.hpp"
 #include "xcoro/executor.hpp"
@@ -47,6 +48,12 @@ void free_child(group_child* n) noexcept {
   coro* c = n->c;
   n->destroy_storage(n);
   detail::coro_free(c);
+}
+
+/// The job that frees a finished child of a shared group, on the child's worker: it runs
+/// from that worker's executor, so after the child switched away from its stack for good.
+void release_child(void* p) noexcept {
+  free_child(static_cast<group_child*>(p));
 }
 
 /// One step of the env executor from root; of the whole loop when one drives it (an aio
@@ -92,6 +99,7 @@ void write_line(char* line, int n, std::size_t capacity) noexcept {
 }  // namespace
 
 void task_group::adopt(group_child* n) noexcept {
+  detail::shared_guard g(lock());
   push_front(running_, n);
   ++size_;
   if (cancelled_ || failed_) {
@@ -100,11 +108,15 @@ void task_group::adopt(group_child* n) noexcept {
 }
 
 void task_group::child_ended(group_child* n, std::error_code ec, std::exception_ptr ep) noexcept {
+  detail::shared_guard g(lock());
   unlink(running_, n);
   --size_;
-  // Earlier finished children have switched away for good; this one still runs on its
-  // stack until it returns to its starter, so it waits in the finished list.
-  release_finished();
+  // Earlier finished children of this thread have switched away for good; this one still
+  // runs on its stack until it returns to its starter, so it waits in the finished list.
+  // In a shared group, a child is freed by its own thread (its stack allocator is that
+  // thread's), or, if the group goes first, through its worker's executor (close()).
+  free_finished_here();
+  n->home = get_env().executor;
   push_front(finished_, n);
   bool failed = ep != nullptr || (ec && ec != errc::canceled);
   if (failed && !failed_) {
@@ -124,9 +136,15 @@ void task_group::child_ended(group_child* n, std::error_code ec, std::exception_
 }
 
 void task_group::release_finished() const noexcept {
+  detail::shared_guard g(lock());
+  free_finished_here();
+}
+
+void task_group::free_finished_here() const noexcept {
   for (group_child* n = finished_; n != nullptr;) {
     group_child* next = n->next;
-    if (n->c->status() == status::done) {
+    // Another worker's child is its worker's to free; its status is not read here.
+    if (a::owner(n->c) == &detail::tls && n->c->status() == status::done) {
       unlink(finished_, n);
       free_child(n);
     }
@@ -144,18 +162,29 @@ bool task_group::join(const char* call, bool may_throw) {
   detail::thread_state& t = detail::tls;
   coro* self = t.running_coroutine();
   if (self == nullptr) {
-    while (size_ != 0) {
+    for (;;) {
+      {
+        detail::shared_guard g(lock());
+        if (size_ == 0) {
+          return true;
+        }
+      }
       if (!step_root_loop()) {
         return false;
       }
     }
-    return true;
   }
   executor* ex = get_env().executor;
-  while (size_ != 0) {
+  for (;;) {
+    // Declared first, so that the entry below leaves the queue under it.
+    detail::shared_guard g(lock());
+    if (size_ == 0) {
+      return true;
+    }
     // A plain waiter: a cancel of this coroutine does not withdraw it (docs/cancel.md).
     // Without an executor only a child returning to its starter (this coroutine, if it
-    // spawned them) resumes it; each return is checked here.
+    // spawned them) resumes it; each return is checked here. A shared group always has
+    // one (its worker's), through which children on other workers wake it.
     std::optional<detail::waiter> w;
     std::optional<detail::wait_entry> e;
     struct registration {
@@ -168,22 +197,25 @@ bool task_group::join(const char* call, bool may_throw) {
     } reg{nullptr};
     if (ex != nullptr) {
       w.emplace(ex, call);
+      w->lock = lock();
       e.emplace(*w);
       waiters_.push_back(*e);
     } else {
       a::begin_wait(self, &join_kind, const_cast<char*>(call));
       reg.c = self;
     }
+    g.release();
     do {
       if (detail::suspend_to_resumer(t, call)) {
+        g.reacquire();
         if (may_throw) {
           detail::throw_forced_unwind(self);  // as xsuspend does; e and w unlink themselves
         }
         return false;
       }
-    } while (w ? !w->signalled : size_ != 0);
+    } while (w ? !w->is_signalled() : size_ != 0);
+    g.reacquire();
   }
-  return true;
 }
 
 result<void> task_group::wait() {
@@ -193,17 +225,30 @@ result<void> task_group::wait() {
     return errc::deadlock;
   }
   release_finished();
-  if (failed_) {
-    observed_ = true;
+  std::error_code error;
+  std::exception_ptr exception;
+  bool failed;
+  bool cancelled;
+  {
+    detail::shared_guard g(lock());
+    failed = failed_;
+    if (failed) {
+      observed_ = true;
+      error = error_;
+      exception = exception_;
+    }
+    cancelled = cancelled_;
+  }
+  if (failed) {
 #if defined(__cpp_exceptions)
-    if (exception_) {
-      std::rethrow_exception(exception_);
+    if (exception) {
+      std::rethrow_exception(exception);
     }
 #endif
-    return error_;
+    return error;
   }
   coro* self = detail::tls.running_coroutine();
-  if (cancelled_ || (self != nullptr && a::cancel_pending(self))) {
+  if (cancelled || (self != nullptr && a::cancel_pending(self))) {
     return errc::canceled;
   }
   return {};
@@ -211,6 +256,7 @@ result<void> task_group::wait() {
 
 void task_group::cancel() noexcept {
   check_thread("task_group::cancel");
+  detail::shared_guard g(lock());
   cancelled_ = true;
   stop_children();
 }
@@ -218,13 +264,21 @@ void task_group::cancel() noexcept {
 std::size_t task_group::size() const noexcept {
   check_thread("task_group::size");
   release_finished();
+  detail::shared_guard g(lock());
   return size_;
 }
 
 void task_group::close(bool unwind) noexcept {
   check_thread("~task_group");
-  if (size_ != 0) {
-    stop_children();
+  bool running;
+  {
+    detail::shared_guard g(lock());
+    running = size_ != 0;
+    if (running) {
+      stop_children();
+    }
+  }
+  if (running) {
     coro* self = detail::tls.running_coroutine();
     // A coroutine being unwound by its destroyed frame_t, or drained (its frame_t was
     // destroyed without exceptions), cannot suspend to wait: nothing would resume it for
@@ -233,10 +287,25 @@ void task_group::close(bool unwind) noexcept {
       join("~task_group", false);
     }
     // What still runs can never finish: destroy it as a frame_t destroys its coroutine.
-    // Unwinding a child ends its function, which moves it to the finished list.
-    while (running_ != nullptr) {
-      group_child* n = running_;
+    // Unwinding a child ends its function, which takes it off the running list. Only
+    // this thread's children can be destroyed here; one running on another worker of a
+    // shared group, which could not be waited for, is refused by name.
+    for (;;) {
+      group_child* n;
+      {
+        detail::shared_guard g(lock());
+        n = running_;
+        if (n == nullptr) {
+          break;
+        }
+        if (detail::coro_access::owner(n->c) != &detail::tls) {
+          detail::fatal("~task_group", detail::tls.cur(),
+                        "cannot wait for a child running on another worker (it is being "
+                        "unwound or drained); wait() for the group before that");
+        }
+      }
       detail::coro_retire(n->c, unwind);
+      detail::shared_guard g(lock());
       if (running_ == n) {
         unlink(running_, n);
         --size_;
@@ -244,7 +313,21 @@ void task_group::close(bool unwind) noexcept {
       }
     }
   }
-  release_finished();
+  detail::shared_guard g(lock());
+  free_finished_here();
+  // What is left of a shared group finished on other workers, which free it once it has
+  // left its stack.
+  while (group_child* n = runtime_ != nullptr ? finished_ : nullptr) {
+    unlink(finished_, n);
+    if (n->home == nullptr) {
+      detail::fatal("~task_group", n->c,
+                    "finished on a runtime's worker without an env executor to be freed "
+                    "through");
+    }
+    n->release.fn = &release_child;
+    n->release.userdata = n;
+    n->home->run_soon(n->release);
+  }
   if (!waiters_.idle()) {
     detail::fatal("~task_group", detail::tls.cur(),
                   "destroyed a task_group while another coroutine waits in its wait()");
@@ -281,8 +364,8 @@ void task_group::close(bool unwind) noexcept {
 
 void task_group::wrong_thread(const char* call) noexcept {
   detail::fatal(call, detail::tls.cur(),
-                "used a task_group made on another thread (a group belongs to the thread, or "
-                "runtime worker, that made it)");
+                "used a task_group made on another thread (a group made outside a runtime "
+                "belongs to its thread; one made on a worker, to that runtime's workers)");
 }
 
 }  // namespace xcoro

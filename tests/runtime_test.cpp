@@ -751,6 +751,212 @@ TEST_P(Runtime, CancelAndDeadlineOfAWaitOnASharedChannel) {
   EXPECT_EQ(ch->size(), 0u);
 }
 
+/// Waits, without blocking the worker, until `flag` is set.
+void await_flag(const std::atomic<bool>& flag) {
+  while (!flag.load()) {
+    EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+  }
+}
+
+// A group made on one worker takes children spawned from coroutines on every worker: each
+// runs where it was spawned, carries a value that owns memory, and the owner's wait()
+// returns once all of them, wherever they ran, have finished.
+TEST_P(Runtime, ATaskGroupTakesChildrenSpawnedFromEveryWorker) {
+  auto rt = make();
+  constexpr int spawners = 4;
+  constexpr int per_spawner = 50;
+  std::atomic<xcoro::task_group*> group{nullptr};
+  std::atomic<int> arrived{0};
+  std::atomic<int> spawned{0};
+  std::mutex m;
+  std::multiset<int> ran;
+  std::set<int> workers;
+  bool all_done_at_wait = false;
+  auto spawner = [&](int base) {
+    meet(arrived, spawners + 1);
+    for (int i = 0; i < per_spawner; ++i) {
+      auto r = group.load()->spawn(
+          [&](counted v) {
+            EXPECT_TRUE(aio::sleep(nullptr, 1ms));  // suspend, so that children overlap
+            EXPECT_TRUE(v.intact());
+            std::lock_guard<std::mutex> hold(m);
+            ran.insert(v.value());
+            workers.insert(xcoro::this_worker());
+          },
+          counted(base + i));
+      EXPECT_TRUE(r) << r.error().message();
+    }
+    ++spawned;
+  };
+  auto owner = [&] {
+    xcoro::task_group g;
+    group.store(&g);
+    meet(arrived, spawners + 1);
+    while (spawned.load() < spawners) {
+      EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+    }
+    EXPECT_TRUE(g.wait());
+    EXPECT_EQ(g.size(), 0u);
+    std::lock_guard<std::mutex> hold(m);
+    all_done_at_wait = ran.size() == spawners * per_spawner;
+  };
+  together(rt, {owner, [&] { spawner(0); }, [&] { spawner(1000); }, [&] { spawner(2000); },
+                [&] { spawner(3000); }});
+  EXPECT_TRUE(all_done_at_wait);
+  ASSERT_EQ(ran.size(), std::size_t{spawners * per_spawner});
+  for (int s = 0; s < spawners; ++s) {
+    for (int i = 0; i < per_spawner; ++i) {
+      EXPECT_EQ(ran.count(s * 1000 + i), 1u) << s * 1000 + i;
+    }
+  }
+  if (GetParam() > 1) {
+    EXPECT_GT(workers.size(), 1u) << "every child ran on one worker";
+  }
+}
+
+// A child that fails on one worker cancels its siblings blocked on other workers (in a
+// sleep and in a shared channel's recv), and the owner's wait() reports that failure.
+TEST_P(Runtime, AChildFailingOnOneWorkerCancelsItsSiblingsOnOthers) {
+  auto rt = make();
+  auto ch = make_shared_object<xcoro::channel<std::string>>(rt, xcoro::channel_options{});
+  std::atomic<xcoro::task_group*> group{nullptr};
+  std::atomic<int> arrived{0};
+  std::atomic<int> blocked{0};
+  std::atomic<int> canceled{0};
+  std::atomic<bool> failer_spawned{false};
+  std::string outcome;
+  auto sleeper = [&] {
+    meet(arrived, 4);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(group.load()->spawn([&](std::string tag) {
+        ++blocked;
+        auto r = aio::sleep(nullptr, 60000ms);
+        if (r.error() == xcoro::errc::canceled && tag == "sleeper") {
+          ++canceled;
+        }
+      }, std::string("sleeper")));
+      EXPECT_TRUE(group.load()->spawn([&] {
+        ++blocked;
+        auto v = ch->recv();
+        if (!v && xcoro::cancel_requested()) {
+          ++canceled;
+        }
+      }));
+    }
+  };
+  auto failer = [&] {
+    meet(arrived, 4);
+    while (blocked.load() < 12) {
+      EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+    }
+    EXPECT_TRUE(group.load()->spawn([]() -> xcoro::result<int> {
+      return std::make_error_code(std::errc::io_error);
+    }));
+    failer_spawned.store(true);
+  };
+  auto owner = [&] {
+    xcoro::task_group g;
+    group.store(&g);
+    meet(arrived, 4);
+    await_flag(failer_spawned);
+    auto r = g.wait();
+    outcome = r ? "success" : r.error().message();
+  };
+  together(rt, {owner, sleeper, sleeper, failer});
+  EXPECT_EQ(outcome, std::make_error_code(std::errc::io_error).message());
+  EXPECT_EQ(canceled.load(), 12);
+  (void)rt.block_on([&] { ch.reset(); });
+}
+
+// cancel() from a coroutine on a third worker stops children that block on every worker;
+// the owner's wait() returns errc::canceled, and a child spawned afterwards is born
+// cancelled.
+TEST_P(Runtime, CancelASharedGroupFromAThirdWorker) {
+  auto rt = make();
+  std::atomic<xcoro::task_group*> group{nullptr};
+  std::atomic<int> arrived{0};
+  std::atomic<int> blocked{0};
+  std::atomic<int> canceled{0};
+  std::atomic<bool> cancel_sent{false};
+  std::atomic<bool> late_spawned{false};
+  bool late_born_cancelled = false;
+  std::string outcome;
+  auto block_here = [&] {
+    EXPECT_TRUE(group.load()->spawn([&](std::unique_ptr<int> p) {
+      ++blocked;
+      if (aio::sleep(nullptr, 60000ms).error() == xcoro::errc::canceled && *p == 7) {
+        ++canceled;
+      }
+    }, std::make_unique<int>(7)));
+  };
+  auto spawner = [&] {
+    meet(arrived, 4);
+    block_here();
+    block_here();
+    await_flag(cancel_sent);
+    EXPECT_TRUE(group.load()->spawn([&] { late_born_cancelled = xcoro::cancel_requested(); }));
+    late_spawned.store(true);
+  };
+  auto owner = [&] {
+    xcoro::task_group g;
+    group.store(&g);
+    meet(arrived, 4);
+    block_here();
+    while (blocked.load() < 5) {
+      EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+    }
+    await_flag(late_spawned);
+    auto r = g.wait();
+    outcome = r ? "success" : r.error().message();
+  };
+  auto canceller = [&] {
+    meet(arrived, 4);
+    while (blocked.load() < 5) {
+      EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+    }
+    group.load()->cancel();
+    cancel_sent.store(true);
+  };
+  together(rt, {owner, spawner, spawner, canceller});
+  EXPECT_EQ(outcome, make_error_code(xcoro::errc::canceled).message());
+  EXPECT_EQ(canceled.load(), 5);
+  EXPECT_TRUE(late_born_cancelled);
+}
+
+// A group made on one worker and destroyed by a coroutine on another, while its children
+// block in sleeps on several workers: the destructor cancels them, waits for every one and
+// frees them on their own workers; nothing leaks.
+TEST_P(Runtime, DestroyingASharedGroupFromAnotherWorkerCancelsAndJoinsEveryChild) {
+  auto rt = make();
+  auto g = make_shared_object<xcoro::task_group>(rt);
+  std::atomic<int> arrived{0};
+  std::atomic<int> blocked{0};
+  std::atomic<int> finished{0};
+  int finished_after_destructor = -1;
+  auto spawner = [&](int n) {
+    meet(arrived, 4);
+    for (int i = 0; i < n; ++i) {
+      EXPECT_TRUE(g->spawn([&](counted v) {
+        ++blocked;
+        (void)aio::sleep(nullptr, 60000ms);
+        EXPECT_TRUE(v.intact());
+        ++finished;
+      }, counted(i)));
+    }
+  };
+  auto destroyer = [&] {
+    meet(arrived, 4);
+    while (blocked.load() < 30) {
+      EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+    }
+    g.reset();
+    finished_after_destructor = finished.load();
+  };
+  together(rt, {[&] { spawner(10); }, [&] { spawner(10); }, [&] { spawner(10); }, destroyer});
+  EXPECT_EQ(finished_after_destructor, 30);
+  EXPECT_EQ(ledger().live(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, Runtime, ::testing::Values(1u, 2u, 8u),
                          [](const auto& info) { return std::to_string(info.param) + "workers"; });
 
@@ -825,9 +1031,10 @@ TEST(RuntimeMisuse, DroppingAnUnfinishedSpawnedFrameAborts) {
       "was spawned and has not finished");
 }
 
-// A task_group belongs to the thread that made it: one made in root and used from a
-// worker's coroutine, or made on one worker and used from another, is refused by name
-// rather than raced on.
+// A task_group made outside a runtime belongs to its thread, and one made on a worker to
+// that runtime's workers: a group made in root and used from a worker's coroutine, or made
+// on one runtime's worker and used from another runtime's, is refused by name rather than
+// raced on.
 TEST(RuntimeMisuse, UsingATaskGroupFromAnotherThreadAborts) {
   if (auto l = aio::loop::create(); !l) {
     GTEST_SKIP() << "backend unavailable here: " << l.error().message();
@@ -841,16 +1048,17 @@ TEST(RuntimeMisuse, UsingATaskGroupFromAnotherThreadAborts) {
       "xcoro: task_group::spawn: .*used a task_group made on another thread");
   EXPECT_DEATH(
       {
-        auto rt = xcoro::runtime::create({.threads = 2});
+        auto first = xcoro::runtime::create({.threads = 1});
+        auto second = xcoro::runtime::create({.threads = 1});
         std::atomic<xcoro::task_group*> shared{nullptr};
         std::thread owner([&] {
-          (void)rt->block_on([&] {
+          (void)first->block_on([&] {
             xcoro::task_group g;
             shared.store(&g);
             (void)aio::sleep(nullptr, 60000ms);
           });
         });
-        (void)rt->block_on([&] {
+        (void)second->block_on([&] {
           while (shared.load() == nullptr) {
             (void)aio::sleep(nullptr, 1ms);
           }

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "support/counted.hpp"
+#include "support/in_root.hpp"
 #include "support/test_stacks.hpp"
 #include "xcoro/channel.hpp"
 #include "xcoro/config.hpp"
@@ -412,6 +413,7 @@ TEST(TaskGroup, SpawnLeavesNothingBehindWhenStoringTheArgumentsThrows) {
 // In root with nothing to run the children, wait() cannot wait: it says so. The destructor
 // then drops the child as a frame_t would (unwinding it where exceptions exist).
 TEST(TaskGroup, WaitInRootWithNothingToMakeProgressReportsADeadlock) {
+  XCORO_TEST_REQUIRES_ROOT();
   xcoro::env saved = xcoro::get_env();
   xcoro::get_env().executor = nullptr;
   live_coroutines count;
@@ -529,6 +531,7 @@ struct blocked_children {
 // From root, with a plain executor: the destructor cancels the children and runs the
 // executor until each has returned from its wait.
 TEST(TaskGroup, TheDestructorEndsChildrenBlockedInChannelsAndSyncFromRoot) {
+  XCORO_TEST_REQUIRES_ROOT();
   xcoro::env saved = xcoro::get_env();
   xcoro::executor ex;
   xcoro::get_env().executor = &ex;
@@ -782,6 +785,7 @@ void owner_cancelled_by(canceller who) {
 }
 
 TEST_F(TaskGroupIo, ACancelOfTheOwnerFromRootReachesTheChildren) {
+  XCORO_TEST_REQUIRES_ROOT();
   owner_cancelled_by(canceller::root);
 }
 
@@ -796,6 +800,7 @@ TEST_F(TaskGroupIo, ACancelOfTheOwnerFromAThirdCoroutineReachesTheChildren) {
 // From root the destructor runs the loop until the cancelled children, blocked in sleeps
 // and a socket read, have finished.
 TEST_F(TaskGroupIo, TheDestructorCancelsAndJoinsTheChildrenFromRoot) {
+  XCORO_TEST_REQUIRES_ROOT();
   int canceled = 0;
   stream_pair p;
   ASSERT_TRUE(p.end);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <new>
 #include <system_error>
 #include <tuple>
@@ -17,6 +18,7 @@
 #include "xcoro/coro.hpp"
 #include "xcoro/detail/deadline.hpp"
 #include "xcoro/detail/frame_storage.hpp"
+#include "xcoro/detail/shared_lock.hpp"
 #include "xcoro/detail/wait_list.hpp"
 #include "xcoro/export.hpp"
 #include "xcoro/result.hpp"
@@ -81,6 +83,11 @@ struct group_child {
   group_child* prev = nullptr;
   group_child* next = nullptr;
   void (*destroy_storage)(group_child*) noexcept = nullptr;  // destroys the whole storage
+  // A finished child of a group shared between a runtime's workers that its own worker
+  // has not freed when the group goes is freed by this job, queued on that worker's
+  // executor (`home`), which runs it once the child has left its stack.
+  executor::func release;
+  executor* home = nullptr;
 };
 
 /// The tag of a task_group child's storage: no frame_t type matches it, so xyield in a
@@ -95,10 +102,12 @@ struct group_child_storage;
 /// wait() waits for all, and the destructor cancels and joins those still running, so that
 /// no child outlives the group. A child that fails (ends with an exception, or returns a
 /// result<T> holding an error other than errc::canceled) cancels its siblings, and wait()
-/// reports that first failure. Non-copyable and non-movable. Use it from the thread that
-/// created it: from root, or from any coroutine of that thread; in a runtime, from the
-/// worker that made it. A call from another thread aborts with a message naming the call
-/// and the caller (sharing a group between workers is not supported yet).
+/// reports that first failure. Non-copyable and non-movable. A group made outside a
+/// runtime belongs to the thread that made it: use it from root or any coroutine of that
+/// thread. A group made on a runtime's worker is shared by all the workers of that
+/// runtime: any of their coroutines may spawn into it, wait for it, cancel it or destroy
+/// it; a child runs on the worker that spawned it, and is freed there. A call from any
+/// other thread aborts with a message naming the call and the caller.
 ///
 /// Memory: the group keeps each child's stack until the child finishes and lets go of it
 /// soon after (the next time a child finishes or the group is used; a stack cannot be freed
@@ -107,7 +116,7 @@ struct group_child_storage;
 class XCORO_EXPORT task_group {
  public:
   /// An empty group.
-  task_group() noexcept : owner_(&detail::tls) {}
+  task_group() noexcept : owner_(&detail::tls), runtime_(detail::tls.shared_lock) {}
   /// Cancels the children still running and waits until they have finished: in a
   /// coroutine it suspends, woken as wait() is; in root it runs the env executor's loop
   /// (the aio loop when the env executor is aio's). In two cases it cannot wait, and
@@ -170,8 +179,10 @@ class XCORO_EXPORT task_group {
   /// Called on the child's own stack when its function has ended (or was unwound): `ec` is
   /// the error of a result<T> it returned, `ep` the exception it ended with.
   void child_ended(detail::group_child* n, std::error_code ec, std::exception_ptr ep) noexcept;
-  /// Frees the finished children whose coroutines no longer run.
+  /// Frees the finished children whose coroutines no longer run, of this thread.
   void release_finished() const noexcept;
+  /// release_finished with the group's lock held.
+  void free_finished_here() const noexcept;
   /// Cancels every running child.
   void stop_children() noexcept;
   /// Waits until no child runs, as wait() describes. False if it cannot: in root nothing
@@ -180,13 +191,18 @@ class XCORO_EXPORT task_group {
   bool join(const char* call, bool may_throw);
   /// The destructor's work; `unwind`: whether the user's code has exceptions.
   void close(bool unwind) noexcept;
-  /// Aborts, naming `call` and the caller, unless called on the group's own thread.
+  /// Aborts, naming `call` and the caller, unless called on the group's own thread or,
+  /// for a group made on a runtime's worker, on a worker of that runtime.
   void check_thread(const char* call) const noexcept {
     if (owner_ != &detail::tls) [[unlikely]] {
-      wrong_thread(call);
+      if (runtime_ == nullptr || detail::tls.shared_lock != runtime_) {
+        wrong_thread(call);
+      }
     }
   }
   [[noreturn]] static void wrong_thread(const char* call) noexcept;
+  /// The group's lock if it is shared between workers; nullptr otherwise.
+  std::mutex* lock() const noexcept { return runtime_ != nullptr ? &mu_ : nullptr; }
 
   detail::group_child* running_ = nullptr;  // children that have not finished
   mutable detail::group_child* finished_ = nullptr;  // finished, stack not yet freed
@@ -201,6 +217,10 @@ class XCORO_EXPORT task_group {
   bool observed_ = false;                   // wait() returned the failure
   bool cancelled_ = false;                  // cancel() was called
   const detail::thread_state* owner_;       // the thread that made the group
+  // Made on a runtime's worker: that runtime (its shared lock's address, which identifies
+  // it), and the lock every change of the group's state takes. nullptr elsewhere.
+  const void* runtime_;
+  mutable std::mutex mu_;
 };
 
 namespace detail {
