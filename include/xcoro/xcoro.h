@@ -61,6 +61,7 @@ XCORO_C_API unsigned xcoro_abi_version(void) XCORO_C_NOEXCEPT;
 #define XCORO_EEXCEPTION (-16)
 #define XCORO_EPERM (-17)
 #define XCORO_EBUSY (-18)
+#define XCORO_ENORUNTIME (-19)
 /** The OS error errno == e, as a code. */
 #define XCORO_ERRNO(e) (-(1000 + (e)))
 /** User codes (coroutine outcomes, task results) are at or below this. */
@@ -95,6 +96,30 @@ XCORO_C_API int xcoro_create(xcoro_coro** out, void (*fn)(void* arg), void* arg,
 XCORO_C_API int xcoro_create_gen(xcoro_coro** out, void (*fn)(void* arg), void* arg,
                                  size_t stack_size, size_t yield_size,
                                  size_t inject_size) XCORO_C_NOEXCEPT;
+/** The alignment of a stack given to xcoro_create_on_stack, and of what an allocator's
+ *  alloc hook returns. */
+#define XCORO_STACK_ALIGN 16
+/** As xcoro_create, on the caller's memory [stack, stack + stack_size) instead of a stack
+ *  from the allocator. The memory stays the caller's: xcoro neither frees it nor puts a
+ *  guard page below it, and it must stay valid and otherwise unused until xcoro_destroy
+ *  returns. XCORO_EINVAL (out, fn or stack NULL, stack not XCORO_STACK_ALIGN-aligned),
+ *  XCORO_ESTACK_TOO_SMALL (too small for the coroutine's record and a first frame). */
+XCORO_C_API int xcoro_create_on_stack(xcoro_coro** out, void (*fn)(void* arg), void* arg,
+                                      void* stack, size_t stack_size) XCORO_C_NOEXCEPT;
+
+/** Allocation hooks: alloc returns size bytes aligned to align (a power of two) or NULL;
+ *  dealloc gives back what alloc returned, with the same size. user is passed to both. */
+typedef struct xcoro_allocator {
+  void* (*alloc)(void* user, size_t size, size_t align);
+  void (*dealloc)(void* user, void* p, size_t size);
+  void* user;
+} xcoro_allocator;
+/** Takes the stacks the calling thread makes from now on (xcoro_create, xcoro_create_gen,
+ *  xcoro_async, xcoro_spawn, task group children, xcoro_run) from a's hooks, copied; NULL
+ *  goes back to the default allocator. Each stack goes back to the hooks that gave it,
+ *  possibly on another thread (a runtime's), so they must stay callable until every
+ *  coroutine made under them is destroyed. XCORO_EINVAL if a hook is NULL, XCORO_ENOMEM. */
+XCORO_C_API int xcoro_set_stack_allocator(const xcoro_allocator* a) XCORO_C_NOEXCEPT;
 /** xcoro_create, then resumes it at once, up to its first suspend (zigcoro xasync). */
 XCORO_C_API int xcoro_async(xcoro_coro** out, void (*fn)(void* arg), void* arg,
                             size_t stack_size) XCORO_C_NOEXCEPT;
@@ -442,6 +467,15 @@ XCORO_C_API unsigned xcoro_runtime_threads(const xcoro_runtime* rt) XCORO_C_NOEX
  *  worker. */
 XCORO_C_API int xcoro_runtime_block_on(xcoro_runtime* rt, int (*fn)(void* arg),
                                        void* arg) XCORO_C_NOEXCEPT;
+/** On a runtime's worker (in a coroutine it runs, or a callback): creates a coroutine for
+ *  fn(arg) on a stack of stack_size bytes (0: the runtime's default) and queues it to start
+ *  on some worker, not at once on the caller. *out is set on success only and is the
+ *  caller's: xcoro_await it from any worker (its outcome, as for xcoro_create), then
+ *  xcoro_destroy it, from any thread; destroying it before it finished aborts. Its status
+ *  is only meaningful once awaited. XCORO_ENORUNTIME outside a runtime, XCORO_EINVAL,
+ *  XCORO_ESTACK_TOO_SMALL, XCORO_ENOMEM. */
+XCORO_C_API int xcoro_spawn(xcoro_coro** out, void (*fn)(void* arg), void* arg,
+                            size_t stack_size) XCORO_C_NOEXCEPT;
 /** The index of the worker running the caller; -1 outside any runtime. */
 XCORO_C_API int xcoro_this_worker(void) XCORO_C_NOEXCEPT;
 

@@ -16,11 +16,8 @@
 #define XCORO_SYMBOL(name) name
 #define XCORO_TYPE(name) .type name, %function
 #define XCORO_SIZE(name) .size name, .-name
-#if !defined(XCORO_SHARED_LIBRARY)
+// Hidden in a shared library too: only the library's own code refers to it.
 #define XCORO_HIDDEN(name) .hidden name
-#else
-#define XCORO_HIDDEN(name)
-#endif
 #endif
 
         .text

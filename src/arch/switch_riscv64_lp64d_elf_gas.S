@@ -5,11 +5,8 @@
 // aligned, with the coroutine record at 0(sp) and the C++ entry function at 8(sp). The
 // return address is undefined in the CFI, so unwinders and debuggers stop at this frame.
 
-#if !defined(XCORO_SHARED_LIBRARY)
+// Hidden in a shared library too: only the library's own code refers to it.
 #define XCORO_HIDDEN(name) .hidden name
-#else
-#define XCORO_HIDDEN(name)
-#endif
 
         .text
         .globl  xcoro_entry_stub

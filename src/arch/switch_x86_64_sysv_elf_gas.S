@@ -91,7 +91,7 @@ xcoro_switch_context:
 // aligned, with the coroutine record at 0(%rsp) and the C++ entry function at 8(%rsp).
 // The return address is undefined in the CFI, so unwinders and debuggers stop here.
         .globl  xcoro_entry_stub
-        XCORO_HIDDEN(xcoro_entry_stub)
+        .hidden xcoro_entry_stub        // only the library's own code refers to it
         .type   xcoro_entry_stub, @function
         .p2align 4
 xcoro_entry_stub:

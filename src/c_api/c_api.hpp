@@ -14,6 +14,10 @@
 #include "xcoro/scope.hpp"
 #include "xcoro/xcoro.h"
 
+/// On the lambda a C call passes to guarded(): its body is inlined into the call, so that a
+/// call which suspends returns through one frame less.
+#define XCORO_C_LAMBDA_INLINE __attribute__((always_inline))
+
 namespace xcoro::c_api {
 
 /// The category of C codes carried inside C++ results (a task group child's negative
@@ -38,7 +42,7 @@ void report_exception(const char* call, const coro* c, std::exception_ptr ep) no
 /// frame_t that runs C code, such as xcoro_run's, destroyed while the C code waits) into
 /// XCORO_ECANCELED.
 template <class F>
-int guarded(const char* call, F&& fn) noexcept {
+[[gnu::always_inline]] inline int guarded(const char* call, F&& fn) noexcept {
 #if defined(__cpp_exceptions)
   try {
     return fn();
@@ -100,6 +104,15 @@ struct c_frame final : detail::frame_storage_base {
   unsigned char* inject_slot() noexcept { return yield_slot() + yield_size; }
 };
 
+/// Makes a coroutine for fn(arg) whose storage is a c_frame (xcoro_create,
+/// xcoro_create_gen, xcoro_async, xcoro_spawn): created, not started. A code on failure.
+int make_c_coro(xcoro_coro** out, void (*fn)(void*), void* arg, const stack_arg& stack,
+                std::size_t yield_size, std::size_t inject_size, bool generator) noexcept;
+
+/// Whether `f` has finished; for a coroutine spawned onto a runtime, whether its finish
+/// was published (it may run on another worker until then).
+bool finished(coro* f) noexcept;
+
 /// The tag that marks a c_frame (frame_storage_base::tag): a C++ xyield in a C coroutine
 /// sees a foreign tag and aborts with its message.
 extern const char c_frame_tag[];
@@ -130,3 +143,22 @@ inline bool in_root() noexcept {
 bool timeout_allowed(xcoro::executor* ex, std::int64_t timeout_ms) noexcept;
 
 }  // namespace xcoro::c_api
+
+#if defined(XCORO_C_ASM_ENTRIES)
+extern "C" {
+/// What xcoro_c_resume_begin and xcoro_c_suspend_begin tell the assembly entries
+/// (src/c_api/entry_x86_64_sysv_elf_gas.S), in rax and rdx: the records to switch between,
+/// or a null `from` and the call's result in `to`. Bookkeeping is done when they return
+/// a switch.
+struct xcoro_c_switch {
+  xcoro::coro* from;
+  std::intptr_t to;
+};
+xcoro_c_switch xcoro_c_resume_begin(xcoro_coro* c) noexcept;
+/// Run once something switched back into the coroutine that called xcoro_resume: its result.
+int xcoro_c_resume_end(void) noexcept;
+xcoro_c_switch xcoro_c_suspend_begin(void) noexcept;
+/// Run once the coroutine that called xcoro_suspend is resumed: its result.
+int xcoro_c_suspend_end(void) noexcept;
+}
+#endif

@@ -2,6 +2,7 @@
 // env. A C coroutine is an ordinary coroutine record whose typed storage is a c_frame, so
 // every C++ facility (xawait, cancel, the trace hook, gdb) sees it as any other coroutine;
 // the handle given to C is the record's address.
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -49,31 +50,6 @@ void run_c_frame(coro* c) noexcept {
 #endif
 }
 
-int make(xcoro_coro** out, void (*fn)(void*), void* arg, std::size_t stack_size,
-         std::size_t yield_size, std::size_t inject_size, bool generator) noexcept {
-  if (out == nullptr || fn == nullptr || yield_size > XCORO_CHAN_MAX_ELEM ||
-      inject_size > XCORO_CHAN_MAX_ELEM) {
-    return XCORO_EINVAL;
-  }
-  std::error_code ec;
-  detail::created made = detail::coro_create(stack_arg(stack_size),
-                                             sizeof(c_frame) + yield_size + inject_size,
-                                             alignof(c_frame), &run_c_frame, ec);
-  if (made.c == nullptr) {
-    return to_c(ec);
-  }
-  auto* s = ::new (made.storage) c_frame;
-  s->tag = c_frame_tag;
-  s->destroy = &destroy_c_frame;
-  s->fn = fn;
-  s->arg = arg;
-  s->generator = generator;
-  s->yield_size = yield_size;
-  s->inject_size = inject_size;
-  acc::frame(made.c) = s;
-  *out = to_c(made.c);
-  return XCORO_OK;
-}
 
 /// xresume's cases that C reports instead of aborting on.
 int resume_checked(coro* f) noexcept {
@@ -81,6 +57,9 @@ int resume_checked(coro* f) noexcept {
   coro* cur = t.cur();
   if (f == cur) {
     return XCORO_OK;
+  }
+  if (acc::handed_off(f)) {
+    return XCORO_ETHREAD;  // spawned: the runtime runs it (and it may be running elsewhere)
   }
   switch (acc::state(f)) {
     case status::done:
@@ -91,7 +70,7 @@ int resume_checked(coro* f) noexcept {
     case status::suspended:
       break;
   }
-  if (acc::owner(f) != &t || acc::handed_off(f)) {
+  if (acc::owner(f) != &t) {
     return XCORO_ETHREAD;
   }
   xresume(f);
@@ -121,7 +100,174 @@ bool canary_ok(coro* c) noexcept {
   return v == detail::canary_value;
 }
 
+#if defined(XCORO_C_ASM_ENTRIES)
+#if defined(XCORO_ASAN) || defined(XCORO_TSAN)
+#error "the C API's assembly entries skip the sanitizers' fiber hooks: build with XCORO_SANITIZE"
+#endif
+
+/// detail::switch_to's work before the switch itself when there is any: the trace hook,
+/// the exception globals. For the assembly entries, which switch on their own.
+[[gnu::noinline, gnu::cold]] void before_switch_slow(detail::thread_state& t, coro* from,
+                                                     coro* to, trace_event event) noexcept {
+  if (t.trace != nullptr) {
+    if (event == trace_event::resume) {
+      t.trace(event, to, from, t.trace_user);
+    } else {
+      t.trace(event, from, to, t.trace_user);
+    }
+  }
+  detail::eh_state* g = t.eh;
+  if (g->caught != nullptr || g->uncaught != 0) {
+    acc::eh(from) = *g;
+    *g = detail::eh_state{};
+    acc::flags(from) |= detail::flag_eh;
+  }
+  if (acc::flags(to) & detail::flag_eh) {
+    *g = acc::eh(to);
+    acc::flags(to) &= static_cast<std::uint8_t>(~detail::flag_eh);
+  }
+}
+
+inline void before_switch(detail::thread_state& t, coro* from, coro* to,
+                          trace_event event) noexcept {
+  detail::eh_state* g = t.eh;
+  if (t.trace != nullptr || g->caught != nullptr || g->uncaught != 0 ||
+      (acc::flags(to) & detail::flag_eh)) [[unlikely]] {
+    before_switch_slow(t, from, to, event);
+  }
+}
+
+/// xcoro_c_resume_begin's cases other than a plain switch.
+[[gnu::noinline]] xcoro_c_switch resume_begin_slow(coro* f) noexcept {
+  return {nullptr, f != nullptr ? resume_checked(f) : XCORO_EINVAL};
+}
+
+/// xcoro_c_suspend_begin's errors (`cur` is null in root), in xcoro_suspend's order.
+[[gnu::noinline]] xcoro_c_switch suspend_begin_slow(detail::thread_state& t, coro* cur) noexcept {
+  if (cur == nullptr) {
+    return {nullptr, XCORO_EROOT};
+  }
+  if (!canary_ok(cur)) {
+    return {nullptr, XCORO_ESTACK_OVERFLOW};
+  }
+  if (acc::state(acc::resumer(cur)) == status::done) {
+    return {nullptr, XCORO_EDONE};
+  }
+  detail::suspend_fatal(t, "xcoro_suspend");  // flag_unwind: it may not suspend again
+}
+
+/// switch_to's work after it.
+void after_switch(detail::thread_state& t) noexcept {
+  if (t.pending_block != nullptr) [[unlikely]] {
+    detail::run_pending_block(t);
+  }
+}
+#endif
+
+/// The stacks of xcoro_set_stack_allocator's hooks. Counted: the thread's slot holds one
+/// reference and each stack given out one, so that a replaced allocator (or one left at
+/// thread exit) lives until its last stack came back, on whichever thread that happens.
+class c_stack_allocator final : public stack_allocator {
+ public:
+  explicit c_stack_allocator(const xcoro_allocator& hooks) noexcept : hooks_(hooks) {}
+
+  result<stack_span> allocate(std::size_t size) override {
+    void* p = hooks_.alloc(hooks_.user, size, stack_alignment);
+    if (p == nullptr) {
+      return std::make_error_code(std::errc::not_enough_memory);
+    }
+    if (reinterpret_cast<std::uintptr_t>(p) % stack_alignment != 0) {
+      // The hook broke its contract: the memory cannot be a stack.
+      hooks_.dealloc(hooks_.user, p, size);
+      return to_error_code(XCORO_EINVAL);
+    }
+    refs_.fetch_add(1, std::memory_order_relaxed);
+    return stack_span(static_cast<std::byte*>(p), size);
+  }
+
+  void deallocate(stack_span s) noexcept override {
+    hooks_.dealloc(hooks_.user, s.data(), s.size());
+    release();
+  }
+
+  /// Drops one reference: the slot's, or (from deallocate) a stack's.
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete this;
+    }
+  }
+
+ private:
+  xcoro_allocator hooks_;
+  std::atomic<std::size_t> refs_{1};
+};
+
+/// The calling thread's c_stack_allocator, installed as its env's stack allocator.
+struct c_allocator_slot {
+  c_stack_allocator* current = nullptr;
+  void replace(c_stack_allocator* a) noexcept {
+    env& e = get_env();
+    if (current != nullptr) {
+      if (e.stack_allocator == current) {
+        e.stack_allocator = nullptr;
+      }
+      current->release();
+    }
+    current = a;
+    if (a != nullptr) {
+      e.stack_allocator = a;
+    }
+  }
+  ~c_allocator_slot() { replace(nullptr); }
+};
+thread_local c_allocator_slot current_c_allocator;
+
 }  // namespace
+
+int make_c_coro(xcoro_coro** out, void (*fn)(void*), void* arg, const stack_arg& stack,
+                std::size_t yield_size, std::size_t inject_size, bool generator) noexcept {
+  if (out == nullptr || fn == nullptr || yield_size > XCORO_CHAN_MAX_ELEM ||
+      inject_size > XCORO_CHAN_MAX_ELEM) {
+    return XCORO_EINVAL;
+  }
+  std::error_code ec;
+  detail::created made = detail::coro_create(stack,
+                                             sizeof(c_frame) + yield_size + inject_size,
+                                             alignof(c_frame), &run_c_frame, ec);
+  if (made.c == nullptr) {
+    return to_c(ec);
+  }
+  auto* s = ::new (made.storage) c_frame;
+  s->tag = c_frame_tag;
+  s->destroy = &destroy_c_frame;
+  s->fn = fn;
+  s->arg = arg;
+  s->generator = generator;
+  s->yield_size = yield_size;
+  s->inject_size = inject_size;
+  acc::frame(made.c) = s;
+  *out = to_c(made.c);
+  return XCORO_OK;
+}
+
+bool finished(coro* f) noexcept {
+  if (!acc::handed_off(f)) {
+    return f->status() == status::done;
+  }
+  // Spawned: it may be running on another worker; finish_published is set under the
+  // hand-off lock once it finished there and its awaiters were told.
+  struct probe {
+    coro* c;
+    bool done;
+  } p{f, false};
+  detail::with_handoff_lock(
+      [](void* v) noexcept {
+        auto* q = static_cast<probe*>(v);
+        q->done = acc::finish_published(q->c);
+      },
+      &p);
+  return p.done;
+}
 
 const std::error_category& c_category() noexcept {
   static const c_error_category cat;
@@ -230,6 +376,7 @@ const char* xcoro_strerror(int err) noexcept {
     case XCORO_EEXCEPTION: return "a C++ exception ended the coroutine";
     case XCORO_EPERM: return "the caller does not hold the mutex";
     case XCORO_EBUSY: return "coroutines still wait on the object";
+    case XCORO_ENORUNTIME: return "must be called on a runtime's worker";
     default: break;
   }
   if (err <= XCORO_EUSER) {
@@ -258,21 +405,98 @@ int xcoro_errno(int err) noexcept {
 }
 
 int xcoro_create(xcoro_coro** out, void (*fn)(void*), void* arg, size_t stack_size) noexcept {
-  return make(out, fn, arg, stack_size, 0, 0, false);
+  return make_c_coro(out, fn, arg, stack_size, 0, 0, false);
 }
 
 int xcoro_create_gen(xcoro_coro** out, void (*fn)(void*), void* arg, size_t stack_size,
                      size_t yield_size, size_t inject_size) noexcept {
-  return make(out, fn, arg, stack_size, yield_size, inject_size, true);
+  return make_c_coro(out, fn, arg, stack_size, yield_size, inject_size, true);
+}
+
+int xcoro_create_on_stack(xcoro_coro** out, void (*fn)(void*), void* arg, void* stack,
+                          size_t stack_size) noexcept {
+  if (stack == nullptr || reinterpret_cast<std::uintptr_t>(stack) % XCORO_STACK_ALIGN != 0) {
+    return XCORO_EINVAL;
+  }
+  return make_c_coro(out, fn, arg, stack_arg(stack_span(static_cast<std::byte*>(stack), stack_size)),
+                     0, 0, false);
+}
+
+int xcoro_set_stack_allocator(const xcoro_allocator* a) noexcept {
+  if (a != nullptr && (a->alloc == nullptr || a->dealloc == nullptr)) {
+    return XCORO_EINVAL;
+  }
+  c_stack_allocator* made = nullptr;
+  if (a != nullptr) {
+    made = new (std::nothrow) c_stack_allocator(*a);
+    if (made == nullptr) {
+      return XCORO_ENOMEM;
+    }
+  }
+  current_c_allocator.replace(made);
+  return XCORO_OK;
 }
 
 int xcoro_async(xcoro_coro** out, void (*fn)(void*), void* arg, size_t stack_size) noexcept {
-  int r = make(out, fn, arg, stack_size, 0, 0, false);
+  int r = make_c_coro(out, fn, arg, stack_size, 0, 0, false);
   if (r == XCORO_OK) {
     xresume(to_coro(*out));
   }
   return r;
 }
+
+#if defined(XCORO_C_ASM_ENTRIES)
+
+// xcoro_resume and xcoro_suspend are src/c_api/entry_x86_64_sysv_elf_gas.S: the checks
+// and bookkeeping below, the switch, then the *_end call and a jump back to the caller.
+
+xcoro_c_switch xcoro_c_resume_begin(xcoro_coro* c) noexcept {
+  coro* f = to_coro(c);
+  detail::thread_state& t = detail::tls;
+  coro* cur = t.cur();
+  // xresume's fast path; everything else is sorted out by resume_begin_slow.
+  if (f != nullptr && acc::state(f) == status::suspended && acc::owner(f) == &t && f != cur)
+      [[likely]] {
+    acc::state(cur) = status::suspended;
+    acc::resumer(f) = cur;
+    acc::state(f) = status::active;
+    ++acc::invocation(f);
+    t.current = f;
+    before_switch(t, cur, f, trace_event::resume);
+    return {cur, reinterpret_cast<std::intptr_t>(f)};
+  }
+  return resume_begin_slow(f);
+}
+
+int xcoro_c_resume_end(void) noexcept {
+  after_switch(detail::tls);
+  return XCORO_OK;
+}
+
+xcoro_c_switch xcoro_c_suspend_begin(void) noexcept {
+  detail::thread_state& t = detail::tls;
+  coro* cur = t.running_coroutine();
+  if (cur == nullptr || !canary_ok(cur) || acc::state(acc::resumer(cur)) == status::done ||
+      (acc::flags(cur) & detail::flag_unwind)) [[unlikely]] {
+    return suspend_begin_slow(t, cur);
+  }
+  coro* to = acc::resumer(cur);
+  acc::state(cur) = status::suspended;
+  acc::state(to) = status::active;
+  ++acc::invocation(to);
+  t.current = to;
+  before_switch(t, cur, to, trace_event::suspend);
+  return {cur, reinterpret_cast<std::intptr_t>(to)};
+}
+
+int xcoro_c_suspend_end(void) noexcept {
+  detail::thread_state& t = detail::tls;
+  after_switch(t);
+  // A C++ owner is unwinding it: return without suspending again.
+  return (acc::flags(t.current) & detail::flag_unwind) ? XCORO_ECANCELED : XCORO_OK;
+}
+
+#else
 
 int xcoro_resume(xcoro_coro* c) noexcept {
   coro* f = to_coro(c);
@@ -306,6 +530,8 @@ int xcoro_suspend(void) noexcept {
   return XCORO_OK;
 }
 
+#endif  // XCORO_C_ASM_ENTRIES
+
 int xcoro_suspend_block(void (*fn)(void*), void* ctx) noexcept {
   if (fn == nullptr) {
     return XCORO_EINVAL;
@@ -328,7 +554,7 @@ int xcoro_await(xcoro_coro* c) noexcept {
   if (s == nullptr) {
     return XCORO_EINVAL;
   }
-  if (f->status() != status::done) {
+  if (!finished(f)) {
     if (in_root()) {
       return XCORO_EROOT;
     }
@@ -366,10 +592,14 @@ void xcoro_destroy(xcoro_coro* c) noexcept {
   if (s == nullptr) {
     detail::fatal("xcoro_destroy", f, "was not made by the C API (its frame_t owns it)");
   }
-  if (acc::state(f) == status::active) {
+  if (acc::handed_off(f)) {
+    // Spawned onto a runtime: freed from any thread once it finished, never before.
+    if (!finished(f)) {
+      detail::fatal("xcoro_destroy", f, "was spawned and has not finished; xcoro_await it first");
+    }
+  } else if (acc::state(f) == status::active) {
     detail::fatal("xcoro_destroy", f, "is running; a coroutine cannot destroy itself");
-  }
-  if (acc::owner(f) != &detail::tls) {
+  } else if (acc::owner(f) != &detail::tls) {
     // Its record is linked into its own thread's list, which only that thread may touch.
     detail::fatal("xcoro_destroy", f, "belongs to another thread; destroy it there");
   }
@@ -418,8 +648,7 @@ uint64_t xcoro_invocation(const xcoro_coro* c) noexcept {
 
 void xcoro_set_name(xcoro_coro* c, const char* name) noexcept {
   if (c != nullptr) {
-    // "" rather than an empty view: set_name memcpy()s from data(), which must not be null.
-    to_coro(c)->set_name(std::string_view(name != nullptr ? name : ""));
+    to_coro(c)->set_name(name != nullptr ? std::string_view(name) : std::string_view());
   }
 }
 

@@ -47,6 +47,24 @@ int xcoro_runtime_block_on(xcoro_runtime* rt, int (*fn)(void*), void* arg) noexc
   });
 }
 
+int xcoro_spawn(xcoro_coro** out, void (*fn)(void*), void* arg, size_t stack_size) noexcept {
+  if (out == nullptr || fn == nullptr) {
+    return XCORO_EINVAL;
+  }
+  if (this_worker() < 0) {
+    return XCORO_ENORUNTIME;  // C++'s spawn aborts here
+  }
+  xcoro_coro* c = nullptr;
+  int r = make_c_coro(&c, fn, arg, stack_size != 0 ? stack_size : detail::spawn_stack_size(), 0,
+                      0, false);
+  if (r != XCORO_OK) {
+    return r;
+  }
+  detail::spawn_start(to_coro(c));
+  *out = c;
+  return XCORO_OK;
+}
+
 int xcoro_this_worker(void) noexcept {
   return this_worker();
 }

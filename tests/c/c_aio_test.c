@@ -434,6 +434,96 @@ static int sum_on_runtime(void* arg) {
   return sum;
 }
 
+/* A spawned coroutine: adds its index to the shared total under the shared mutex, and
+ * fails with XCORO_EUSER - index for odd indexes. */
+static void spawned_noop(void* arg) {
+  (void)arg;
+}
+
+typedef struct spawned_arg {
+  int index;
+  int worker;
+  int* total;
+  xcoro_mutex* m;
+} spawned_arg;
+
+static void spawned(void* arg) {
+  spawned_arg* a = (spawned_arg*)arg;
+  a->worker = xcoro_this_worker();
+  if (xcoro_mutex_lock(a->m) != XCORO_OK) {
+    xcoro_fail(-2);
+    return;
+  }
+  *a->total += a->index;
+  xcoro_mutex_unlock(a->m);
+  if (a->index % 2 == 1) {
+    xcoro_fail(XCORO_EUSER - a->index);
+  }
+}
+
+static int spawn_and_await(void* arg) {
+  enum { n = 8 };
+  spawned_arg args[n];
+  xcoro_coro* cs[n];
+  int total = 0, i;
+  xcoro_mutex* m = NULL;
+  (void)arg;
+  if (xcoro_mutex_create(&m, NULL) != XCORO_OK) {
+    return -1;
+  }
+  CHECK_EQ(xcoro_spawn(NULL, spawned, &args[0], 0), XCORO_EINVAL);
+  CHECK_EQ(xcoro_spawn(&cs[0], NULL, &args[0], 0), XCORO_EINVAL);
+  for (i = 0; i < n; ++i) {
+    args[i].index = i;
+    args[i].worker = -5;
+    args[i].total = &total;
+    args[i].m = m;
+    CHECK_EQ(xcoro_spawn(&cs[i], spawned, &args[i], i == 0 ? 32768 : 0), XCORO_OK);
+  }
+  /* Not started on the caller: each runs once this coroutine waits. */
+  for (i = 0; i < n; ++i) {
+    CHECK_EQ(xcoro_await(cs[i]), i % 2 == 1 ? XCORO_EUSER - i : XCORO_OK);
+    CHECK_EQ(xcoro_status(cs[i]), XCORO_DONE);
+    CHECK_EQ(xcoro_resume(cs[i]), XCORO_ETHREAD); /* the runtime runs it, never the caller */
+    CHECK(args[i].worker == 0 || args[i].worker == 1);
+    /* Awaited again: the same outcome at once. */
+    CHECK_EQ(xcoro_await(cs[i]), i % 2 == 1 ? XCORO_EUSER - i : XCORO_OK);
+    xcoro_destroy(cs[i]);
+  }
+  CHECK_EQ(total, n * (n - 1) / 2);
+  CHECK_EQ(xcoro_mutex_destroy(m), XCORO_OK);
+  return total;
+}
+
+/* A spawned coroutine outlives the coroutine that spawned it: root awaits it after
+ * block_on returned (it has finished by then: the runtime waits for nothing, so root
+ * polls with the finished outcome or XCORO_EROOT). */
+static int spawn_and_leave(void* arg) {
+  xcoro_coro** out = (xcoro_coro**)arg;
+  return xcoro_spawn(out, spawned_noop, NULL, 0);
+}
+
+static void spawn_calls(void) {
+  xcoro_runtime* rt = NULL;
+  xcoro_coro* c = NULL;
+  int r, i;
+  CHECK_EQ(xcoro_spawn(&c, spawned_noop, NULL, 0), XCORO_ENORUNTIME);
+  CHECK(c == NULL);
+  CHECK(strcmp(xcoro_strerror(XCORO_ENORUNTIME), "unknown error") != 0);
+  CHECK_EQ(xcoro_runtime_create(&rt, 2, 1), XCORO_OK);
+  CHECK_EQ(xcoro_runtime_block_on(rt, spawn_and_await, NULL), 28);
+  CHECK_EQ(xcoro_runtime_block_on(rt, spawn_and_leave, &c), XCORO_OK);
+  CHECK(c != NULL);
+  /* From root, on a thread that is no worker: the outcome once it finished. */
+  for (i = 0; (r = xcoro_await(c)) == XCORO_EROOT && i < 5000; ++i) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  CHECK_EQ(r, XCORO_OK);
+  xcoro_destroy(c);
+  xcoro_runtime_destroy(rt);
+}
+
 static int block_on_from_worker(void* arg) {
   return xcoro_runtime_block_on((xcoro_runtime*)arg, return_arg, arg);
 }
@@ -467,6 +557,7 @@ int main(int argc, char** argv) {
       {"notification_calls", notification_calls},
       {"cancel_a_sleep", cancel_a_sleep},
       {"runtime_calls", runtime_calls},
+      {"spawn_calls", spawn_calls},
   };
   int r;
   r = xcoro_loop_create(&loop, XCORO_BACKEND_AUTO);

@@ -21,6 +21,10 @@
 #endif
 
 void xcoro_test_throw(void); /* throw_helper.cpp */
+/* switch_helper.cpp */
+void xcoro_test_cxx_resume(xcoro_coro* c);
+void* xcoro_test_cxx_counter_create(long* n, xcoro_coro** handle);
+void xcoro_test_cxx_counter_destroy(void* h);
 
 /* ASan and TSan abort on an allocation too large to make, where new[] would throw. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -55,7 +59,7 @@ static void version_and_errors(void) {
   CHECK_EQ(xcoro_abi_version(), XCORO_ABI_VERSION);
   CHECK(strcmp(xcoro_strerror(XCORO_OK), "success") == 0);
   /* Every code has its own text. */
-  for (int a = XCORO_EBUSY; a <= XCORO_EINVAL; ++a) {
+  for (int a = XCORO_ENORUNTIME; a <= XCORO_EINVAL; ++a) {
     CHECK(strcmp(xcoro_strerror(a), "unknown error") != 0);
     for (int b = a + 1; b <= XCORO_EINVAL; ++b) {
       CHECK(strcmp(xcoro_strerror(a), xcoro_strerror(b)) != 0);
@@ -99,6 +103,189 @@ static void create_errors(void) {
   CHECK_EQ(xcoro_create_gen(&c, noop, NULL, 0, XCORO_CHAN_MAX_ELEM + 1, 0), XCORO_EINVAL);
   CHECK(c == before);
   xcoro_destroy(NULL);
+}
+
+/* Six values that the compiler keeps in callee-saved registers across each call: one
+ * step of a mix of them per round. */
+typedef struct mix {
+  unsigned long v[6];
+} mix;
+
+static mix mix_rounds(int rounds, int suspend) {
+  unsigned long a = 1, b = 2, c = 3, d = 5, e = 7, f = 11;
+  mix m;
+  int i;
+  for (i = 0; i < rounds; ++i) {
+    a = a * 3 + b;
+    b ^= c << 1;
+    c += d;
+    d = d * 5 + e;
+    e += f;
+    f ^= a;
+    if (suspend) {
+      CHECK_EQ(xcoro_suspend(), XCORO_OK);
+    }
+  }
+  m.v[0] = a, m.v[1] = b, m.v[2] = c, m.v[3] = d, m.v[4] = e, m.v[5] = f;
+  return m;
+}
+
+static void mix_in_coro(void* arg) {
+  *(mix*)arg = mix_rounds(8, 1);
+}
+
+/* The C API's switches and C++'s continue each other's coroutines, and the registers a
+ * caller keeps across xcoro_suspend and xcoro_resume survive either. */
+static void cxx_and_c_switches_mix(void) {
+  mix got, want = mix_rounds(8, 0);
+  xcoro_coro* c = NULL;
+  void* counter;
+  xcoro_coro* cxx = NULL;
+  long n = 0;
+  int i;
+  memset(&got, 0, sizeof got);
+  CHECK_EQ(xcoro_create(&c, mix_in_coro, &got, 0), XCORO_OK);
+  for (i = 0; xcoro_status(c) != XCORO_DONE && i < 20; ++i) {
+    if (i % 2 == 0) {
+      CHECK_EQ(xcoro_resume(c), XCORO_OK);
+    } else {
+      xcoro_test_cxx_resume(c);
+    }
+  }
+  CHECK_EQ(i, 9); /* the first resume and eight suspends */
+  for (i = 0; i < 6; ++i) {
+    CHECK_EQ(got.v[i], want.v[i]);
+  }
+  xcoro_destroy(c);
+
+  counter = xcoro_test_cxx_counter_create(&n, &cxx);
+  CHECK_EQ(n, 0);
+  for (i = 0; i < 3; ++i) {
+    CHECK_EQ(xcoro_resume(cxx), XCORO_OK);
+  }
+  CHECK_EQ(n, 3);
+  CHECK_EQ(xcoro_status(cxx), XCORO_SUSPENDED);
+  xcoro_test_cxx_counter_destroy(counter);
+}
+
+/* ---- caller-owned stacks and stack allocators ---- */
+
+static void note_local_address(void* arg) {
+  int local = 0;
+  *(uintptr_t*)arg = (uintptr_t)&local;
+  xcoro_suspend();
+}
+
+static void stack_on_caller_memory(void) {
+  static _Alignas(XCORO_STACK_ALIGN) unsigned char mem[32768];
+  xcoro_coro* c = (xcoro_coro*)&c; /* a sentinel: untouched on failure */
+  xcoro_coro* before = c;
+  uintptr_t where = 0;
+  int round;
+  CHECK_EQ(xcoro_create_on_stack(NULL, note_local_address, &where, mem, sizeof mem),
+           XCORO_EINVAL);
+  CHECK_EQ(xcoro_create_on_stack(&c, NULL, &where, mem, sizeof mem), XCORO_EINVAL);
+  CHECK_EQ(xcoro_create_on_stack(&c, note_local_address, &where, NULL, sizeof mem),
+           XCORO_EINVAL);
+  CHECK_EQ(xcoro_create_on_stack(&c, note_local_address, &where, mem + 8, sizeof mem - 8),
+           XCORO_EINVAL);
+  CHECK_EQ(xcoro_create_on_stack(&c, note_local_address, &where, mem, 256),
+           XCORO_ESTACK_TOO_SMALL);
+  CHECK(c == before);
+  /* Twice on the same memory: xcoro never frees it. */
+  for (round = 0; round < 2; ++round) {
+    where = 0;
+    CHECK_EQ(xcoro_create_on_stack(&c, note_local_address, &where, mem, sizeof mem), XCORO_OK);
+    CHECK_EQ(xcoro_resume(c), XCORO_OK);
+    CHECK(where > (uintptr_t)mem && where < (uintptr_t)mem + sizeof mem);
+    CHECK_EQ(xcoro_resume(c), XCORO_OK);
+    CHECK_EQ(xcoro_status(c), XCORO_DONE);
+    xcoro_destroy(c);
+  }
+}
+
+typedef struct counting_hooks {
+  int allocs, frees, fail, misalign;
+  size_t last_size, freed_bytes, allocated_bytes;
+} counting_hooks;
+
+static void* counting_alloc(void* user, size_t size, size_t align) {
+  counting_hooks* h = (counting_hooks*)user;
+  unsigned char* p;
+  if (h->fail) {
+    return NULL;
+  }
+  CHECK_EQ(align, XCORO_STACK_ALIGN);
+  p = (unsigned char*)aligned_alloc(align, (size + align) / align * align);
+  if (p == NULL) {
+    return NULL;
+  }
+  ++h->allocs;
+  h->last_size = size;
+  h->allocated_bytes += size;
+  /* A misaligned pointer is refused by the library, and given back to dealloc at once. */
+  return h->misalign ? p + 8 : p;
+}
+
+static void counting_dealloc(void* user, void* p, size_t size) {
+  counting_hooks* h = (counting_hooks*)user;
+  ++h->frees;
+  h->freed_bytes += size;
+  free(h->misalign ? (unsigned char*)p - 8 : (unsigned char*)p);
+}
+
+static void stack_allocator_hooks(void) {
+  counting_hooks ha, hb;
+  xcoro_allocator a = {counting_alloc, counting_dealloc, &ha};
+  xcoro_allocator b = {counting_alloc, counting_dealloc, &hb};
+  xcoro_allocator broken = {counting_alloc, NULL, &ha};
+  xcoro_coro* c1 = NULL;
+  xcoro_coro* c2 = NULL;
+  xcoro_coro* c3 = NULL;
+  memset(&ha, 0, sizeof ha);
+  memset(&hb, 0, sizeof hb);
+  CHECK_EQ(xcoro_set_stack_allocator(&broken), XCORO_EINVAL);
+  broken.alloc = NULL;
+  broken.dealloc = counting_dealloc;
+  CHECK_EQ(xcoro_set_stack_allocator(&broken), XCORO_EINVAL);
+
+  CHECK_EQ(xcoro_set_stack_allocator(&a), XCORO_OK);
+  CHECK_EQ(xcoro_create(&c1, noop, NULL, 20000), XCORO_OK);
+  CHECK_EQ(ha.allocs, 1);
+  CHECK(ha.last_size >= 20000);
+  CHECK_EQ(xcoro_create(&c2, noop, NULL, 0), XCORO_OK); /* the env's default size */
+  CHECK_EQ(ha.allocs, 2);
+  /* Replaced while c1 and c2 live: theirs still go back to a's hooks. */
+  CHECK_EQ(xcoro_set_stack_allocator(&b), XCORO_OK);
+  CHECK_EQ(xcoro_create(&c3, noop, NULL, 0), XCORO_OK);
+  CHECK_EQ(hb.allocs, 1);
+  CHECK_EQ(xcoro_resume(c1), XCORO_OK);
+  xcoro_destroy(c1);
+  CHECK_EQ(ha.frees, 1);
+  CHECK_EQ(xcoro_set_stack_allocator(NULL), XCORO_OK);
+  xcoro_destroy(c2);
+  xcoro_destroy(c3);
+  CHECK_EQ(ha.frees, 2);
+  CHECK_EQ(hb.frees, 1);
+  CHECK_EQ(ha.freed_bytes, ha.allocated_bytes);
+  CHECK_EQ(hb.freed_bytes, hb.allocated_bytes);
+  /* The default again: the hooks see nothing. */
+  CHECK_EQ(xcoro_create(&c1, noop, NULL, 0), XCORO_OK);
+  xcoro_destroy(c1);
+  CHECK_EQ(ha.allocs + hb.allocs, 3);
+
+  /* A hook that fails, and one that breaks the alignment contract. */
+  c1 = (xcoro_coro*)&c1;
+  CHECK_EQ(xcoro_set_stack_allocator(&a), XCORO_OK);
+  ha.fail = 1;
+  CHECK_EQ(xcoro_create(&c1, noop, NULL, 0), XCORO_ENOMEM);
+  ha.fail = 0;
+  ha.misalign = 1;
+  CHECK_EQ(xcoro_create(&c1, noop, NULL, 0), XCORO_EINVAL);
+  CHECK_EQ(ha.frees, 3);
+  CHECK(c1 == (xcoro_coro*)&c1);
+  ha.misalign = 0;
+  CHECK_EQ(xcoro_set_stack_allocator(NULL), XCORO_OK);
 }
 
 static void resume_errors(void) {
@@ -1112,6 +1299,9 @@ int main(int argc, char** argv) {
       {"version_and_errors", version_and_errors},
       {"create_errors", create_errors},
       {"resume_errors", resume_errors},
+      {"cxx_and_c_switches_mix", cxx_and_c_switches_mix},
+      {"stack_on_caller_memory", stack_on_caller_memory},
+      {"stack_allocator_hooks", stack_allocator_hooks},
       {"running_and_self", running_and_self},
       {"resume_from_another_thread", resume_from_another_thread},
       {"accessors", accessors},
