@@ -117,7 +117,9 @@ class alignas(64) coro {
   /// Copies `n` into the record, truncated to 31 bytes. Names appear in abort messages.
   void set_name(std::string_view n) noexcept {
     std::size_t len = n.size() < detail::max_name_length ? n.size() : detail::max_name_length;
-    std::memcpy(name_, n.data(), len);
+    if (len != 0) {  // an empty view may have a null data(), which memcpy must not get
+      std::memcpy(name_, n.data(), len);
+    }
     name_[len] = '\0';
   }
 
