@@ -503,6 +503,32 @@ static int spawn_and_leave(void* arg) {
   return xcoro_spawn(out, spawned_noop, NULL, 0);
 }
 
+static xcoro_chan* never_sent;
+
+static void wait_forever(void* arg) {
+  int v;
+  (void)arg;
+  xcoro_chan_recv(never_sent, &v);
+}
+
+static int spawn_then_destroy(void* arg) {
+  xcoro_coro* c = NULL;
+  (void)arg;
+  if (xcoro_chan_create(&never_sent, sizeof(int), 0, NULL) != XCORO_OK ||
+      xcoro_spawn(&c, wait_forever, NULL, 0) != XCORO_OK) {
+    return -1;
+  }
+  xcoro_destroy(c); /* not finished (not even started): it may run on any worker */
+  return 0;
+}
+
+static void destroy_unfinished_spawned(void) {
+  xcoro_runtime* rt = NULL;
+  if (xcoro_runtime_create(&rt, 1, 0) == XCORO_OK) {
+    xcoro_runtime_block_on(rt, spawn_then_destroy, NULL);
+  }
+}
+
 static void spawn_calls(void) {
   xcoro_runtime* rt = NULL;
   xcoro_coro* c = NULL;
@@ -522,6 +548,8 @@ static void spawn_calls(void) {
   CHECK_EQ(r, XCORO_OK);
   xcoro_destroy(c);
   xcoro_runtime_destroy(rt);
+  CHECK(aborts_with(destroy_unfinished_spawned,
+                    "xcoro: xcoro_destroy: coroutine (id 2) was spawned and has not finished"));
 }
 
 static int block_on_from_worker(void* arg) {

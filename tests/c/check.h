@@ -34,4 +34,9 @@ typedef struct check_test {
 /* Runs tests[0..n) (or only the one named by argv[1]); 0 if every check held. */
 int check_run(const check_test* tests, size_t n, int argc, char** argv);
 
+#if !defined(_WIN32)
+/* Runs fn in a child process; true if it aborted with `expected` in its stderr. */
+int aborts_with(void (*fn)(void), const char* expected);
+#endif
+
 #endif
