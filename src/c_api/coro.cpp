@@ -105,6 +105,15 @@ bool canary_ok(coro* c) noexcept {
 #error "the C API's assembly entries skip the sanitizers' fiber hooks: build with XCORO_SANITIZE"
 #endif
 
+// The offsets the assembly's way back reads (XCORO_TLS_*, XCORO_CORO_FLAGS there): the
+// record's status and flags bytes follow the x87 control word (a test checks the flags
+// offset through coro_access, tests/c/switch_helper.cpp).
+static_assert(offsetof(detail::thread_state, current) == 0);
+static_assert(offsetof(detail::thread_state, pending_block) == 8);
+static_assert(detail::context_offsets::fp_control2 == 36 && sizeof(std::uint16_t) == 2 &&
+              sizeof(status) == 1);
+static_assert(detail::flag_unwind == 1);
+
 /// detail::switch_to's work before the switch itself when there is any: the trace hook,
 /// the exception globals. For the assembly entries, which switch on their own.
 [[gnu::noinline, gnu::cold]] void before_switch_slow(detail::thread_state& t, coro* from,

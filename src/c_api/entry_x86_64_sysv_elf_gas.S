@@ -8,8 +8,9 @@
 // then costs a mispredicted return (about as much as the rest of the switch). Here the
 // checks and bookkeeping run in C++ before the switch (xcoro_c_resume_begin,
 // xcoro_c_suspend_begin, with balanced calls), the switch is the inline switch's
-// (include/xcoro/detail/switch_x86_64.hpp), and the way back pops the return address and
-// jumps to it: an indirect jump, which the branch target buffer predicts per site.
+// (include/xcoro/detail/switch_x86_64.hpp), and the way back checks the two rare cases
+// itself (the C++ *_end functions handle them), pops the return address and jumps to it:
+// an indirect jump, which the branch target buffer predicts per site.
 //
 // Both shapes of the C++ switch can continue a coroutine suspended here: the resume
 // address, rsp and rbp are in the record as theirs are (rbx too, for the inline shape),
@@ -27,10 +28,20 @@
 
         .text
 
+// What the way back reads without a call, at offsets that src/c_api/coro.cpp checks:
+// xcoro::detail::tls (initial-exec: the C API's sources use that model in a shared
+// library too), its `current` and `pending_block`, and a record's flags and flag_unwind.
+#define XCORO_TLS _ZN5xcoro6detail3tlsE
+#define XCORO_TLS_CURRENT 0
+#define XCORO_TLS_PENDING_BLOCK 8
+#define XCORO_CORO_FLAGS 39
+#define XCORO_FLAG_UNWIND 1
+
 // rax = the running coroutine's record (`from`), rdx = the target's (`to`), the caller's
-// return address at 0(%rsp). Saves, switches, and once something switches back calls
-// `end` (its int result is the call's) and jumps to the return address.
-.macro XCORO_C_SWITCH end
+// return address at 0(%rsp). Saves, switches, and once something switches back returns 0
+// by jumping to the return address; or, when a suspend block is pending (and, with
+// `unwind` 1, when the coroutine is being unwound), calls `end` and returns its result.
+.macro XCORO_C_SWITCH end unwind
         pushq   %rbx
         .cfi_adjust_cfa_offset 8
         .cfi_rel_offset %rbx, 0
@@ -83,7 +94,20 @@
         popq    %rbx
         .cfi_adjust_cfa_offset -8
         .cfi_restore %rbx
-        subq    $8, %rsp                // the call needs rsp 16-byte aligned
+        movq    XCORO_TLS@gottpoff(%rip), %rcx
+        cmpq    $0, %fs:XCORO_TLS_PENDING_BLOCK(%rcx)
+        jne     4f
+.if \unwind
+        movq    %fs:XCORO_TLS_CURRENT(%rcx), %rdx
+        testb   $XCORO_FLAG_UNWIND, XCORO_CORO_FLAGS(%rdx)
+        jnz     4f
+.endif
+        xorl    %eax, %eax
+        popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        jmpq    *%rcx
+        .cfi_adjust_cfa_offset 8
+4:      subq    $8, %rsp                // the call needs rsp 16-byte aligned
         .cfi_adjust_cfa_offset 8
         call    \end@PLT
         addq    $8, %rsp
@@ -107,7 +131,7 @@ xcoro_resume:
         .cfi_adjust_cfa_offset -8
         testq   %rax, %rax
         jz      .Lresume_result
-        XCORO_C_SWITCH xcoro_c_resume_end
+        XCORO_C_SWITCH xcoro_c_resume_end 0
         .cfi_adjust_cfa_offset 8
 .Lresume_result:
         movl    %edx, %eax
@@ -129,7 +153,7 @@ xcoro_suspend:
         .cfi_adjust_cfa_offset -8
         testq   %rax, %rax
         jz      .Lsuspend_result
-        XCORO_C_SWITCH xcoro_c_suspend_end
+        XCORO_C_SWITCH xcoro_c_suspend_end 1
         .cfi_adjust_cfa_offset 8
 .Lsuspend_result:
         movl    %edx, %eax

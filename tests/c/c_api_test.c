@@ -25,6 +25,8 @@ void xcoro_test_throw(void); /* throw_helper.cpp */
 void xcoro_test_cxx_resume(xcoro_coro* c);
 void* xcoro_test_cxx_counter_create(long* n, xcoro_coro** handle);
 void xcoro_test_cxx_counter_destroy(void* h);
+long xcoro_test_flags_offset(xcoro_coro* c);
+int xcoro_test_suspend_then_unwound(void);
 
 /* ASan and TSan abort on an allocation too large to make, where new[] would throw. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -153,6 +155,8 @@ static void cxx_and_c_switches_mix(void) {
     }
   }
   CHECK_EQ(i, 9); /* the first resume and eight suspends */
+  /* XCORO_CORO_FLAGS in src/c_api/entry_x86_64_sysv_elf_gas.S. */
+  CHECK_EQ(xcoro_test_flags_offset(c), 39);
   for (i = 0; i < 6; ++i) {
     CHECK_EQ(got.v[i], want.v[i]);
   }
@@ -166,6 +170,9 @@ static void cxx_and_c_switches_mix(void) {
   CHECK_EQ(n, 3);
   CHECK_EQ(xcoro_status(cxx), XCORO_SUSPENDED);
   xcoro_test_cxx_counter_destroy(counter);
+  /* A frame_t destroyed while its coroutine waits in xcoro_suspend: resumed to unwind,
+   * xcoro_suspend returns XCORO_ECANCELED instead of an exception. */
+  CHECK_EQ(xcoro_test_suspend_then_unwound(), XCORO_ECANCELED);
 }
 
 /* ---- caller-owned stacks and stack allocators ---- */
