@@ -5,10 +5,12 @@ set -euo pipefail
 
 # netcat-openbsd (nc with -U and -N) runs the chat_server example's test.
 # libboost-fiber-dev and golang-go are only the peers of xcoro-channel-bench and bench/io;
-# libboost-coroutine-dev (boost::asio::spawn in Boost 1.74) and wrk only serve bench/io.
+# libboost-coroutine-dev (boost::asio::spawn in Boost 1.74) and wrk only serve bench/io;
+# cargo and librust-tokio-dev (Tokio's sources, built offline) are the Tokio peers of
+# xcoro-skynet-bench and bench/io.
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev libbenchmark-dev netcat-openbsd
           libboost-context-dev liburing-dev libboost-fiber-dev golang-go
-          libboost-coroutine-dev wrk "$@")
+          libboost-coroutine-dev wrk cargo librust-tokio-dev "$@")
 # libssl-dev builds xcoro::tls (<xcoro/tls.hpp>); the openssl and curl tools run its tests
 # and the https_hello example's.
 packages+=(libssl-dev openssl curl)
