@@ -282,19 +282,6 @@ class XCORO_EXPORT tcp : public detail::descriptor {
   result<void> shutdown();
 };
 
-/// A UDP socket. Move-only; closes its descriptor when destroyed.
-class XCORO_EXPORT udp : public detail::descriptor {
- public:
-  static result<udp> open(executor* ex, const endpoint& family_of);
-  udp(executor* ex, int fd) noexcept;
-
-  /// Binds with SO_REUSEADDR and SO_REUSEPORT, as zigcoro.
-  result<void> bind(const endpoint& e);
-  result<endpoint> local_endpoint() const;
-  /// Receives one datagram (as zigcoro: the sender's address is dropped).
-  result<std::size_t> read(std::span<std::byte> buf);
-  result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
-  /// Receives one datagram and its sender.
 /// A Unix domain stream socket (AF_UNIX, SOCK_STREAM), named by a filesystem path or, when
 /// the path starts with '@', by an abstract name (Linux: the rest of the path, no file).
 /// The stream calls are tcp's: the same errors (errc::eof at end of stream), timeouts,
@@ -336,6 +323,19 @@ class XCORO_EXPORT unix_socket : public detail::descriptor {
   result<void> shutdown();
 };
 
+/// A UDP socket. Move-only; closes its descriptor when destroyed.
+class XCORO_EXPORT udp : public detail::descriptor {
+ public:
+  static result<udp> open(executor* ex, const endpoint& family_of);
+  udp(executor* ex, int fd) noexcept;
+
+  /// Binds with SO_REUSEADDR and SO_REUSEPORT, as zigcoro.
+  result<void> bind(const endpoint& e);
+  result<endpoint> local_endpoint() const;
+  /// Receives one datagram (as zigcoro: the sender's address is dropped).
+  result<std::size_t> read(std::span<std::byte> buf);
+  result<std::size_t> read(std::span<std::byte> buf, milliseconds timeout);
+  /// Receives one datagram and its sender.
   result<std::pair<std::size_t, endpoint>> read_from(std::span<std::byte> buf);
   result<std::pair<std::size_t, endpoint>> read_from(std::span<std::byte> buf,
                                                      milliseconds timeout);
