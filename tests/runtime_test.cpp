@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -955,6 +956,141 @@ TEST_P(Runtime, DestroyingASharedGroupFromAnotherWorkerCancelsAndJoinsEveryChild
   together(rt, {[&] { spawner(10); }, [&] { spawner(10); }, [&] { spawner(10); }, destroyer});
   EXPECT_EQ(finished_after_destructor, 30);
   EXPECT_EQ(ledger().live(), 0);
+}
+
+/// What a blocking call ended with, as the shutdown test below records it.
+std::string ended(const std::error_code& ec) {
+  if (!ec) {
+    return "ok";
+  }
+  return ec == xcoro::errc::canceled ? "canceled" : ec.message();
+}
+
+// The destructor of a runtime whose spawned coroutines block, spread over the workers, in
+// every kind of wait: a tcp accept, a pipe read, a sleep, a channel receive, a mutex, a
+// semaphore, a wait_group and a task_group whose children sleep. Each wait ends with
+// errc::canceled, every coroutine finishes, the frames outlive the runtime, and every
+// counted value is destroyed exactly once.
+TEST_P(Runtime, ShutdownEndsEveryKindOfWaitOnEveryWorker) {
+  constexpr int kinds = 8;
+  constexpr int rounds = 4;
+  std::vector<xcoro::frame_t<std::string>> frames;
+  std::atomic<int> blocked{0};
+  std::mutex m;
+  std::set<int> workers;
+  {
+    auto rt = make();
+    auto body = [&](int kind, counted held) -> std::string {
+      {
+        std::lock_guard<std::mutex> hold(m);
+        workers.insert(xcoro::this_worker());
+      }
+      std::string what;
+      switch (kind) {
+        case 0: {
+          auto any = aio::endpoint::parse("127.0.0.1:0");
+          auto l = aio::tcp::open(nullptr, *any);
+          if (!l || !l->bind(*any) || !l->listen(4)) {
+            return "setup failed";
+          }
+          ++blocked;
+          auto c = l->accept();
+          what = "accept " + ended(c ? std::error_code() : c.error());
+          break;
+        }
+        case 1: {
+          auto p = aio::pipe(nullptr);
+          if (!p) {
+            return "setup failed";
+          }
+          std::array<std::byte, 16> buf{};
+          ++blocked;
+          auto n = p->reader.read(buf);
+          what = "pipe read " + ended(n ? std::error_code() : n.error());
+          break;
+        }
+        case 2:
+          ++blocked;
+          what = "sleep " + ended(aio::sleep(nullptr, 60000ms).error());
+          break;
+        case 3: {
+          xcoro::channel<std::string> ch;
+          ++blocked;
+          auto v = ch.recv();
+          what = std::string("recv ") + (!v && xcoro::cancel_requested() ? "canceled" : "other");
+          break;
+        }
+        case 4: {
+          xcoro::mutex mu;
+          EXPECT_TRUE(mu.lock());
+          // The second lock waits in a child started here, pinned to this worker.
+          auto child = xcoro::xasync([&] {
+            ++blocked;
+            return ended(mu.lock().error());
+          });
+          what = "mutex " + xcoro::xawait(*child);
+          mu.unlock();
+          break;
+        }
+        case 5: {
+          xcoro::semaphore sem(0);
+          ++blocked;
+          what = "semaphore " + ended(sem.acquire().error());
+          break;
+        }
+        case 6: {
+          xcoro::wait_group wg;
+          wg.add(1);
+          ++blocked;
+          what = "wait_group " + ended(wg.wait().error());
+          wg.done();
+          break;
+        }
+        default: {
+          xcoro::task_group g;
+          std::string child_saw;
+          EXPECT_TRUE(g.spawn([&] {
+            ++blocked;
+            child_saw = ended(aio::sleep(nullptr, 60000ms).error());
+          }));
+          auto r = g.wait();
+          what = "group " + child_saw + "/" + ended(r ? std::error_code() : r.error());
+          break;
+        }
+      }
+      return held.intact() ? what : what + " (payload damaged)";
+    };
+    // Four spawners, each in a block_on of its own (so on different workers when there
+    // are several), spawn every fourth coroutine; a spawned coroutine starts on its
+    // spawner's worker unless another worker steals it.
+    frames.resize(kinds * rounds);
+    auto spawner = [&](int first) {
+      for (int i = first; i < kinds * rounds; i += 4) {
+        auto f = xcoro::spawn(body, i % kinds, counted(i));
+        ASSERT_TRUE(f) << f.error().message();
+        std::lock_guard<std::mutex> hold(m);
+        frames[i] = std::move(*f);
+      }
+      // Every one of them is in its wait before the runtime goes.
+      while (blocked.load() < kinds * rounds) {
+        EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+      }
+    };
+    together(rt, {[&] { spawner(0); }, [&] { spawner(1); }, [&] { spawner(2); },
+                  [&] { spawner(3); }});
+  }
+  const char* want[kinds] = {"accept canceled",    "pipe read canceled", "sleep canceled",
+                             "recv canceled",      "mutex canceled",     "semaphore canceled",
+                             "wait_group canceled", "group canceled/canceled"};
+  ASSERT_EQ(frames.size(), std::size_t{kinds * rounds});
+  for (int i = 0; i < kinds * rounds; ++i) {
+    ASSERT_EQ(frames[i].status(), xcoro::status::done) << i;
+    EXPECT_EQ(xcoro::xawait(frames[i]), want[i % kinds]) << i;
+  }
+  frames.clear();
+  if (GetParam() > 1) {
+    EXPECT_GT(workers.size(), 1u) << "the coroutines were not spread over the workers";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, Runtime, ::testing::Values(1u, 2u, 8u),
