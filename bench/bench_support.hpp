@@ -76,6 +76,33 @@ inline std::string load_average() {
   return a + " " + b + " " + c;
 }
 
+/// `s` in single quotes for /bin/sh (popen), with its own single quotes escaped.
+inline std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char ch : s) {
+    q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  }
+  return q + "'";
+}
+
+/// Linux >= 4.0: resets this process's resident peak (VmHWM) to its current RSS.
+inline void reset_resident_peak() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+
+/// This process's resident peak (VmHWM) in MiB, since start or reset_resident_peak(); -1
+/// when /proc does not say.
+inline double resident_peak_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+    }
+  }
+  return -1;
+}
+
 /// Prints " %9.2f" of a/b, or n/a when either is missing (not positive).
 inline void print_ratio(double a, double b) {
   if (a > 0 && b > 0) {

@@ -4,7 +4,8 @@
 # then channels (ping-pong, 10^3..10^6 coroutines on one channel, xawait_all) beside
 # Boost.Fiber and Go, then cancellation (cancel latency beside a plain wake-up and
 # aio::cancel; task_group spawns beside xasync and Boost.Fiber), then messages between
-# the workers of a runtime (ping-pong, wake-up latency) beside Boost.Fiber and Go, then async IO
+# the workers of a runtime (ping-pong, wake-up latency) beside Boost.Fiber and Go, then
+# skynet (10^6 coroutines in a tree on a runtime) beside Go, Tokio and Boost.Fiber, then async IO
 # (bench/io/run.sh --quick: TCP echo beside hand-written io_uring/epoll loops, asio and
 # Go; HTTP under wrk; million_timers and ping_pongs beside Go). Every figure is printed
 # beside the same-run figure of its peer and the ratio. About five minutes on 2 vCPUs (one
@@ -65,6 +66,14 @@ if [ -x "$bench/xcoro-runtime-bench" ]; then
   "$bench/xcoro-runtime-bench" --samples 5000
 else
   echo "== xcoro-runtime-bench was not built (Boost.Fiber missing); skipped"
+fi
+echo
+if [ -x "$bench/xcoro-skynet-bench" ]; then
+  echo "== xcoro-skynet-bench (10^6 coroutines in a tree of fan-out 10 on a runtime of 2 and"
+  echo "   1 workers, beside Go, Tokio and Boost.Fiber's work_stealing on 2 threads)"
+  "$bench/xcoro-skynet-bench"
+else
+  echo "== xcoro-skynet-bench was not built (Boost.Fiber missing); skipped"
 fi
 echo
 if [ -x "$bench/c_api_bench" ]; then
