@@ -9,8 +9,9 @@
 # (bench/io/run.sh --quick: TCP echo beside hand-written io_uring/epoll loops, asio and
 # Go; HTTP under wrk; million_timers and ping_pongs beside Go). Every figure is printed
 # beside the same-run figure of its peer and the ratio. About five minutes on 2 vCPUs (one
-# of them building), and 4 GiB of memory at the peak (a million coroutines on one
-# channel). Usage: scripts/showcase.sh [--full]
+# of them building) plus skynet's (10 minutes at a load average of 10), and 11 GiB of
+# memory at the peak (skynet's million fibers beside what its million coroutines left
+# mapped; 4 GiB before it). Usage: scripts/showcase.sh [--full]
 # (XCORO_SHOWCASE_BUILD=DIR builds and runs in DIR instead of build/release.)
 #   --full  also runs the full-length case: 1,000,000 coroutines for 1,000 rounds
 #           (about 3 more minutes, no more memory than the peak above).
