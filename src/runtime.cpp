@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -37,7 +38,6 @@ struct job_slot {
   executor::func discard{};  // posted to `on` after a deadlock: job->discard
   bool started = false;      // under runtime_state::m: its coroutine exists
   bool done = false;         // under runtime_state::m
-  bool deadlocked = false;   // under runtime_state::m
 };
 
 struct worker {
@@ -78,6 +78,11 @@ class runtime_state {
   unsigned running = 0;           // workers whose setup succeeded
   std::error_code start_error;    // the first setup error
   unsigned idle = 0;              // workers parked with nothing ready and nothing in flight
+  // Every worker went idle with nothing posted (all_idle), and none has woken since: the
+  // block_on calls still waiting suspect a deadlock, which they declare after a grace
+  // period unless a worker wakes (`wakes` changes) meanwhile.
+  bool all_idle_seen = false;
+  std::uint64_t wakes = 0;        // idle workers woken up, ever
   bool stopping = false;          // ~runtime began
   bool exit_all = false;          // stopping, and every worker went idle: leave
   std::vector<job_slot*> pending; // block_on calls not finished
@@ -309,12 +314,9 @@ void all_idle(runtime_state& rt) {
     }
     return;
   }
-  for (job_slot* s : rt.pending) {
-    // One not started yet is on its way to a worker's inbox, or about to be.
-    if (s->started && !s->done) {
-      s->deadlocked = true;
-    }
-  }
+  // The block_on callers decide (run_block_on): another thread's block_on that would
+  // make progress may be on its way still.
+  rt.all_idle_seen = true;
   rt.cv.notify_all();
 }
 
@@ -426,6 +428,11 @@ void run_worker(worker& w) {
     if (idle) {
       std::lock_guard<std::mutex> hold(rt.m);
       --rt.idle;
+      ++rt.wakes;
+      if (rt.all_idle_seen) {
+        rt.all_idle_seen = false;
+        rt.cv.notify_all();  // a block_on caller waiting out the grace period
+      }
       if (rt.exit_all) {
         break;
       }
@@ -442,6 +449,10 @@ void run_worker(worker& w) {
 }
 
 }  // namespace
+
+/// How long every worker must stay idle, with nothing posted and a block_on unfinished,
+/// before that block_on returns errc::deadlock.
+constexpr std::chrono::milliseconds deadlock_grace{100};
 
 std::error_code run_block_on(runtime_state& rt, block_on_job& j) {
   if (current_worker != nullptr) {
@@ -461,7 +472,20 @@ std::error_code run_block_on(runtime_state& rt, block_on_job& j) {
   hold.unlock();
   s.on->ex->exec().run_soon(s.start);
   hold.lock();
-  rt.cv.wait(hold, [&] { return s.done || s.deadlocked; });
+  for (;;) {
+    rt.cv.wait(hold, [&] { return s.done || (rt.all_idle_seen && s.started); });
+    if (s.done) {
+      break;
+    }
+    // Every worker is idle with nothing posted while f is unfinished. That is a deadlock
+    // unless a block_on of another thread, which f may be waiting for, is still on its way
+    // (its thread not scheduled yet): so it is declared only if no worker wakes within a
+    // grace period.
+    std::uint64_t seen = rt.wakes;
+    if (!rt.cv.wait_for(hold, deadlock_grace, [&] { return s.done || rt.wakes != seen; })) {
+      break;  // deadlocked
+    }
+  }
   if (!s.done) {
     hold.unlock();
     s.on->ex->exec().run_soon(s.discard);

@@ -1093,6 +1093,36 @@ TEST_P(Runtime, ShutdownEndsEveryKindOfWaitOnEveryWorker) {
   }
 }
 
+// A block_on whose coroutine waits on a channel (every worker idle, nothing in flight) for a
+// value that another thread's block_on sends a moment later is not a deadlock: the runtime
+// gives such a late caller a grace period before it declares one. Before, the first call
+// returned errc::deadlock whenever the second thread was a little late.
+TEST_P(Runtime, ABlockOnThatArrivesLateIsNotADeadlock) {
+  auto rt = make();
+  auto ch = make_shared_object<xcoro::channel<std::string>>(rt, xcoro::channel_options{});
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<bool> receiving{false};
+    std::string got;
+    std::thread receiver([&] {
+      auto r = rt.block_on([&] {
+        receiving.store(true);
+        auto v = ch->recv();
+        return v ? *v : std::string("nothing");
+      });
+      got = r ? *r : r.error().message();
+    });
+    while (!receiving.load()) {
+      std::this_thread::sleep_for(1ms);
+    }
+    std::this_thread::sleep_for(10ms);  // every worker is idle by now
+    auto s = rt.block_on([&] { return ch->send(std::string(40, 'v')); });
+    receiver.join();
+    EXPECT_TRUE(s) << s.error().message();
+    EXPECT_EQ(got, std::string(40, 'v')) << "round " << round;
+  }
+  (void)rt.block_on([&] { ch.reset(); });
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, Runtime, ::testing::Values(1u, 2u, 8u),
                          [](const auto& info) { return std::to_string(info.param) + "workers"; });
 

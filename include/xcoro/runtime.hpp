@@ -76,8 +76,9 @@ class XCORO_EXPORT runtime {
   /// Runs `f(args...)` in a new coroutine on a worker and blocks the calling thread until
   /// it finishes; returns its result (a result<T> is passed through, as aio::run does) or
   /// rethrows its exception. errc::deadlock when every worker is idle, with no IO or timer
-  /// in flight, while f is unfinished (f is then destroyed). Call it from a thread that is
-  /// not one of this runtime's workers.
+  /// in flight, while f is unfinished, and stays so for a grace period of 100 ms (for a
+  /// block_on of another thread still on its way); f is then destroyed. Call it from a
+  /// thread that is not one of this runtime's workers.
   template <class F, class... Args>
     requires detail::async_callable<F, Args...>
   auto block_on(F&& f, Args&&... args)
