@@ -24,6 +24,7 @@
 
 #include "support/aio_fixture.hpp"
 #include "support/counting_new.hpp"
+#include "support/test_stacks.hpp"
 #include "support/tls_certs.hpp"
 #include "xcoro/buffered.hpp"
 
@@ -323,9 +324,8 @@ TEST_F(Tls, NoCommonAlpnFailsTheHandshake) {
 
 /// The client's handshake with a server showing `cert` for `host` fails verification with
 /// `text` in the message; the server sees the client's alert as a failed handshake.
-void expect_bad_certificate(Tls& test, aio::tls_context sctx, aio::tls_context cctx,
-                            const std::string& host, std::string_view text) {
-  (void)test;
+void expect_bad_certificate(aio::tls_context sctx, aio::tls_context cctx, const std::string& host,
+                            std::string_view text) {
   pair_up(
       sctx, cctx, host,
       [&](aio::tls_stream& t) {
@@ -348,22 +348,22 @@ void expect_bad_certificate(Tls& test, aio::tls_context sctx, aio::tls_context c
 }
 
 TEST_F(Tls, WrongHostNameIsABadCertificate) {
-  expect_bad_certificate(*this, server_ctx(certs().server), client_ctx(), "other.example",
+  expect_bad_certificate(server_ctx(certs().server), client_ctx(), "other.example",
                          "hostname mismatch");
 }
 
 TEST_F(Tls, CertificateForAnotherNameIsABadCertificate) {
-  expect_bad_certificate(*this, server_ctx(certs().other), client_ctx(), "localhost",
+  expect_bad_certificate(server_ctx(certs().other), client_ctx(), "localhost",
                          "hostname mismatch");
 }
 
 TEST_F(Tls, ExpiredCertificateIsABadCertificate) {
-  expect_bad_certificate(*this, server_ctx(certs().expired), client_ctx(), "localhost",
+  expect_bad_certificate(server_ctx(certs().expired), client_ctx(), "localhost",
                          "certificate has expired");
 }
 
 TEST_F(Tls, UnknownCaIsABadCertificate) {
-  expect_bad_certificate(*this, server_ctx(certs().rogue), client_ctx(), "localhost",
+  expect_bad_certificate(server_ctx(certs().rogue), client_ctx(), "localhost",
                          "local issuer certificate");
 }
 
@@ -380,7 +380,7 @@ TEST_F(Tls, AnIpAddressIsCheckedAgainstTheCertificatesAddresses) {
       });
   // 127.0.0.2 is not among them.
   auto sctx2 = server_ctx(certs().server);
-  expect_bad_certificate(*this, std::move(sctx2), client_ctx(), "127.0.0.2", "IP address mismatch");
+  expect_bad_certificate(std::move(sctx2), client_ctx(), "127.0.0.2", "IP address mismatch");
 }
 
 TEST_F(Tls, InsecureNoVerifyAcceptsAnyCertificate) {
@@ -729,6 +729,33 @@ TEST_F(Tls, ReadTimesOutAndLosesNothing) {
 }
 
 // ---- bad input ----
+
+// Two calls waiting on one stream at once: a programming error, reported by name.
+TEST_F(Tls, TwoCallsAtOnceAbortWithTheCallsName) {
+  // A forked child must not share the parent's io_uring: re-execute instead.
+  GTEST_FLAG_SET(death_test_style, xcoro_test::death_test_style());
+  EXPECT_DEATH(
+      {
+        auto sctx = server_ctx(certs().server);
+        auto cctx = client_ctx();
+        pair_up(
+            sctx, cctx, "localhost",
+            [&](aio::tls_stream& t) {
+              std::byte b[1];
+              (void)t.read(b, long_timeout);
+            },
+            [&](xcoro::result<aio::tls_stream>& t) {
+              auto reader = xcoro::xasync([&] {
+                std::byte b[1];
+                (void)t->read(b, long_timeout);  // waits for data that never comes
+              });
+              (void)t->write_all(bytes("x"), long_timeout);  // while the read waits
+              xcoro::xawait(*reader);
+            });
+      },
+      "tls_stream::write.*one at a time");
+}
+
 
 TEST_F(Tls, ContextErrors) {
   // A missing file is the system's error; a file that is not PEM, OpenSSL's.

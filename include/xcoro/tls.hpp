@@ -114,7 +114,8 @@ struct tls_stream_options {
 /// aio::buffered_reader and aio::buffered_writer take.
 ///
 /// One operation at a time: a read and a write may not wait at the same time from two
-/// coroutines (both may move bytes of the other's records). A write, handshake or shutdown
+/// coroutines (both may move bytes of the other's records); a second call while one waits
+/// aborts with a message naming the call and the coroutine. A write, handshake or shutdown
 /// that fails, times out or is cancelled can leave part of a record unsent: the stream is
 /// then unusable for writing, and should be closed. A read that times out or is cancelled
 /// loses nothing.
@@ -173,7 +174,10 @@ class XCORO_EXPORT tls_stream {
  private:
   tls_stream(tcp socket, ssl_st* ssl, bio_st* net) noexcept;
   template <class Call>
-  result<int> drive(Call call, const milliseconds* timeout);
+  result<int> drive(const char* name, Call call, const milliseconds* timeout);
+  result<std::size_t> read_for(std::span<std::byte> buf, const milliseconds* timeout);
+  result<std::size_t> write_for(std::span<const std::byte> buf, const milliseconds* timeout);
+  result<void> write_all_for(std::span<const std::byte> buf, const milliseconds* timeout);
   result<void> flush(const detail::call_deadline& d);
   result<void> fill(const detail::call_deadline& d);
   std::error_code failure(int ssl_error) const;
@@ -183,6 +187,7 @@ class XCORO_EXPORT tls_stream {
   ssl_st* ssl_ = nullptr;  // owns the internal half of the BIO pair
   bio_st* net_ = nullptr;  // the network half: what is sent, what was received
   bool eof_ = false;       // the socket's read side has ended
+  bool busy_ = false;      // a call is running (and may be waiting)
 };
 
 }  // namespace xcoro::aio

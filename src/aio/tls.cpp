@@ -357,10 +357,20 @@ std::error_code tls_stream::failure(int ssl_error) const {
 // good: its output goes to the socket after every attempt, and when it wants input, one
 // read of the socket feeds it. SSL_ERROR_ZERO_RETURN (close_notify received) is errc::eof.
 template <class Call>
-result<int> tls_stream::drive(Call call, const milliseconds* timeout) {
+result<int> tls_stream::drive(const char* name, Call call, const milliseconds* timeout) {
   if (ssl_ == nullptr) {
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
+  // Two operations waiting at once would both move bytes of the pair: a programming error.
+  if (busy_) {
+    xcoro::detail::fatal(name, xcoro::xframe(),
+                         "while another call on the same tls_stream is waiting (one at a time)");
+  }
+  struct busy_mark {
+    bool& b;
+    explicit busy_mark(bool& flag) : b(flag) { b = true; }
+    ~busy_mark() { b = false; }
+  } mark(busy_);
   detail::call_deadline d(timeout);
   for (;;) {
     ERR_clear_error();
@@ -395,61 +405,58 @@ result<int> tls_stream::drive(Call call, const milliseconds* timeout) {
   }
 }
 
-result<void> tls_stream::handshake() {
-  auto r = drive([this] { return SSL_do_handshake(ssl_); }, nullptr);
-  return r ? result<void>() : result<void>(r.error());
-}
-result<void> tls_stream::handshake(milliseconds timeout) {
-  auto r = drive([this] { return SSL_do_handshake(ssl_); }, &timeout);
-  return r ? result<void>() : result<void>(r.error());
-}
-
 namespace {
+result<void> done(const result<int>& r) {
+  return r ? result<void>() : result<void>(r.error());
+}
 int clamp(std::size_t n) {
   return n > 0x40000000 ? 0x40000000 : static_cast<int>(n);
 }
 }  // namespace
 
-result<std::size_t> tls_stream::read(std::span<std::byte> buf) {
-  if (buf.empty()) {
-    return std::size_t{0};
-  }
-  auto r = drive([&] { return SSL_read(ssl_, buf.data(), clamp(buf.size())); }, nullptr);
-  return r ? result<std::size_t>(static_cast<std::size_t>(*r)) : result<std::size_t>(r.error());
+result<void> tls_stream::handshake() {
+  return done(drive("tls_stream::handshake", [this] { return SSL_do_handshake(ssl_); }, nullptr));
 }
-result<std::size_t> tls_stream::read(std::span<std::byte> buf, milliseconds timeout) {
-  if (buf.empty()) {
-    return std::size_t{0};
-  }
-  auto r = drive([&] { return SSL_read(ssl_, buf.data(), clamp(buf.size())); }, &timeout);
-  return r ? result<std::size_t>(static_cast<std::size_t>(*r)) : result<std::size_t>(r.error());
+result<void> tls_stream::handshake(milliseconds timeout) {
+  return done(drive("tls_stream::handshake", [this] { return SSL_do_handshake(ssl_); }, &timeout));
 }
 
-result<std::size_t> tls_stream::write(std::span<const std::byte> buf) {
+result<std::size_t> tls_stream::read_for(std::span<std::byte> buf, const milliseconds* timeout) {
   if (buf.empty()) {
     return std::size_t{0};
   }
-  auto r = drive([&] { return SSL_write(ssl_, buf.data(), clamp(buf.size())); }, nullptr);
+  auto r = drive(
+      "tls_stream::read", [&] { return SSL_read(ssl_, buf.data(), clamp(buf.size())); }, timeout);
   return r ? result<std::size_t>(static_cast<std::size_t>(*r)) : result<std::size_t>(r.error());
+}
+result<std::size_t> tls_stream::read(std::span<std::byte> buf) { return read_for(buf, nullptr); }
+result<std::size_t> tls_stream::read(std::span<std::byte> buf, milliseconds timeout) {
+  return read_for(buf, &timeout);
+}
+
+result<std::size_t> tls_stream::write_for(std::span<const std::byte> buf,
+                                          const milliseconds* timeout) {
+  if (buf.empty()) {
+    return std::size_t{0};
+  }
+  auto r = drive(
+      "tls_stream::write", [&] { return SSL_write(ssl_, buf.data(), clamp(buf.size())); }, timeout);
+  return r ? result<std::size_t>(static_cast<std::size_t>(*r)) : result<std::size_t>(r.error());
+}
+result<std::size_t> tls_stream::write(std::span<const std::byte> buf) {
+  return write_for(buf, nullptr);
 }
 result<std::size_t> tls_stream::write(std::span<const std::byte> buf, milliseconds timeout) {
-  if (buf.empty()) {
-    return std::size_t{0};
-  }
-  auto r = drive([&] { return SSL_write(ssl_, buf.data(), clamp(buf.size())); }, &timeout);
-  return r ? result<std::size_t>(static_cast<std::size_t>(*r)) : result<std::size_t>(r.error());
+  return write_for(buf, &timeout);
 }
 
-namespace {
 // write_all as writes of what is left, under one deadline.
-template <class Write>
-result<void> write_rest(std::span<const std::byte> buf, const milliseconds* timeout,
-                        Write write) {
+result<void> tls_stream::write_all_for(std::span<const std::byte> buf,
+                                       const milliseconds* timeout) {
   detail::call_deadline d(timeout);
   while (!buf.empty()) {
     milliseconds left{0};
-    const milliseconds* t = d.left(left);
-    auto n = write(buf, t);
+    auto n = write_for(buf, d.left(left));
     if (!n) {
       return n.error();
     }
@@ -457,27 +464,21 @@ result<void> write_rest(std::span<const std::byte> buf, const milliseconds* time
   }
   return {};
 }
-}  // namespace
-
 result<void> tls_stream::write_all(std::span<const std::byte> buf) {
-  return write_rest(buf, nullptr, [this](std::span<const std::byte> b, const milliseconds*) {
-    return write(b);
-  });
+  return write_all_for(buf, nullptr);
 }
 result<void> tls_stream::write_all(std::span<const std::byte> buf, milliseconds timeout) {
-  return write_rest(buf, &timeout, [this](std::span<const std::byte> b, const milliseconds* t) {
-    return write(b, *t);
-  });
+  return write_all_for(buf, &timeout);
 }
 
+// SSL_shutdown returns 0 once close_notify is sent and the peer's has not come: done.
 result<void> tls_stream::shutdown() {
-  // SSL_shutdown returns 0 once close_notify is sent and the peer's has not come: done.
-  auto r = drive([this] { return SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, nullptr);
-  return r ? result<void>() : result<void>(r.error());
+  return done(drive("tls_stream::shutdown", [this] { return SSL_shutdown(ssl_) >= 0 ? 1 : -1; },
+                    nullptr));
 }
 result<void> tls_stream::shutdown(milliseconds timeout) {
-  auto r = drive([this] { return SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, &timeout);
-  return r ? result<void>() : result<void>(r.error());
+  return done(drive("tls_stream::shutdown", [this] { return SSL_shutdown(ssl_) >= 0 ? 1 : -1; },
+                    &timeout));
 }
 
 result<void> tls_stream::close() { return socket_.close(); }
