@@ -199,6 +199,43 @@ else
 fi
 hz=$(getconf CLK_TCK)
 
+# echo_case CONNECTIONS SIZE: one echo case, $rounds rounds over every server in "${servers[@]}",
+# adding each run's figures to rate, p50, ccpu and cpu (server CPU, % of one core) under
+# the server's name. Reads case_no.
+echo_case() {
+  local conns="$1" size="$2" round i s out t0 t1 r l c order
+  for round in $(seq "$rounds"); do
+    # Each round of each case starts at a different server, so that none always runs
+    # first (right after the previous case's connections closed) or last.
+    order=()
+    for i in "${!servers[@]}"; do
+      order+=("${servers[$(( (i + case_no + round) % ${#servers[@]} ))]}")
+    done
+    for s in "${order[@]}"; do
+      if ! start_server "$s"; then
+        echo "  $s did not start; skipped"
+        [[ "$s" == xcoro* ]] && failures=$((failures + 1))
+        continue
+      fi
+      t0=$(server_ticks)
+      if out=$(taskset -c $client_core "$io/echo_client" "127.0.0.1:$port" "$conns" "$size" \
+               "$secs" "$warm"); then
+        t1=$(server_ticks)
+        read -r r l _ c <<<"$out"
+        rate[$s]+="$r "
+        p50[$s]+="$l "
+        ccpu[$s]+="$c "
+        cpu[$s]+="$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$secs" -v w="$warm" \
+                    'BEGIN { printf "%.0f", 100 * d / hz / (s + w) }') "
+      else
+        echo "  echo_client against $s failed (round $round)"
+        [[ "$s" == xcoro* ]] && failures=$((failures + 1))
+      fi
+      stop_server
+    done
+  done
+}
+
 # run.sh --threads N: the echo cases with N-thread servers, then exit.
 if [ -n "$threads" ]; then
   tokio="${XCORO_TOKIO_ECHO:-$(find "$build" -path '*tokio*release/echo' -type f -perm -u+x \
@@ -232,34 +269,7 @@ if [ -n "$threads" ]; then
   for conns in 64 1000; do
     declare -A rate=() p50=() cpu=() ccpu=() med=() per_msg=()
     case_no=$((case_no + 1))
-    for round in $(seq "$rounds"); do
-      order=()
-      for i in "${!servers[@]}"; do
-        order+=("${servers[$(( (i + case_no + round) % ${#servers[@]} ))]}")
-      done
-      for s in "${order[@]}"; do
-        if ! start_server "$s"; then
-          echo "  $s did not start; skipped"
-          [[ "$s" == xcoro* ]] && failures=$((failures + 1))
-          continue
-        fi
-        t0=$(server_ticks)
-        if out=$(taskset -c $client_core "$io/echo_client" "127.0.0.1:$port" "$conns" 64 \
-                 "$secs" "$warm"); then
-          t1=$(server_ticks)
-          read -r r l _ c <<<"$out"
-          rate[$s]+="$r "
-          p50[$s]+="$l "
-          ccpu[$s]+="$c "
-          cpu[$s]+="$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$secs" -v w="$warm" \
-                      'BEGIN { printf "%.0f", 100 * d / hz / (s + w) }') "
-        else
-          echo "  echo_client against $s failed (round $round)"
-          [[ "$s" == xcoro* ]] && failures=$((failures + 1))
-        fi
-        stop_server
-      done
-    done
+    echo_case "$conns" 64
     for s in "${servers[@]}"; do
       out=$(bash "$root/bench/io/count.sh" --cpu --spread "$build" "$s" "$conns" 64 0 \
               "$cpu_msgs" "$cpu_rounds") || { echo "  count.sh --cpu $s failed"; continue; }
@@ -307,36 +317,7 @@ for size in 64 512; do
       rate[$s]=""; p50[$s]=""; cpu[$s]=""; ccpu[$s]=""
     done
     case_no=$((case_no + 1))
-    for round in $(seq "$rounds"); do
-      # Each round of each case starts at a different server, so that none always runs
-      # first (right after the previous case's connections closed) or last.
-      order=()
-      for i in "${!servers[@]}"; do
-        order+=("${servers[$(( (i + case_no + round) % ${#servers[@]} ))]}")
-      done
-      for s in "${order[@]}"; do
-        if ! start_server "$s"; then
-          echo "  $s did not start; skipped"
-          [[ "$s" == xcoro* ]] && failures=$((failures + 1))
-          continue
-        fi
-        t0=$(server_ticks)
-        if out=$(taskset -c $client_core "$io/echo_client" "127.0.0.1:$port" "$conns" "$size" \
-                 "$secs" "$warm"); then
-          t1=$(server_ticks)
-          read -r r l _ c <<<"$out"
-          rate[$s]+="$r "
-          p50[$s]+="$l "
-          ccpu[$s]+="$c "
-          cpu[$s]+="$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$secs" -v w="$warm" \
-                      'BEGIN { printf "%.0f", 100 * d / hz / (s + w) }') "
-        else
-          echo "  echo_client against $s failed (round $round)"
-          [[ "$s" == xcoro* ]] && failures=$((failures + 1))
-        fi
-        stop_server
-      done
-    done
+    echo_case "$conns" "$size"
     echo
     echo "-- $size B messages, $conns connection(s)"
     printf "  %-12s %10s %8s %11s %11s %16s\n" server "msgs/s" "p50 us" "server cpu" \
