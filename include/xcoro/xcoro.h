@@ -120,6 +120,12 @@ typedef struct xcoro_allocator {
  *  possibly on another thread (a runtime's), so they must stay callable until every
  *  coroutine made under them is destroyed. XCORO_EINVAL if a hook is NULL, XCORO_ENOMEM. */
 XCORO_C_API int xcoro_set_stack_allocator(const xcoro_allocator* a) XCORO_C_NOEXCEPT;
+/** Takes the handles the calling thread creates from now on (channels, sync objects, task
+ *  groups, loops, sockets, files, processes, notifications, runtimes; not executors) from
+ *  a's hooks, copied, with align 16; NULL goes back to operator new. Each handle goes back
+ *  to the hooks that gave it at its *_destroy, possibly on another thread, so they must
+ *  stay callable until then. XCORO_EINVAL if a hook is NULL, XCORO_ENOMEM. */
+XCORO_C_API int xcoro_set_allocator(const xcoro_allocator* a) XCORO_C_NOEXCEPT;
 /** xcoro_create, then resumes it at once, up to its first suspend (zigcoro xasync). */
 XCORO_C_API int xcoro_async(xcoro_coro** out, void (*fn)(void* arg), void* arg,
                             size_t stack_size) XCORO_C_NOEXCEPT;

@@ -15,24 +15,30 @@ using namespace xcoro;
 using namespace xcoro::c_api;
 
 struct xcoro_loop {
+  XCORO_C_ALLOCATED
   explicit xcoro_loop(aio::loop&& l) noexcept : loop(std::move(l)), ex(loop) {}
   aio::loop loop;
   aio::executor ex;  // points at `loop`: the handle never moves
 };
 
 struct xcoro_tcp {
+  XCORO_C_ALLOCATED
   aio::tcp s;
 };
 struct xcoro_udp {
+  XCORO_C_ALLOCATED
   aio::udp s;
 };
 struct xcoro_file {
+  XCORO_C_ALLOCATED
   aio::file f;
 };
 struct xcoro_process {
+  XCORO_C_ALLOCATED
   aio::process p;
 };
 struct xcoro_notification {
+  XCORO_C_ALLOCATED
   aio::async_notification n;
 };
 
@@ -125,7 +131,11 @@ int make_handle(H** out, Make&& make) {
   if (!r) {
     return to_c(r.error());
   }
-  *out = new H{std::move(*r)};
+  H* h = new H{std::move(*r)};
+  if (h == nullptr) {
+    return XCORO_ENOMEM;  // r's descriptor is closed with it
+  }
+  *out = h;
   return XCORO_OK;
 }
 
@@ -146,7 +156,11 @@ int xcoro_loop_create(xcoro_loop** out, int backend) noexcept {
     if (!l) {
       return to_c(l.error());
     }
-    *out = new xcoro_loop(std::move(*l));
+    xcoro_loop* h = new xcoro_loop(std::move(*l));
+    if (h == nullptr) {
+      return XCORO_ENOMEM;
+    }
+    *out = h;
     return XCORO_OK;
   });
 }

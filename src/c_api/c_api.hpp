@@ -64,6 +64,20 @@ template <class F>
 #endif
 }
 
+/// Memory for a C handle: from the calling thread's xcoro_set_allocator hooks, or
+/// operator new without them; nullptr when out of memory. Each block remembers where it
+/// came from, so c_free gives it back there from any thread.
+void* c_alloc(std::size_t size) noexcept;
+void c_free(void* p, std::size_t size) noexcept;
+
+/// In the body of a C handle's struct: `new` and `delete` of it go through c_alloc and
+/// c_free (a failed `new` yields nullptr, which the *_create calls report as XCORO_ENOMEM).
+/// Handles aligned beyond 16 bytes do not compile (their aligned `new` is deleted).
+#define XCORO_C_ALLOCATED                                                                  \
+  static void* operator new(std::size_t n) noexcept { return xcoro::c_api::c_alloc(n); } \
+  static void* operator new(std::size_t, std::align_val_t) = delete;                      \
+  static void operator delete(void* p, std::size_t n) noexcept { xcoro::c_api::c_free(p, n); }
+
 /// `*out = new H(args...)`: XCORO_EINVAL for a null `out`, XCORO_ENOMEM if it cannot be
 /// allocated. The *_create calls of handles that only wrap a C++ object.
 template <class H, class... A>
@@ -72,7 +86,11 @@ int new_handle(H** out, const char* call, A&&... args) noexcept {
     return XCORO_EINVAL;
   }
   return guarded(call, [&] {
-    *out = new H(std::forward<A>(args)...);
+    H* h = new H(std::forward<A>(args)...);
+    if (h == nullptr) {
+      return XCORO_ENOMEM;
+    }
+    *out = h;
     return XCORO_OK;
   });
 }

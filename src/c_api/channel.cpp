@@ -68,6 +68,7 @@ static_assert(sizeof(blob) == 48, "docs/c-api.md: elements up to 40 bytes are in
 
 /// The C handle.
 struct xcoro_chan {
+  XCORO_C_ALLOCATED
   xcoro_chan(std::size_t elem, std::size_t capacity, xcoro::executor* ex)
       : ch(xcoro::channel_options{.capacity = capacity, .executor = ex}),
         elem_size(elem),

@@ -211,6 +211,51 @@ class c_stack_allocator final : public stack_allocator {
   std::atomic<std::size_t> refs_{1};
 };
 
+/// xcoro_set_allocator's hooks, counted as c_stack_allocator is: the thread's slot holds one
+/// reference and each block given out one.
+class c_hooks {
+ public:
+  explicit c_hooks(const xcoro_allocator& hooks) noexcept : hooks_(hooks) {}
+
+  void* allocate(std::size_t size) noexcept {
+    void* p = hooks_.alloc(hooks_.user, size, c_block_header);
+    if (p != nullptr) {
+      refs_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return p;
+  }
+  void deallocate(void* p, std::size_t size) noexcept {
+    hooks_.dealloc(hooks_.user, p, size);
+    release();
+  }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete this;
+    }
+  }
+
+  /// Each block starts with the c_hooks* it came from (nullptr: operator new), padded to
+  /// this many bytes, which keeps the object after it 16-byte aligned.
+  static constexpr std::size_t c_block_header = 16;
+
+ private:
+  xcoro_allocator hooks_;
+  std::atomic<std::size_t> refs_{1};
+};
+
+/// The calling thread's c_hooks.
+struct c_hooks_slot {
+  c_hooks* current = nullptr;
+  void replace(c_hooks* h) noexcept {
+    if (current != nullptr) {
+      current->release();
+    }
+    current = h;
+  }
+  ~c_hooks_slot() { replace(nullptr); }
+};
+thread_local c_hooks_slot current_c_hooks;
+
 /// The calling thread's c_stack_allocator, installed as its env's stack allocator.
 struct c_allocator_slot {
   c_stack_allocator* current = nullptr;
@@ -232,6 +277,31 @@ struct c_allocator_slot {
 thread_local c_allocator_slot current_c_allocator;
 
 }  // namespace
+
+void* c_alloc(std::size_t size) noexcept {
+  constexpr std::size_t header = c_hooks::c_block_header;
+  c_hooks* h = current_c_hooks.current;
+  void* raw = h != nullptr ? h->allocate(size + header)
+                           : ::operator new(size + header, std::nothrow);
+  if (raw == nullptr) {
+    return nullptr;
+  }
+  *static_cast<c_hooks**>(raw) = h;
+  return static_cast<unsigned char*>(raw) + header;
+}
+
+void c_free(void* p, std::size_t size) noexcept {
+  if (p == nullptr) {
+    return;
+  }
+  constexpr std::size_t header = c_hooks::c_block_header;
+  void* raw = static_cast<unsigned char*>(p) - header;
+  if (c_hooks* h = *static_cast<c_hooks**>(raw)) {
+    h->deallocate(raw, size + header);
+  } else {
+    ::operator delete(raw);
+  }
+}
 
 int make_c_coro(xcoro_coro** out, void (*fn)(void*), void* arg, const stack_arg& stack,
                 std::size_t yield_size, std::size_t inject_size, bool generator) noexcept {
@@ -443,6 +513,21 @@ int xcoro_set_stack_allocator(const xcoro_allocator* a) noexcept {
     }
   }
   current_c_allocator.replace(made);
+  return XCORO_OK;
+}
+
+int xcoro_set_allocator(const xcoro_allocator* a) noexcept {
+  if (a != nullptr && (a->alloc == nullptr || a->dealloc == nullptr)) {
+    return XCORO_EINVAL;
+  }
+  c_hooks* made = nullptr;
+  if (a != nullptr) {
+    made = new (std::nothrow) c_hooks(*a);
+    if (made == nullptr) {
+      return XCORO_ENOMEM;
+    }
+  }
+  current_c_hooks.replace(made);
   return XCORO_OK;
 }
 

@@ -7,6 +7,7 @@ using namespace xcoro;
 using namespace xcoro::c_api;
 
 struct xcoro_runtime {
+  XCORO_C_ALLOCATED
   runtime rt;
 };
 
@@ -21,7 +22,11 @@ int xcoro_runtime_create(xcoro_runtime** out, unsigned threads, int work_stealin
     if (!r) {
       return to_c(r.error());
     }
-    *out = new xcoro_runtime{std::move(*r)};
+    xcoro_runtime* h = new xcoro_runtime{std::move(*r)};
+    if (h == nullptr) {
+      return XCORO_ENOMEM;  // ~runtime stops the workers again
+    }
+    *out = h;
     return XCORO_OK;
   });
 }

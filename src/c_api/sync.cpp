@@ -14,6 +14,7 @@ using namespace xcoro;
 using namespace xcoro::c_api;
 
 struct xcoro_mutex {
+  XCORO_C_ALLOCATED
   explicit xcoro_mutex(executor* ex) noexcept : m(ex) {}
   xcoro::mutex m;
   std::atomic<coro*> holder{nullptr};  // written by the holder only; read by unlock's check
@@ -21,18 +22,21 @@ struct xcoro_mutex {
 };
 
 struct xcoro_sem {
+  XCORO_C_ALLOCATED
   xcoro_sem(std::size_t initial, executor* ex) noexcept : s(initial, ex) {}
   xcoro::semaphore s;
   wait_count waiting;
 };
 
 struct xcoro_wait_group {
+  XCORO_C_ALLOCATED
   explicit xcoro_wait_group(executor* ex) noexcept : wg(ex) {}
   xcoro::wait_group wg;
   wait_count waiting;
 };
 
 struct xcoro_group {
+  XCORO_C_ALLOCATED
   xcoro::task_group g;
 };
 

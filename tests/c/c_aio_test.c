@@ -573,6 +573,49 @@ static void runtime_calls(void) {
   xcoro_runtime_destroy(NULL);
 }
 
+/* ---- allocator hooks ---- */
+
+static int hook_allocs, hook_frees;
+
+static void* hook_alloc(void* user, size_t size, size_t align) {
+  (void)user;
+  (void)align;
+  ++hook_allocs;
+  return malloc(size);
+}
+
+static void hook_dealloc(void* user, void* p, size_t size) {
+  (void)user;
+  (void)size;
+  ++hook_frees;
+  free(p);
+}
+
+/* The aio handles come from xcoro_set_allocator's hooks too. */
+static void aio_handles_from_hooks(void) {
+  xcoro_allocator hooks = {hook_alloc, hook_dealloc, NULL};
+  xcoro_loop* l = NULL;
+  xcoro_tcp* s = NULL;
+  xcoro_udp* u = NULL;
+  xcoro_notification* n = NULL;
+  xcoro_endpoint any;
+  hook_allocs = hook_frees = 0;
+  CHECK_EQ(xcoro_endpoint_parse(&any, "127.0.0.1:0"), XCORO_OK);
+  CHECK_EQ(xcoro_set_allocator(&hooks), XCORO_OK);
+  CHECK_EQ(xcoro_loop_create(&l, XCORO_BACKEND_AUTO), XCORO_OK);
+  CHECK_EQ(xcoro_tcp_open(&s, loop, &any), XCORO_OK);
+  CHECK_EQ(xcoro_udp_open(&u, loop, &any), XCORO_OK);
+  CHECK_EQ(xcoro_notification_create(&n, loop), XCORO_OK);
+  CHECK_EQ(xcoro_set_allocator(NULL), XCORO_OK);
+  CHECK_EQ(hook_allocs, 4);
+  CHECK_EQ(hook_frees, 0);
+  xcoro_notification_destroy(n);
+  xcoro_udp_close(u);
+  xcoro_tcp_close(s);
+  xcoro_loop_destroy(l);
+  CHECK_EQ(hook_frees, 4);
+}
+
 int main(int argc, char** argv) {
   static const check_test tests[] = {
       {"loop_run_sleep", loop_run_sleep},
@@ -586,6 +629,7 @@ int main(int argc, char** argv) {
       {"cancel_a_sleep", cancel_a_sleep},
       {"runtime_calls", runtime_calls},
       {"spawn_calls", spawn_calls},
+      {"aio_handles_from_hooks", aio_handles_from_hooks},
   };
   int r;
   r = xcoro_loop_create(&loop, XCORO_BACKEND_AUTO);

@@ -298,6 +298,70 @@ static void stack_allocator_hooks(void) {
   CHECK_EQ(xcoro_set_stack_allocator(NULL), XCORO_OK);
 }
 
+/* The handles a thread creates come from xcoro_set_allocator's hooks, and each goes back
+ * to the hooks that gave it. */
+static void handle_allocator_hooks(void) {
+  counting_hooks ha, hb;
+  xcoro_allocator a = {counting_alloc, counting_dealloc, &ha};
+  xcoro_allocator b = {counting_alloc, counting_dealloc, &hb};
+  xcoro_allocator broken = {NULL, counting_dealloc, &ha};
+  xcoro_chan* ch = NULL;
+  xcoro_mutex* m = NULL;
+  xcoro_sem* sem = NULL;
+  xcoro_wait_group* wg = NULL;
+  xcoro_group* g = NULL;
+  xcoro_chan* other = NULL;
+  memset(&ha, 0, sizeof ha);
+  memset(&hb, 0, sizeof hb);
+  CHECK_EQ(xcoro_set_allocator(&broken), XCORO_EINVAL);
+  broken.alloc = counting_alloc;
+  broken.dealloc = NULL;
+  CHECK_EQ(xcoro_set_allocator(&broken), XCORO_EINVAL);
+
+  CHECK_EQ(xcoro_set_allocator(&a), XCORO_OK);
+  CHECK_EQ(xcoro_chan_create(&ch, sizeof(int), 2, ex), XCORO_OK);
+  CHECK_EQ(xcoro_mutex_create(&m, ex), XCORO_OK);
+  CHECK_EQ(xcoro_sem_create(&sem, 1, ex), XCORO_OK);
+  CHECK_EQ(xcoro_wg_create(&wg, ex), XCORO_OK);
+  CHECK_EQ(xcoro_group_create(&g), XCORO_OK);
+  CHECK_EQ(ha.allocs, 5);
+  /* Replaced while they live: they still go back to a's hooks. */
+  CHECK_EQ(xcoro_set_allocator(&b), XCORO_OK);
+  CHECK_EQ(xcoro_chan_create(&other, sizeof(int), 0, ex), XCORO_OK);
+  CHECK_EQ(hb.allocs, 1);
+  CHECK_EQ(xcoro_set_allocator(NULL), XCORO_OK);
+  {
+    int v = 7, got = 0;
+    CHECK_EQ(xcoro_chan_try_send(ch, &v), XCORO_OK); /* the handle works as any other */
+    CHECK_EQ(xcoro_chan_try_recv(ch, &got), XCORO_OK);
+    CHECK_EQ(got, 7);
+  }
+  CHECK_EQ(xcoro_chan_destroy(ch), XCORO_OK);
+  CHECK_EQ(xcoro_mutex_destroy(m), XCORO_OK);
+  CHECK_EQ(xcoro_sem_destroy(sem), XCORO_OK);
+  CHECK_EQ(xcoro_wg_destroy(wg), XCORO_OK);
+  CHECK_EQ(xcoro_group_destroy(g), XCORO_OK);
+  CHECK_EQ(xcoro_chan_destroy(other), XCORO_OK);
+  CHECK_EQ(ha.frees, 5);
+  CHECK_EQ(hb.frees, 1);
+  CHECK_EQ(ha.freed_bytes, ha.allocated_bytes);
+  CHECK_EQ(hb.freed_bytes, hb.allocated_bytes);
+  /* Without hooks: operator new. */
+  CHECK_EQ(xcoro_chan_create(&ch, sizeof(int), 0, ex), XCORO_OK);
+  CHECK_EQ(xcoro_chan_destroy(ch), XCORO_OK);
+  CHECK_EQ(ha.allocs + hb.allocs, 6);
+
+  /* A hook that fails: XCORO_ENOMEM, *out untouched. */
+  ch = (xcoro_chan*)&ch;
+  CHECK_EQ(xcoro_set_allocator(&a), XCORO_OK);
+  ha.fail = 1;
+  CHECK_EQ(xcoro_chan_create(&ch, sizeof(int), 0, ex), XCORO_ENOMEM);
+  CHECK_EQ(xcoro_mutex_create(&m, ex), XCORO_ENOMEM);
+  CHECK(ch == (xcoro_chan*)&ch);
+  ha.fail = 0;
+  CHECK_EQ(xcoro_set_allocator(NULL), XCORO_OK);
+}
+
 static void resume_errors(void) {
   xcoro_coro* c = NULL;
   CHECK_EQ(xcoro_resume(NULL), XCORO_EINVAL);
@@ -1278,6 +1342,7 @@ int main(int argc, char** argv) {
       {"cxx_and_c_switches_mix", cxx_and_c_switches_mix},
       {"stack_on_caller_memory", stack_on_caller_memory},
       {"stack_allocator_hooks", stack_allocator_hooks},
+      {"handle_allocator_hooks", handle_allocator_hooks},
       {"running_and_self", running_and_self},
       {"resume_from_another_thread", resume_from_another_thread},
       {"accessors", accessors},
