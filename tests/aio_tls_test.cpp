@@ -20,6 +20,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "support/aio_fixture.hpp"
@@ -27,6 +28,7 @@
 #include "support/test_stacks.hpp"
 #include "support/tls_certs.hpp"
 #include "xcoro/buffered.hpp"
+#include "xcoro/runtime.hpp"
 
 namespace {
 
@@ -726,6 +728,58 @@ TEST_F(Tls, ReadTimesOutAndLosesNothing) {
         EXPECT_EQ(read_to_end(*t, end), "late");
         EXPECT_EQ(end, errc::eof) << end.message();
       });
+}
+
+// ---- inside a runtime ----
+
+// A server and a client on two workers of a runtime, each in a block_on of its own thread:
+// the streams use the loop of the worker they run on, as the socket does.
+TEST(TlsInRuntime, ServerAndClientOnTwoWorkers) {
+  const auto& c = tls_certs::get();
+  if (!c.error.empty()) {
+    GTEST_SKIP() << c.error;
+  }
+  auto rt = xcoro::runtime::create({.threads = 2, .stack_size = 256 * 1024});
+  if (!rt) {
+    GTEST_SKIP() << "runtime unavailable here: " << rt.error().message();
+  }
+  auto sctx = aio::tls_context::server(c.server, c.key);
+  auto cctx = aio::tls_context::client({.ca_file = c.ca});
+  ASSERT_TRUE(sctx && cctx);
+  std::atomic<std::uint16_t> port{0};
+  std::atomic<int> server_worker{-1};
+  std::string got;
+  std::thread server([&] {
+    auto r = rt->block_on([&] {
+      auto l = listener::make();
+      server_worker = xcoro::this_worker();
+      port = l.port;
+      auto t = accept_on(l, *sctx);
+      ASSERT_TRUE(t) << t.error().message();
+      aio::buffered_reader in(*t);
+      auto line = in.read_line(1024, long_timeout);
+      ASSERT_TRUE(line) << line.error().message();
+      std::string reply = "got " + std::string(*line) + "\n";
+      ASSERT_TRUE(t->write_all(bytes(reply), long_timeout));
+      ASSERT_TRUE(t->shutdown(long_timeout));
+    });
+    EXPECT_TRUE(r) << r.error().message();
+  });
+  while (port == 0) {
+    std::this_thread::sleep_for(1ms);
+  }
+  auto r = rt->block_on([&] {
+    EXPECT_NE(xcoro::this_worker(), server_worker.load());  // the next worker in turn
+    auto t = dial(port, *cctx);
+    ASSERT_TRUE(t) << t.error().message();
+    ASSERT_TRUE(t->write_all(bytes("hello from another worker\n"), long_timeout));
+    std::error_code end;
+    got = read_to_end(*t, end);
+    EXPECT_EQ(end, errc::eof) << end.message();
+  });
+  server.join();
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(got, "got hello from another worker\n");
 }
 
 // ---- bad input ----
