@@ -90,17 +90,27 @@ inline void reset_resident_peak() {
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
-/// This process's resident peak (VmHWM) in MiB, since start or reset_resident_peak(); -1
-/// when /proc does not say.
-inline double resident_peak_mib() {
+/// A field of /proc/self/status given in kB (`field` with its colon, e.g. "VmRSS:"), in
+/// MiB; -1 when /proc does not say.
+inline double proc_status_mib(const std::string& field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+    if (line.rfind(field, 0) == 0) {
+      return std::strtod(line.c_str() + field.size(), nullptr) / 1024.0;
     }
   }
   return -1;
+}
+
+/// This process's resident set now (VmRSS), in MiB.
+inline double resident_mib() {
+  return proc_status_mib("VmRSS:");
+}
+
+/// This process's resident peak (VmHWM) in MiB, since start or reset_resident_peak().
+inline double resident_peak_mib() {
+  return proc_status_mib("VmHWM:");
 }
 
 /// Prints " %9.2f" of a/b, or n/a when either is missing (not positive).

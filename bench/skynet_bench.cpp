@@ -329,7 +329,7 @@ struct row {
   bool in_process;              // false: a peer program that times itself
   std::function<double()> run;  // seconds of one tree; negative when it failed
   std::vector<double> seconds = {};
-  double rss = -1;  // peak MiB of the in-process rows, measured over their runs
+  double rss = -1;  // in-process rows: the most resident memory one run added, in MiB
 };
 
 }  // namespace
@@ -395,8 +395,10 @@ int main(int argc, char** argv) {
   }
   for (std::size_t i = 0; i < o.repeat; ++i) {
     for (row& r : rows) {
+      double before = 0;
       if (r.in_process) {
         reset_resident_peak();
+        before = resident_mib();
       }
       double s = r.run();
       if (s < 0) {
@@ -405,7 +407,7 @@ int main(int argc, char** argv) {
       }
       r.seconds.push_back(s);
       if (r.in_process) {
-        r.rss = std::max(r.rss, resident_peak_mib());
+        r.rss = std::max(r.rss, resident_peak_mib() - before);
       }
     }
   }
@@ -417,7 +419,7 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("\n%-24s %-40s %9s %9s %9s %9s\n", "", "", "ms", "min ms", "vs go/2",
-              "peak MiB");
+              "+MiB");
   for (const row& r : rows) {
     double m = median(r.seconds);
     double lo = *std::min_element(r.seconds.begin(), r.seconds.end());
@@ -436,7 +438,7 @@ int main(int argc, char** argv) {
     std::printf("tokio peer not available (%s)\n",
                 o.tokio.empty() ? "not built" : o.tokio.c_str());
   }
-  std::printf("peak MiB: the process's resident peak over those runs (in-process rows only;\n"
-              "the Boost.Fiber row includes what the xcoro rows left mapped)\n");
+  std::printf("+MiB: the most resident memory one run added at its peak (its peak less the\n"
+              "process's resident set when it began; in-process rows only)\n");
   return 0;
 }
