@@ -305,7 +305,23 @@ result<std::vector<endpoint>> resolve_for(executor* ex, std::string_view host,
   if (!p.submit(l)) {
     return std::make_error_code(std::errc::resource_unavailable_try_again);
   }
+  // A coroutine unwound while it waits (its frame_t or task_group destroyed) leaves
+  // through here too: the pool must forget `l`, on this stack, before it goes, or it would
+  // write the answer into freed memory and wake a closed descriptor.
+  struct forget_on_unwind {
+    pool& p;
+    lookup& l;
+    bool armed = true;
+    ~forget_on_unwind() {
+      if (armed) {
+        if (addrinfo* a = p.finish(l)) {
+          ::freeaddrinfo(a);
+        }
+      }
+    }
+  } guard{p, l};
   result<void> woke = timeout != nullptr ? note->wait(*timeout) : note->wait();
+  guard.armed = false;
   answer = p.finish(l);
   if (!woke) {
     if (answer != nullptr) {
