@@ -7,11 +7,12 @@
 # the workers of a runtime (ping-pong, wake-up latency) beside Boost.Fiber and Go, then
 # skynet (10^6 coroutines in a tree on a runtime) beside Go, Tokio and Boost.Fiber, then async IO
 # (bench/io/run.sh --quick: TCP echo beside hand-written io_uring/epoll loops, asio and
-# Go; HTTP under wrk; million_timers and ping_pongs beside Go). Every figure is printed
+# Go; HTTP under wrk; million_timers and ping_pongs beside Go; bench/io/https.sh --quick:
+# HTTPS hello under wrk beside Go's crypto/tls and net/http). Every figure is printed
 # beside the same-run figure of its peer and the ratio. About five minutes on 2 vCPUs (one
-# of them building) plus skynet's (10 minutes at a load average of 10), and 11 GiB of
-# memory at the peak (skynet's million fibers beside what its million coroutines left
-# mapped; 4 GiB before it). Usage: scripts/showcase.sh [--full]
+# of them building) plus skynet's (a minute and a half at a load average of 1), and 10 GiB
+# of memory at the peak (skynet's million Boost.Fiber fibers; 4 GiB before it).
+# Usage: scripts/showcase.sh [--full]
 # (XCORO_SHOWCASE_BUILD=DIR builds and runs in DIR instead of build/release.)
 #   --full  also runs the full-length case: 1,000,000 coroutines for 1,000 rounds
 #           (about 3 more minutes, no more memory than the peak above).
@@ -86,3 +87,6 @@ fi
 
 echo "== async IO (bench/io/run.sh --quick; bench/io/run.sh without --quick runs longer)"
 bash bench/io/run.sh --quick "$build"
+echo
+echo "== HTTPS (bench/io/https.sh --quick; without --quick it runs longer)"
+bash bench/io/https.sh --quick "$build"
