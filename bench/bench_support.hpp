@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,33 @@ R take(xcoro::result<R>&& r, const char* what) {
     fail(what);
   }
   return std::move(*r);
+}
+
+/// Parses the command line as "--name value" pairs. -h or --help prints `usage` on stdout
+/// and returns 0; a name without a value, or a pair that `take(name, value)` refuses
+/// (returns false: an unknown name or a bad value), prints it on stderr and returns 2.
+/// Returns -1 when every pair was taken.
+template <class Take>
+int parse_pairs(int argc, char** argv, void (*usage)(std::FILE*), Take take) {
+  for (int i = 1; i < argc; i += 2) {
+    std::string_view name = argv[i];
+    if (name == "-h" || name == "--help") {
+      usage(stdout);
+      return 0;
+    }
+    if (i + 1 >= argc || !take(name, argv[i + 1])) {
+      usage(stderr);
+      return 2;
+    }
+  }
+  return -1;
+}
+
+/// `v` as a positive decimal count; 0 if it is not one.
+inline unsigned long long count_arg(const char* v) {
+  char* end = nullptr;
+  unsigned long long n = std::strtoull(v, &end, 10);
+  return *v == '\0' || *end != '\0' ? 0 : n;
 }
 
 /// The median; -1 (shown as missing) for no values.

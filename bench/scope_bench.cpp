@@ -68,22 +68,10 @@ void print_usage(std::FILE* out) {
 
 // Returns the exit code when the program should stop (help: 0, bad usage: 2), else -1.
 int parse_args(int argc, char** argv, options& o) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a == "-h" || a == "--help") {
-      print_usage(stdout);
-      return 0;
-    }
-    if (i + 1 >= argc) {
-      print_usage(stderr);
-      return 2;
-    }
-    const char* v = argv[++i];
-    char* end = nullptr;
-    unsigned long long n = std::strtoull(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || n == 0) {
-      print_usage(stderr);
-      return 2;
+  return parse_pairs(argc, argv, print_usage, [&](std::string_view a, const char* v) {
+    unsigned long long n = count_arg(v);
+    if (n == 0) {
+      return false;
     }
     if (a == "--repeat") {
       o.repeat = n;
@@ -96,11 +84,10 @@ int parse_args(int argc, char** argv, options& o) {
     } else if (a == "--section" && n <= 2) {
       o.section = n;
     } else {
-      print_usage(stderr);
-      return 2;
+      return false;
     }
-  }
-  return -1;
+    return true;
+  });
 }
 
 // One run's per-iteration latencies, summarised.

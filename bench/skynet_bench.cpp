@@ -82,30 +82,18 @@ void print_usage(std::FILE* out) {
 
 // Returns the exit code when the program should stop (help: 0, bad usage: 2), else -1.
 int parse_args(int argc, char** argv, options& o) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a == "-h" || a == "--help") {
-      print_usage(stdout);
-      return 0;
-    }
-    if (i + 1 >= argc) {
-      print_usage(stderr);
-      return 2;
-    }
-    const char* v = argv[++i];
+  return parse_pairs(argc, argv, print_usage, [&](std::string_view a, const char* v) {
     if (a == "--go" || a == "--tokio") {
       (a == "--go" ? o.go : o.tokio) = std::string_view(v) == "none" ? "" : v;
-      continue;
+      return true;
     }
     if (a == "--only") {
       o.only = v;
-      continue;
+      return true;
     }
-    char* end = nullptr;
-    unsigned long long n = std::strtoull(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || n == 0) {
-      print_usage(stderr);
-      return 2;
+    unsigned long long n = count_arg(v);
+    if (n == 0) {
+      return false;
     }
     bool power_of_10 = n >= fan_out;
     for (unsigned long long m = n; m > 1; m /= fan_out) {
@@ -120,11 +108,10 @@ int parse_args(int argc, char** argv, options& o) {
     } else if (a == "--fiber-stack") {
       o.fiber_stack = n;
     } else {
-      print_usage(stderr);
-      return 2;
+      return false;
     }
-  }
-  return -1;
+    return true;
+  });
 }
 
 std::uint64_t expected_sum(std::uint64_t n) {
