@@ -345,6 +345,27 @@ TEST_F(Resolve, ACallerUnwoundMidLookupIsForgotten) {
   ASSERT_TRUE(r);
 }
 
+// resolve is a cancellation point even where it needs no lookup: a cancelled coroutine
+// gets errc::canceled for a numeric host as for a name.
+TEST_F(Resolve, ACancelledCallerGetsCanceledEvenForANumericHost) {
+  auto r = aio::run(ex(), [] {
+    auto lookup = xcoro::xasync([] {
+      xcoro::xsuspend();  // cancelled while parked here
+      auto numeric = aio::resolve(nullptr, "127.0.0.1", 80);
+      auto named = aio::resolve(nullptr, "localhost", 80, 5s);
+      return std::make_pair(numeric ? std::error_code() : numeric.error(),
+                            named ? std::error_code() : named.error());
+    });
+    ASSERT_TRUE(lookup);
+    EXPECT_TRUE(xcoro::cancel(lookup->frame()));
+    xcoro::xresume(lookup->frame());
+    auto [numeric, named] = xcoro::xawait(*lookup);
+    EXPECT_EQ(numeric, xcoro::errc::canceled);
+    EXPECT_EQ(named, xcoro::errc::canceled);
+  });
+  ASSERT_TRUE(r);
+}
+
 // 16 lookups at once: at most 4 run (the pool's bound), the rest queue, all are answered;
 // a cancel of a queued lookup takes it out of the queue.
 TEST_F(Resolve, MoreLookupsThanThreads) {

@@ -190,6 +190,30 @@ TEST_F(AioUnix, EchoOverAPathInATempDirectory) {
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
 }
 
+// A connect made by a coroutine already cancelled returns errc::canceled without
+// connecting, on both backends (epoll's connect loop used to try the connect first).
+TEST_F(AioUnix, AConnectOfACancelledCoroutineIsCanceled) {
+  std::string name = abstract_name("cancelled");
+  aio::unix_socket l = listener_on(name);
+  auto r = aio::run(nullptr, [&] {
+    auto c = aio::unix_socket::open(nullptr);
+    ASSERT_TRUE(c);
+    auto client = xcoro::xasync([&] {
+      xcoro::xsuspend();  // cancelled while parked here
+      auto con = c->connect(name, long_timeout);
+      return con ? std::string("connected") : con.error().message();
+    });
+    ASSERT_TRUE(client);
+    EXPECT_TRUE(xcoro::cancel(client->frame()));
+    xcoro::xresume(client->frame());
+    EXPECT_EQ(xcoro::xawait(*client), make_error_code(xcoro::errc::canceled).message());
+    auto pending = l.accept(std::chrono::milliseconds(20));  // nobody connected
+    ASSERT_FALSE(pending);
+    EXPECT_EQ(pending.error(), std::errc::timed_out);
+  });
+  EXPECT_TRUE(r);
+}
+
 TEST_F(AioUnix, EchoOverAnAbstractName) {
   std::string name = abstract_name("echo");
   std::string msg = "hello over an abstract name";

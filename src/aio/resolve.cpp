@@ -20,6 +20,7 @@
 #include <string>
 
 #include "aio/backend.hpp"
+#include "xcoro/detail/wait_queue.hpp"
 
 namespace xcoro::aio {
 namespace {
@@ -268,6 +269,9 @@ class pool {
 
 result<std::vector<endpoint>> resolve_for(executor* ex, std::string_view host,
                                           std::uint16_t port, const milliseconds* timeout) {
+  if (xcoro::detail::cancel_pending_here()) {
+    return errc::canceled;  // a cancellation point, even for a name that needs no lookup
+  }
   if (host.empty() || host.size() > max_host || host.find('\0') != std::string_view::npos) {
     return std::make_error_code(std::errc::invalid_argument);
   }

@@ -10,6 +10,7 @@
 
 #include "aio/backend.hpp"
 #include "aio/socket.hpp"
+#include "xcoro/detail/wait_queue.hpp"
 
 namespace xcoro::aio {
 namespace {
@@ -59,6 +60,9 @@ result<unix_address> address_of(std::string_view path) {
 /// the cancellation points.
 result<void> connect_retrying(executor* ex, int fd, const unix_address& a,
                               const milliseconds* timeout) {
+  if (xcoro::detail::cancel_pending_here()) {
+    return errc::canceled;  // a cancellation point like every blocking call, not only its sleeps
+  }
   std::int64_t deadline = detail::deadline_of(timeout);
   milliseconds backoff{1};
   for (;;) {
