@@ -5,7 +5,8 @@
 # Boost.Fiber and Go, then cancellation (cancel latency beside a plain wake-up and
 # aio::cancel; task_group spawns beside xasync and Boost.Fiber), then messages between
 # the workers of a runtime (ping-pong, wake-up latency) beside Boost.Fiber and Go, then
-# skynet (10^6 coroutines in a tree on a runtime) beside Go, Tokio and Boost.Fiber, then async IO
+# skynet (10^6 coroutines in a tree on a runtime) beside Go, Tokio and Boost.Fiber, then lines
+# read through a pipe (aio::buffered_reader beside a read(2) loop), then async IO
 # (bench/io/run.sh --quick: TCP echo beside hand-written io_uring/epoll loops, asio and
 # Go; HTTP under wrk; million_timers and ping_pongs beside Go; bench/io/https.sh --quick:
 # HTTPS hello under wrk beside Go's crypto/tls and net/http). Every figure is printed
@@ -82,6 +83,13 @@ if [ -x "$bench/c_api_bench" ]; then
   echo "== c_api_bench (the context switch and a channel ping-pong through the C API beside"
   echo "   the C++ API, alternating)"
   "$bench/c_api_bench"
+  echo
+fi
+
+if [ -x "$bench/xcoro-line-bench" ]; then
+  echo "== xcoro-line-bench (lines through a pipe: aio::buffered_reader::read_line beside a"
+  echo "   read(2) + memchr loop, on io_uring and epoll)"
+  "$bench/xcoro-line-bench" --mb 100 --repeat 5
   echo
 fi
 
