@@ -275,18 +275,20 @@ int run_threads(unsigned threads, const char* path) {
     }
     // Fan-out: one coroutine spawns a batch while the other workers are idle, and they
     // steal from its queue: each coroutine they take is adopted by another worker than
-    // the one that made it, a migration. The first of the batch keeps the spawner's
+    // the one that made it, a migration. The first of the batch to start on the
+    // spawner's worker (the newest: a worker starts its spawns newest first) keeps that
     // worker busy until one has run elsewhere, so that there is at least one (within a
     // bound, for a runtime that does not steal).
     auto fan = rt->block_on([threads] {
       xcoro::xframe()->set_name("fan-out");
       const int home = xcoro::this_worker();
       std::atomic<bool> moved{false};
+      std::atomic<bool> home_busy{false};
       std::vector<xcoro::frame_t<int>> batch;
       for (unsigned i = 0; i < 4 * threads; ++i) {
-        auto f = xcoro::spawn([&moved, home, i, threads] {
+        auto f = xcoro::spawn([&moved, &home_busy, home, i, threads] {
           xcoro::xframe()->set_name("fan " + std::to_string(i));
-          if (i == 0 && threads > 1) {
+          if (threads > 1 && xcoro::this_worker() == home && !home_busy.exchange(true)) {
             auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
             while (!moved.load() && std::chrono::steady_clock::now() < until) {
             }
