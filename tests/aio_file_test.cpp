@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "support/aio_fixture.hpp"
+#include "support/temp_dir.hpp"
 #include "xcoro/aio.hpp"
 #include "xcoro/coro.hpp"
 
@@ -73,27 +74,6 @@ bool write_string(aio::file& f, const std::string& s) {
   }
   return true;
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/xcoro-aio-file-XXXXXX";
-    if (mkdtemp(tmpl) != nullptr) {
-      path_ = tmpl;
-    }
-  }
-  ~TempDir() {
-    if (!path_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(path_, ec);
-    }
-  }
-  bool ok() const { return !path_.empty(); }
-  std::filesystem::path operator/(const char* name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// A pipe whose two ends are adopted by the loop.
 struct pipe_pair {
@@ -175,7 +155,7 @@ TEST_F(AioFile, PipeReadTimesOutAndThePipeStaysUsable) {
 }
 
 TEST_F(AioFile, FifoReadTimesOutAndTheFifoStaysUsable) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("aio-file");
   ASSERT_TRUE(dir.ok()) << std::strerror(errno);
   ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0) << std::strerror(errno);
   auto r = aio::run(ex(), [&] {
@@ -243,7 +223,7 @@ TEST_F(AioFile, CancelABlockedPipeReadFromAnotherCoroutine) {
 }
 
 TEST_F(AioFile, BlockedPipeReadsDoNotStallRegularFileIo) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("aio-file");
   ASSERT_TRUE(dir.ok()) << std::strerror(errno);
   pipe_pair a(ex());
   pipe_pair b(ex());
@@ -340,7 +320,7 @@ TEST_F(AioFile, PipeReadAfterTheWriterClosedReturnsZero) {
 // for readiness, then calls read), blocking for io_uring (which would otherwise hand back
 // EAGAIN). A regular file's mode is left alone.
 TEST_F(AioFile, AdoptingAPipeSetsTheModeTheBackendNeeds) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("aio-file");
   ASSERT_TRUE(dir.ok()) << std::strerror(errno);
   bool want_nonblocking = loop_->backend() == aio::backend::epoll;
   int fds[2];
@@ -409,7 +389,7 @@ TEST_F(AioFile, CharacterDeviceWithoutReadinessStillWorks) {
 // A regular file's read or write cannot be interrupted once it has started; with a timeout
 // it still completes with its data, and leaves nothing behind in the loop.
 TEST_F(AioFile, RegularFileOpsWithATimeoutComplete) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("aio-file");
   ASSERT_TRUE(dir.ok()) << std::strerror(errno);
   auto r = aio::run(ex(), [&] {
     auto f = aio::file::open(nullptr, dir / "regular", O_CREAT | O_TRUNC | O_RDWR);
@@ -431,7 +411,7 @@ TEST_F(AioFile, RegularFileOpsWithATimeoutComplete) {
 // canceled (it had not); which one depends on how soon a worker took it, so the test
 // accepts both and checks that nothing else comes back and the file stays usable.
 TEST_F(AioFile, RegularFileOpsEndedEarlyReturnTheirDataOrTheirError) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("aio-file");
   ASSERT_TRUE(dir.ok()) << std::strerror(errno);
   constexpr int readers = 16;
   auto r = aio::run(ex(), [&] {

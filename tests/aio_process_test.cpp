@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "support/aio_fixture.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_stacks.hpp"
 #include "xcoro/aio.hpp"
 #include "xcoro/coro.hpp"
@@ -46,22 +47,6 @@ std::int64_t ms_since(clock_type::time_point t) {
 std::span<const std::byte> bytes_of(const std::string& s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/xcoro-aio-process-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -161,7 +146,7 @@ TEST_F(AioProcess, PipeWriteAllTimesOutWhenNobodyReads) {
 }
 
 TEST_F(AioProcess, FileWriteAllWritesEverything) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("aio-process");
   auto f = aio::file::open(nullptr, dir.path() / "out", O_WRONLY | O_CREAT | O_TRUNC);
   ASSERT_TRUE(f);
   const std::string msg(300000, 'z');
@@ -221,7 +206,7 @@ TEST_F(AioProcess, StdinAndStdoutPipesThroughCat) {
 }
 
 TEST_F(AioProcess, RedirectsToAndFromFilesAndNull) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("aio-process");
   {
     std::ofstream in(dir.path() / "in");
     in << "from a file\n";
@@ -261,7 +246,7 @@ TEST_F(AioProcess, AdoptedDescriptorAsStdout) {
 }
 
 TEST_F(AioProcess, ChildSeesItsEnvironmentAndWorkingDirectory) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("aio-process");
   auto cwd = std::filesystem::canonical(dir.path()).string();
   ::setenv("XCORO_TEST_INHERITED", "parent", 1);
   auto p = aio::process::spawn(

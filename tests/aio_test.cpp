@@ -28,6 +28,7 @@
 
 #include "support/in_root.hpp"
 #include "support/aio_fixture.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_stacks.hpp"
 #include "xcoro/aio.hpp"
 #include "xcoro/channel.hpp"
@@ -170,22 +171,9 @@ TEST_F(Aio, Tcp) {
   ASSERT_TRUE(r);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/xcoro-aio-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::filesystem::path operator/(const char* name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
-
 // 16. aio file.
 TEST_F(Aio, File) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("aio");
   auto r = aio::run(ex(), [&] {
     const char data[] = "1123581";
     {

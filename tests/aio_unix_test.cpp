@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "support/aio_fixture.hpp"
+#include "support/temp_dir.hpp"
 #include "xcoro/aio.hpp"
 #include "xcoro/buffered.hpp"
 #include "xcoro/coro.hpp"
@@ -50,23 +51,6 @@ std::span<const std::byte> bytes_of(const std::string& s) {
 std::span<std::byte> bytes_of(std::string& s) {
   return {reinterpret_cast<std::byte*>(s.data()), s.size()};
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/xcoro-unix-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    path_ = made != nullptr ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string at(std::string_view name) const { return path_.string() + "/" + std::string(name); }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// An abstract name no other test run uses.
 std::string abstract_name(std::string_view what) {
@@ -180,8 +164,8 @@ class AioUnix : public xcoro_test::aio_fixture {};
 // --- echo and end of stream --------------------------------------------------------------
 
 TEST_F(AioUnix, EchoOverAPathInATempDirectory) {
-  TempDir dir;
-  std::string path = dir.at("echo.sock");
+  xcoro_test::temp_dir dir("unix");
+  std::string path = (dir / "echo.sock").string();
   std::string msg = "hello over a path\n" + std::string(5000, 'p');
   EXPECT_EQ(echo_through(path, msg), msg);
   // The file stays after the sockets are closed: removing it is the caller's choice.
@@ -250,8 +234,8 @@ TEST_F(AioUnix, EofAfterThePeerShutsDownOrCloses) {
 // --- bind and connect errors ---------------------------------------------------------------
 
 TEST_F(AioUnix, BindOnAnExistingSocketFileIsAddressInUse) {
-  TempDir dir;
-  std::string path = dir.at("stale.sock");
+  xcoro_test::temp_dir dir("unix");
+  std::string path = (dir / "stale.sock").string();
   {
     auto first = aio::unix_socket::open(nullptr);
     ASSERT_TRUE(first);
@@ -282,8 +266,8 @@ TEST_F(AioUnix, BindOnAnAbstractNameInUseIsAddressInUse) {
 // (after its leading '\0') fit, and are used whole; one byte more is filename_too_long for
 // bind and for connect, never a truncated name.
 TEST_F(AioUnix, APathTooLongForSunPathIsFilenameTooLong) {
-  TempDir dir;
-  std::string base = dir.at("");
+  xcoro_test::temp_dir dir("unix");
+  std::string base = (dir / "").string();
   ASSERT_LT(base.size(), 100u);
   std::string fits = base + std::string(107 - base.size(), 'f');
   std::string too_long = base + std::string(108 - base.size(), 'f');
@@ -321,17 +305,17 @@ TEST_F(AioUnix, AnEmptyPathOrOneWithANulIsInvalid) {
 }
 
 TEST_F(AioUnix, ConnectToNothingIsAClearError) {
-  TempDir dir;
+  xcoro_test::temp_dir dir("unix");
   // No file at all.
   {
     auto c = aio::unix_socket::open(nullptr);
     ASSERT_TRUE(c);
-    auto r = c->connect(dir.at("missing.sock"), long_timeout);
+    auto r = c->connect((dir / "missing.sock").string(), long_timeout);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error(), std::errc::no_such_file_or_directory) << r.error().message();
   }
   // A socket file with no listener behind it (bound, never listening, closed).
-  std::string stale = dir.at("stale.sock");
+  std::string stale = (dir / "stale.sock").string();
   {
     auto s = aio::unix_socket::open(nullptr);
     ASSERT_TRUE(s);
@@ -481,8 +465,8 @@ TEST_F(AioUnix, WriteAllToAPeerThatDoesNotReadTimesOut) {
 // --- bulk and buffered ---------------------------------------------------------------------
 
 TEST_F(AioUnix, OneMebibyteThroughWriteAll) {
-  TempDir dir;
-  std::string path = dir.at("bulk.sock");
+  xcoro_test::temp_dir dir("unix");
+  std::string path = (dir / "bulk.sock").string();
   std::string msg(1 << 20, '\0');
   for (std::size_t i = 0; i < msg.size(); ++i) {
     msg[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
