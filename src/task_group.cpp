@@ -50,6 +50,29 @@ void free_child(group_child* n) noexcept {
   detail::coro_free(c);
 }
 
+/// Frees the finished children in `head` whose coroutines have left their stacks for good.
+/// In a group shared between workers (`Shared`), only this thread's: another worker's
+/// child is its worker's to free, and its status is not read here.
+template <bool Shared>
+void free_finished(group_child*& head) noexcept {
+  for (group_child* n = head; n != nullptr;) {
+    group_child* next = n->next;
+    if ((!Shared || a::owner(n->c) == &detail::tls) && n->c->status() == status::done) {
+      unlink(head, n);
+      free_child(n);
+    }
+    n = next;
+  }
+}
+
+/// Runs `f` holding `m`; kept out of line so that the unshared path of its caller stays
+/// free of the lock's register saves.
+template <class F>
+[[gnu::noinline]] void locked(std::mutex& m, F&& f) noexcept {
+  std::lock_guard g(m);
+  f();
+}
+
 /// The job that frees a finished child of a shared group, on the child's worker: it runs
 /// from that worker's executor, so after the child switched away from its stack for good.
 void release_child(void* p) noexcept {
@@ -98,57 +121,76 @@ void write_line(char* line, int n, std::size_t capacity) noexcept {
 
 }  // namespace
 
+// adopt, child_ended and release_finished run once per child: a group that is not shared
+// (runtime_ null) takes a path of its own, without the lock, the owner test and the env
+// lookup that only a shared group needs, so that a program without a runtime pays one
+// predicted branch per call for the runtime's existence.
+
 void task_group::adopt(group_child* n) noexcept {
-  detail::shared_guard g(lock());
-  push_front(running_, n);
-  ++size_;
-  if (cancelled_ || failed_) {
-    xcoro::cancel(n->c);  // born cancelled: the group is stopping
+  auto link = [](task_group& g, group_child* n) {
+    push_front(g.running_, n);
+    ++g.size_;
+    if (g.cancelled_ || g.failed_) {
+      xcoro::cancel(n->c);  // born cancelled: the group is stopping
+    }
+  };
+  if (runtime_ == nullptr) [[likely]] {
+    link(*this, n);
+    return;
   }
+  locked(mu_, [this, n, link] { link(*this, n); });
 }
 
 void task_group::child_ended(group_child* n, std::error_code ec, std::exception_ptr ep) noexcept {
-  detail::shared_guard g(lock());
-  unlink(running_, n);
-  --size_;
   // Earlier finished children of this thread have switched away for good; this one still
   // runs on its stack until it returns to its starter, so it waits in the finished list.
   // In a shared group, a child is freed by its own thread (its stack allocator is that
   // thread's), or, if the group goes first, through its worker's executor (close()).
-  free_finished_here();
-  n->home = get_env().executor;
-  push_front(finished_, n);
-  bool failed = ep != nullptr || (ec && ec != errc::canceled);
-  if (failed && !failed_) {
-    failed_ = true;
-    error_ = ec;
-    exception_ = std::move(ep);
-    failed_id_ = n->c->id();
-    std::string_view name = n->c->name();
-    std::memcpy(failed_name_, name.data(), name.size());
-    failed_name_[name.size()] = '\0';
-    // Cancelling withdraws waits but resumes nobody here, so the list stays as it is.
-    stop_children();
+  auto end = []<bool Shared>(task_group& g, group_child* n, std::error_code ec,
+                             std::exception_ptr& ep) {
+    unlink(g.running_, n);
+    --g.size_;
+    free_finished<Shared>(g.finished_);
+    if constexpr (Shared) {
+      n->home = get_env().executor;
+    }
+    push_front(g.finished_, n);
+    bool failed = ep != nullptr || (ec && ec != errc::canceled);
+    if (failed && !g.failed_) [[unlikely]] {
+      g.failed_ = true;
+      g.error_ = ec;
+      g.exception_ = std::move(ep);
+      g.failed_id_ = n->c->id();
+      std::string_view name = n->c->name();
+      std::memcpy(g.failed_name_, name.data(), name.size());
+      g.failed_name_[name.size()] = '\0';
+      // Cancelling withdraws waits but resumes nobody here, so the list stays as it is.
+      g.stop_children();
+    }
+    if (g.size_ == 0) {
+      detail::signal_all(g.waiters_);
+    }
+  };
+  if (runtime_ == nullptr) [[likely]] {
+    end.template operator()<false>(*this, n, ec, ep);
+    return;
   }
-  if (size_ == 0) {
-    detail::signal_all(waiters_);
-  }
+  locked(mu_, [this, n, ec, &ep, end] { end.template operator()<true>(*this, n, ec, ep); });
 }
 
 void task_group::release_finished() const noexcept {
-  detail::shared_guard g(lock());
-  free_finished_here();
+  if (runtime_ == nullptr) [[likely]] {
+    free_finished<false>(finished_);
+    return;
+  }
+  locked(mu_, [this] { free_finished<true>(finished_); });
 }
 
 void task_group::free_finished_here() const noexcept {
-  for (group_child* n = finished_; n != nullptr;) {
-    group_child* next = n->next;
-    // Another worker's child is its worker's to free; its status is not read here.
-    if (a::owner(n->c) == &detail::tls && n->c->status() == status::done) {
-      unlink(finished_, n);
-      free_child(n);
-    }
-    n = next;
+  if (runtime_ == nullptr) {
+    free_finished<false>(finished_);
+  } else {
+    free_finished<true>(finished_);
   }
 }
 
@@ -362,7 +404,10 @@ void task_group::close(bool unwind) noexcept {
   write_line(line, n, sizeof line);
 }
 
-void task_group::wrong_thread(const char* call) noexcept {
+void task_group::check_other_thread(const char* call) const noexcept {
+  if (runtime_ != nullptr && detail::tls.shared_lock == runtime_) {
+    return;
+  }
   detail::fatal(call, detail::tls.cur(),
                 "used a task_group made on another thread (a group made outside a runtime "
                 "belongs to its thread; one made on a worker, to that runtime's workers)");

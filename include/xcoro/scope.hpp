@@ -195,12 +195,12 @@ class XCORO_EXPORT task_group {
   /// for a group made on a runtime's worker, on a worker of that runtime.
   void check_thread(const char* call) const noexcept {
     if (owner_ != &detail::tls) [[unlikely]] {
-      if (runtime_ == nullptr || detail::tls.shared_lock != runtime_) {
-        wrong_thread(call);
-      }
+      check_other_thread(call);
     }
   }
-  [[noreturn]] static void wrong_thread(const char* call) noexcept;
+  /// check_thread on a thread other than the group's: returns on another worker of the
+  /// group's runtime, else aborts. Out of line, to keep spawn small enough to inline.
+  void check_other_thread(const char* call) const noexcept;
   /// The group's lock if it is shared between workers; nullptr otherwise.
   std::mutex* lock() const noexcept { return runtime_ != nullptr ? &mu_ : nullptr; }
 
@@ -288,9 +288,11 @@ struct group_child_storage final : group_child, frame_storage_base {
 
 }  // namespace detail
 
+// inline: as a template alone, GCC weighs it as a function nobody asked to inline, and a
+// caller's loop of spawns paid a call and an out-of-line xresume per child.
 template <class F, class... Args>
   requires detail::async_callable<F, Args...>
-result<void> task_group::spawn(stack_arg stack, F&& f, Args&&... args) {
+inline result<void> task_group::spawn(stack_arg stack, F&& f, Args&&... args) {
   using S = detail::group_child_storage<std::decay_t<F>, std::decay_t<Args>...>;
   check_thread("task_group::spawn");
   release_finished();
@@ -318,7 +320,10 @@ result<void> task_group::spawn(stack_arg stack, F&& f, Args&&... args) {
   s->group = this;
   detail::a_::frame(made.c) = static_cast<detail::frame_storage_base*>(s);
   adopt(s);
-  xresume(made.c);
+  // xresume's first-resume case, called directly: its inline fast path never applies to a
+  // coroutine that has not started.
+  detail::thread_state& t = detail::tls;
+  detail::resume_slow(t, t.cur(), made.c);
   return {};
 }
 
