@@ -11,15 +11,12 @@ namespace xcoro::aio {
 namespace {
 
 result<void> wait_for(executor* ex, int fd, const milliseconds* timeout) {
-  executor& e = detail::resolve_op(ex, "async_notification::wait");
   std::uint64_t count = 0;
-  detail::io_op op(e.get_loop().impl(), detail::op_kind::read, fd);
-  op.buf = &count;
-  op.len = sizeof count;
-  if (timeout != nullptr) {
-    op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(*timeout).count();
-  }
-  result<std::size_t> r = detail::to_size(op, detail::execute(e, op));
+  result<std::size_t> r = detail::run_op(ex, "async_notification::wait", detail::op_kind::read, fd,
+                                         detail::io_deadline::of(timeout), [&](detail::io_op& op) {
+                                           op.buf = &count;
+                                           op.len = sizeof count;
+                                         });
   if (!r) {
     return r.error();
   }

@@ -95,29 +95,22 @@ struct io_op {
 // a sockaddr_storage inline).
 static_assert(sizeof(io_op) <= 144, "io_op grew: keep kind-specific state out of it");
 
-/// Monotonic time in nanoseconds.
+/// Monotonic time in nanoseconds: the clock of op deadlines and the loop's timers.
 inline std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return xcoro::detail::steady_ns();
 }
 
-/// The deadline of a call given `timeout`, in now_ns() terms; -1 for none.
+/// The deadline of a call, and of each op it runs (include/xcoro/detail/deadline.hpp).
+using xcoro::detail::io_deadline;
+
+/// io_deadline in the raw form resolve.cpp still uses: the deadline of `timeout` (-1: none),
+/// and what is left of it for the next step (io_deadline::remaining).
 inline std::int64_t deadline_of(const std::chrono::milliseconds* timeout) noexcept {
-  return timeout != nullptr ? now_ns() + std::chrono::nanoseconds(*timeout).count() : -1;
+  return io_deadline::of(timeout).at_ns;
 }
-
-/// For the next step of a multi-step call (write_all, read_all): what is left of
-/// `deadline` (-1: none; then nullptr), in `left`, rounded up to whole milliseconds.
-/// Rounded down, each step would end up to 1 ms early, and the call before its deadline.
 inline const std::chrono::milliseconds* time_left(std::int64_t deadline,
                                                   std::chrono::milliseconds& left) noexcept {
-  if (deadline < 0) {
-    return nullptr;
-  }
-  left = std::chrono::ceil<std::chrono::milliseconds>(
-      std::chrono::nanoseconds(std::max<std::int64_t>(0, deadline - now_ns())));
-  return &left;
+  return io_deadline{deadline}.remaining(left);
 }
 
 /// What both backends share: in-flight accounting, the timer heaps (sleeps, op deadlines on
@@ -351,6 +344,21 @@ inline result<std::size_t> to_size(const io_op& op, std::int64_t res) {
     return static_cast<std::size_t>(res);
   }
   return to_error(op, res);
+}
+
+/// The one way a front end runs an op: resolves `ex` for `call` (resolve_op), builds the
+/// io_op of `kind` on `fd` in this frame, lets `fill(op)` set what its kind needs (buffer,
+/// offset, a pointer to its payload in the caller's frame), gives it the call's deadline,
+/// executes it and converts the result (to_size). Inline, so that a read or write costs
+/// what the hand-written setup it replaces did.
+template <class Fill>
+inline result<std::size_t> run_op(aio::executor* ex, const char* call, op_kind kind, int fd,
+                                  io_deadline d, Fill&& fill) {
+  aio::executor& e = resolve_op(ex, call);
+  io_op op(e.get_loop().impl(), kind, fd);
+  op.deadline_ns = d.at_ns;
+  fill(op);
+  return to_size(op, execute(e, op));
 }
 
 }  // namespace xcoro::aio::detail

@@ -93,16 +93,13 @@ void set_mode(detail::io_backend& b, int fd) noexcept {
 result<std::size_t> file_op(executor* ex, const char* call, detail::op_kind kind, int fd,
                             void* buf, std::size_t len, std::uint64_t offset,
                             const milliseconds* timeout) {
-  executor& e = detail::resolve_op(ex, call);
-  detail::io_op op(e.get_loop().impl(), kind, fd);
-  op.buf = buf;
-  op.len = len;
-  op.offset = offset;
-  op.file = true;  // the backend decides: epoll polls what it can, pools the rest
-  if (timeout != nullptr) {
-    op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(*timeout).count();
-  }
-  return detail::to_size(op, detail::execute(e, op));
+  auto fill = [&](detail::io_op& op) {
+    op.buf = buf;
+    op.len = len;
+    op.offset = offset;
+    op.file = true;  // the backend decides: epoll polls what it can, pools the rest
+  };
+  return detail::run_op(ex, call, kind, fd, detail::io_deadline::of(timeout), fill);
 }
 
 /// write_all over `f`: one deadline for the whole call, each write given what is left of it.

@@ -572,12 +572,10 @@ bool executor::tick() {
 // sleep and cancel
 
 result<void> sleep(executor* ex, milliseconds ms) {
-  executor& e = detail::resolve_op(ex, "aio::sleep");
-  detail::io_op op(e.get_loop().impl(), detail::op_kind::timer, -1);
-  op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(ms).count();
-  std::int64_t res = detail::execute(e, op);
-  if (res < 0) {
-    return detail::to_size(op, res).error();
+  result<std::size_t> r = detail::run_op(ex, "aio::sleep", detail::op_kind::timer, -1,
+                                         detail::io_deadline::after(ms), [](detail::io_op&) {});
+  if (!r) {
+    return r.error();
   }
   return {};
 }

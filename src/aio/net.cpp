@@ -43,26 +43,18 @@ result<void> bind_with(int fd, const endpoint& e, bool reuse_port) {
   return {};
 }
 
-void set_deadline(detail::io_op& op, const milliseconds* timeout) noexcept {
-  if (timeout != nullptr) {
-    op.deadline_ns = detail::deadline_of(timeout);
-  }
-}
-
 /// One data-transfer op on a socket.
 result<std::size_t> transfer(executor* ex, const char* call, detail::op_kind kind, int fd,
                              void* buf, std::size_t len, const milliseconds* timeout) {
-  executor& e = detail::resolve_op(ex, call);
-  detail::io_op op(e.get_loop().impl(), kind, fd);
-  op.buf = buf;
-  op.len = len;
-  set_deadline(op, timeout);
-  return detail::to_size(op, detail::execute(e, op));
+  auto fill = [&](detail::io_op& op) {
+    op.buf = buf;
+    op.len = len;
+  };
+  return detail::run_op(ex, call, kind, fd, detail::io_deadline::of(timeout), fill);
 }
 
 result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::span<std::byte> buf,
                                                    const milliseconds* timeout) {
-  executor& e = detail::resolve_op(ex, "udp::read");
   // The message header and the sender's address live here, beside the op: the kernel
   // writes them until the op completes, and the op cannot outlive this frame.
   iovec iov{buf.data(), buf.size()};
@@ -72,10 +64,9 @@ result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::sp
   msg.msg_iovlen = 1;
   msg.msg_name = &peer;
   msg.msg_namelen = sizeof peer;
-  detail::io_op op(e.get_loop().impl(), detail::op_kind::recvmsg, fd);
-  op.msg = &msg;
-  set_deadline(op, timeout);
-  result<std::size_t> r = detail::to_size(op, detail::execute(e, op));
+  result<std::size_t> r =
+      detail::run_op(ex, "udp::read", detail::op_kind::recvmsg, fd,
+                     detail::io_deadline::of(timeout), [&](detail::io_op& op) { op.msg = &msg; });
   if (!r) {
     return r.error();
   }
@@ -84,17 +75,15 @@ result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::sp
 
 result<std::size_t> send_to(executor* ex, int fd, const endpoint& to,
                             std::span<const std::byte> buf, const milliseconds* timeout) {
-  executor& e = detail::resolve_op(ex, "udp::write");
   iovec iov{const_cast<std::byte*>(buf.data()), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_name = const_cast<void*>(to.data());
   msg.msg_namelen = static_cast<socklen_t>(to.size());
-  detail::io_op op(e.get_loop().impl(), detail::op_kind::sendmsg, fd);
-  op.msg = &msg;
-  set_deadline(op, timeout);
-  return detail::to_size(op, detail::execute(e, op));
+  return detail::run_op(ex, "udp::write", detail::op_kind::sendmsg, fd,
+                        detail::io_deadline::of(timeout),
+                        [&](detail::io_op& op) { op.msg = &msg; });
 }
 
 }  // namespace
@@ -139,10 +128,8 @@ result<void> socket_shutdown(int fd) {
 }
 
 result<int> socket_accept(executor* ex, const char* call, int fd, const milliseconds* timeout) {
-  executor& e = resolve_op(ex, call);
-  io_op op(e.get_loop().impl(), op_kind::accept, fd);
-  set_deadline(op, timeout);
-  result<std::size_t> r = to_size(op, execute(e, op));
+  result<std::size_t> r =
+      run_op(ex, call, op_kind::accept, fd, io_deadline::of(timeout), [](io_op&) {});
   if (!r) {
     return r.error();
   }
@@ -151,12 +138,11 @@ result<int> socket_accept(executor* ex, const char* call, int fd, const millisec
 
 result<void> socket_connect(executor* ex, const char* call, int fd, const sockaddr* addr,
                             socklen_t addrlen, const milliseconds* timeout) {
-  executor& e = resolve_op(ex, call);
-  io_op op(e.get_loop().impl(), op_kind::connect, fd);
-  op.addr = addr;
-  op.addrlen = addrlen;
-  set_deadline(op, timeout);
-  result<std::size_t> r = to_size(op, execute(e, op));
+  result<std::size_t> r =
+      run_op(ex, call, op_kind::connect, fd, io_deadline::of(timeout), [&](io_op& op) {
+        op.addr = addr;
+        op.addrlen = addrlen;
+      });
   if (!r) {
     return r.error();
   }

@@ -39,12 +39,9 @@ result<std::uint32_t> wait_child(executor* ex, int pidfd, int open_error,
   if (pidfd < 0) {
     return std::error_code(open_error != 0 ? open_error : ECHILD, std::system_category());
   }
-  executor& e = detail::resolve_op(ex, "process::wait");
-  detail::io_op op(e.get_loop().impl(), detail::op_kind::poll_in, pidfd);
-  if (timeout != nullptr) {
-    op.deadline_ns = detail::now_ns() + std::chrono::nanoseconds(*timeout).count();
-  }
-  result<std::size_t> ready = detail::to_size(op, detail::execute(e, op));
+  result<std::size_t> ready =
+      detail::run_op(ex, "process::wait", detail::op_kind::poll_in, pidfd,
+                     detail::io_deadline::of(timeout), [](detail::io_op&) {});
   if (!ready) {
     return ready.error();
   }

@@ -221,11 +221,9 @@ result<int> signal_set::wait_for(const milliseconds* timeout) {
   if (state_ == nullptr) {
     return std::make_error_code(std::errc::bad_file_descriptor);
   }
-  executor& e = detail::resolve_op(ex_, "signal_set::wait");
-  std::int64_t deadline = -1;
-  if (timeout != nullptr) {
-    deadline = detail::now_ns() + std::chrono::nanoseconds(*timeout).count();
-  }
+  // Checked before anything is looked at, so that misuse names this call at once.
+  (void)detail::resolve_op(ex_, "signal_set::wait");
+  detail::io_deadline deadline = detail::io_deadline::of(timeout);
   detail::signal_state& s = *state_;
   for (;;) {
     // Look first: an arrival counted before this wait (or one whose eventfd write an
@@ -242,11 +240,11 @@ result<int> signal_set::wait_for(const milliseconds* timeout) {
     // Nothing counted: wait for the handler's write. A stale wake-up (a write whose count
     // a previous wait already took) only brings us round the loop again.
     std::uint64_t wakeups = 0;
-    detail::io_op op(e.get_loop().impl(), detail::op_kind::read, fd_);
-    op.buf = &wakeups;
-    op.len = sizeof wakeups;
-    op.deadline_ns = deadline;
-    result<std::size_t> r = detail::to_size(op, detail::execute(e, op));
+    result<std::size_t> r = detail::run_op(ex_, "signal_set::wait", detail::op_kind::read, fd_,
+                                           deadline, [&](detail::io_op& op) {
+                                             op.buf = &wakeups;
+                                             op.len = sizeof wakeups;
+                                           });
     if (!r) {
       return r.error();
     }

@@ -64,6 +64,44 @@ inline std::int64_t deadline_after(std::chrono::milliseconds ms) noexcept {
   return steady_ns() + n * 1000000;
 }
 
+/// The deadline of one IO call, on steady_ns()'s clock, or none: one per call however many
+/// operations it runs (write_all, read_all, a connect that retries, run_capture), so that
+/// every step ends at the same point instead of each adding its own timeout. Unlike the
+/// waits' deadlines above it has no "already expired" state: an IO call with a timeout of
+/// 0 still tries its operation once, and fails with timed_out only if it would wait.
+struct io_deadline {
+  std::int64_t at_ns = -1;  // steady nanoseconds; -1: none
+
+  static io_deadline none() noexcept { return {}; }
+  /// `timeout` from now; saturates instead of overflowing; 0 or less is now.
+  static io_deadline after(std::chrono::milliseconds timeout) noexcept {
+    std::int64_t now = steady_ns();
+    if (timeout.count() <= 0) {
+      return {now};
+    }
+    constexpr std::int64_t max_ms = INT64_MAX / 1000000 / 2;
+    return {now + (timeout.count() < max_ms ? timeout.count() : max_ms) * 1000000};
+  }
+  /// after(*timeout), or none for nullptr: what the two overloads of a call, with and
+  /// without a timeout, share.
+  static io_deadline of(const std::chrono::milliseconds* timeout) noexcept {
+    return timeout != nullptr ? after(*timeout) : none();
+  }
+  bool is_none() const noexcept { return at_ns < 0; }
+  /// For a step that takes a relative timeout: nullptr when there is no deadline; else
+  /// `left`, set to what remains rounded up to whole milliseconds (rounded down, the step
+  /// could end before the deadline), 0 once it has passed.
+  const std::chrono::milliseconds* remaining(std::chrono::milliseconds& left) const noexcept {
+    if (at_ns < 0) {
+      return nullptr;
+    }
+    std::int64_t ns = at_ns - steady_ns();
+    left = std::chrono::ceil<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(ns > 0 ? ns : 0));
+    return &left;
+  }
+};
+
 /// Arms `d` on `ex`'s clock for as long as it lives; aborts naming `call` and `self` if
 /// `ex` has none.
 class XCORO_EXPORT armed_deadline {
