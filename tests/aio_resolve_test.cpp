@@ -2,13 +2,17 @@
 // the pool), a name that does not exist, bad names, timeouts (0 ms never asks the pool; an
 // expired lookup is dropped when it returns), a cancel from a third coroutine while the
 // lookup runs, 16 lookups at once through the pool of 4 threads, connecting by name, the
-// fallback to the next address, one deadline across attempts, and lookups from two
-// workers of a runtime. Slow lookups are made with the library's test seam
+// fallback to the next address, one deadline across attempts, lookups from two workers of
+// a runtime, and from a child of fork(). Slow lookups are made with the library's test seam
 // (detail::set_resolve_hook): a gate the pool threads wait at. ctest runs the suite once
 // per backend. Nothing sleeps to synchronise; timings are lower bounds.
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -512,6 +516,89 @@ TEST_F(Resolve, ConnectDeadlineIncludesTheLookup) {
     g.release();
   });
   ASSERT_TRUE(r);
+}
+
+/// In a child of fork(): resolves "localhost" on a loop of the child's own. Returns "ok", or
+/// what went wrong.
+std::string resolve_in_child() {
+  aio::detail::set_resolve_hook(nullptr);  // the parent's test seam is not the child's
+  auto l = aio::loop::create();
+  if (!l) {
+    return "loop: " + l.error().message();
+  }
+  aio::executor ex(*l);
+  aio::init_env({.executor = &ex, .default_stack_size = 128 * 1024});
+  auto r = aio::run(&ex, []() -> std::string {
+    auto addrs = aio::resolve(nullptr, "localhost", 8080, 10s);
+    if (!addrs) {
+      return "resolve: " + addrs.error().message();
+    }
+    if (addrs->empty() || !is_loopback(addrs->front(), 8080)) {
+      return "not a loopback address";
+    }
+    return "ok";
+  });
+  return r ? *r : "run: " + r.error().message();
+}
+
+// A child of fork() inherits the pool's memory but not its threads: with the parent's pool
+// it would count threads that are not there (idle, so none is started) and its lookup would
+// wait for ever. The child resolves "localhost" after the parent's pool has run lookups, on
+// threads now idle, and says how it went through a pipe; the parent waits for that with a
+// deadline, so that a hang fails the test rather than hanging it.
+TEST_F(Resolve, AForkedChildResolvesWithAPoolOfItsOwn) {
+  if (xcoro_test::emulated || xcoro_test::thread_sanitized) {
+    GTEST_SKIP() << "a forked child of a process with threads starts threads: qemu-user and "
+                    "ThreadSanitizer cannot run that";
+  }
+  // Four lookups at once, so that the parent's pool has started threads.
+  auto r = aio::run(ex(), [] {
+    std::vector<xcoro::frame_t<bool>> lookups;
+    for (int i = 0; i < 4; ++i) {
+      auto f = xcoro::xasync([] { return aio::resolve(nullptr, "localhost", 80, 10s).has_value(); });
+      ASSERT_TRUE(f);
+      lookups.push_back(std::move(*f));
+    }
+    for (auto& f : lookups) {
+      EXPECT_TRUE(xcoro::xawait(std::move(f)));
+    }
+  });
+  ASSERT_TRUE(r);
+
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string report = resolve_in_child();
+    (void)!::write(fds[1], report.data(), std::min<std::size_t>(report.size(), 256));
+    ::_exit(report == "ok" ? 0 : 1);
+  }
+  ::close(fds[1]);
+  pollfd p{fds[0], POLLIN, 0};
+  int ready = ::poll(&p, 1, 30000);
+  std::string report(256, '\0');
+  ssize_t n = ready == 1 ? ::read(fds[0], report.data(), report.size()) : 0;
+  report.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  ::close(fds[0]);
+  if (ready != 1) {
+    ::kill(pid, SIGKILL);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(ready, 1) << "the child's lookup did not return within 30 s";
+  EXPECT_EQ(report, "ok");
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+
+  // The parent's pool still serves the parent.
+  auto again = aio::run(ex(), [] {
+    auto addrs = aio::resolve(nullptr, "localhost", 80, 10s);
+    EXPECT_TRUE(addrs) << addrs.error().message();
+    return addrs && !addrs->empty();
+  });
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(*again);
 }
 
 // Misuse names the call: a lookup with no executor, given or in the env.

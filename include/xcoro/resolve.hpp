@@ -36,7 +36,9 @@ XCORO_EXPORT const std::error_category& resolve_category() noexcept;
 /// root, the call pumps the loop); the loop is woken when the answer arrives. The lookup
 /// itself cannot be interrupted: on a timeout or a cancel the call returns at once and the
 /// pool drops the answer when it arrives. No heap allocation but getaddrinfo's and the
-/// returned vector. A cancellation point.
+/// returned vector. A cancellation point. A child of fork() may resolve on a loop of its
+/// own: its first lookup starts a pool for the child (a lookup in flight in the parent at
+/// the fork stays the parent's).
 ///
 /// Errors: errc::host_not_found for a name that does not exist or has no address;
 /// std::errc::timed_out (a timeout of 0 or less returns it without asking the pool;

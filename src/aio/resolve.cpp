@@ -120,15 +120,46 @@ struct lookup {
 
 std::atomic<void (*)(const char*)> hook{nullptr};
 
+/// How many fork()s made this process, counted by a pthread_atfork child handler: a pool
+/// made under another count is an ancestor's, whose threads did not come along.
+std::atomic<unsigned> forks{0};
+
+void count_fork_in_child() noexcept {
+  forks.fetch_add(1, std::memory_order_relaxed);
+}
+
 /// Started on first use and never destroyed: its threads block in getaddrinfo or on the
 /// condition variable until the process exits, so nothing here may run a destructor at
 /// exit (a lookup still in flight then simply never returns). Its threads block every
 /// signal, as the reaper's does.
+///
+/// A child of fork() inherits the pool's memory but none of its threads: the mutex may be
+/// held by a thread that is not there, and the counts name threads that will never take a
+/// lookup. So a pool belongs to one fork count; the child's first lookup makes a pool of
+/// its own and leaves the inherited one untouched (and unfreed: destroying a mutex that may
+/// be held is undefined).
 class pool {
  public:
   static pool& instance() {
-    static pool* p = new pool;
-    return *p;
+    // Registered before the first pool exists (other threads wait for a static's
+    // initialisation), so every fork after it is counted. A child inherits both the
+    // handler and this static, and needs no second registration. Should registering fail
+    // (ENOMEM), forks go uncounted and a child must not resolve: no better is possible.
+    static const bool registered =
+        ::pthread_atfork(nullptr, nullptr, &count_fork_in_child) == 0;
+    (void)registered;
+    for (;;) {
+      unsigned now = forks.load(std::memory_order_relaxed);
+      pool* p = current_.load(std::memory_order_acquire);
+      if (p != nullptr && p->forks_ == now) {
+        return *p;
+      }
+      auto* fresh = new pool(now);
+      if (current_.compare_exchange_strong(p, fresh, std::memory_order_acq_rel)) {
+        return *fresh;
+      }
+      delete fresh;  // another thread installed one first: never used, no thread started
+    }
   }
 
   /// Queues `l`, starting a thread if every one is busy and fewer than four run. false if
@@ -156,6 +187,11 @@ class pool {
   /// The caller is done waiting for `l` (answered, timed out or cancelled): after this the
   /// pool never touches it. Returns the answer if it came, else nullptr.
   addrinfo* finish(lookup& l) noexcept {
+    if (forks_ != forks.load(std::memory_order_relaxed)) {
+      // `l` was queued in the parent and this is the child: no thread of this process
+      // runs this pool, so nothing else touches `l`, and the mutex may be held for ever.
+      return l.st == lookup::state::done ? l.answer : nullptr;
+    }
     std::lock_guard<std::mutex> hold(mu_);
     switch (l.st) {
       case lookup::state::queued:
@@ -171,7 +207,7 @@ class pool {
   }
 
  private:
-  pool() = default;
+  explicit pool(unsigned fork_count) noexcept : forks_(fork_count) {}
 
   void unlink(lookup& l) noexcept {
     lookup* prev = nullptr;
@@ -258,6 +294,9 @@ class pool {
     }
   }
 
+  static inline std::atomic<pool*> current_{nullptr};  // this process's, or an ancestor's
+
+  const unsigned forks_;  // the fork count this pool belongs to
   std::mutex mu_;
   std::condition_variable cv_;
   lookup* head_ = nullptr;  // the queue, under mu_
@@ -332,6 +371,11 @@ result<std::vector<endpoint>> resolve_for(executor* ex, std::string_view host,
       ::freeaddrinfo(answer);
     }
     return woke.error();
+  }
+  if (l.st != lookup::state::done) {
+    // Woken with no answer: only a child of fork() that waits on a lookup of its parent's
+    // pool, which no thread here will answer.
+    return std::make_error_code(std::errc::resource_unavailable_try_again);
   }
   if (l.rc != 0) {
     return gai_error(l.rc, l.err);
