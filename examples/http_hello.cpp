@@ -259,43 +259,7 @@ bool parse(int argc, char** argv, options& o) {
   return !(o.self_test && o.seconds >= 0);
 }
 
-/// What the servers of a --threads run share.
-struct fleet {
-  explicit fleet(unsigned n) : servers(n) {}
-  std::uint16_t port = 0;
-  std::vector<std::atomic<xcoro::frame>> servers;  // each server's coroutine, once listening
-  std::atomic<unsigned> listening{0};
-  std::atomic<unsigned> finished{0};              // servers that returned (failed included)
-  std::atomic<unsigned> failed{0};
-  std::atomic<std::uint64_t> on_workers{0};       // a bit per worker that runs a server
-};
-
-/// One worker's server: its own listener on the shared port and its accept loop, until
-/// cancelled.
-void serve_on_worker(fleet& f, unsigned index) {
-  if (auto listener = reuse_port::listener(f.port)) {
-    f.on_workers.fetch_or(std::uint64_t{1} << (xcoro::this_worker() % 64));
-    f.servers[index].store(xcoro::xframe());
-    ++f.listening;
-    accept_loop(&*listener);  // returns when cancelled, its connections finished
-  } else {
-    ++f.failed;
-  }
-  ++f.finished;
-}
-
-/// Cancels every server (each on its own worker: the request is posted there). A server
-/// returns only once cancelled, so none of these coroutines has been freed yet.
-void cancel_all(fleet& f) {
-  for (auto& s : f.servers) {
-    if (xcoro::frame c = s.exchange(nullptr)) {
-      xcoro::cancel(c);
-    }
-  }
-}
-
-/// http_hello --threads N: N servers, one per worker. Each block_on call goes to the next
-/// worker in turn, so N calls from N threads put one server on each.
+/// http_hello --threads N: N servers, one per worker.
 int run_threaded(const options& o) {
   xcoro::runtime_options ro;
   ro.threads = o.threads;
@@ -304,22 +268,11 @@ int run_threaded(const options& o) {
     std::fprintf(stderr, "runtime: %s\n", rt.error().message().c_str());
     return 1;
   }
-  auto held = reuse_port::port_hold::bind(o.port);
-  if (!held) {
-    std::fprintf(stderr, "cannot bind 127.0.0.1:%s: %s\n", o.port.c_str(),
-                 held.error().message().c_str());
+  reuse_port::fleet f(o.threads);
+  if (std::error_code ec = reuse_port::start(*rt, o.port, f, accept_loop)) {
+    std::fprintf(stderr, "cannot bind 127.0.0.1:%s: %s\n", o.port.c_str(), ec.message().c_str());
     return 2;
   }
-  fleet f(o.threads);
-  f.port = held->port();
-  std::vector<std::thread> callers;
-  for (unsigned i = 0; i < o.threads; ++i) {
-    callers.emplace_back([&, i] { (void)rt->block_on(serve_on_worker, std::ref(f), i); });
-  }
-  while (f.listening + f.failed < o.threads) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  held->release();
   int code = 0;
   if (f.failed != 0) {
     std::fprintf(stderr, "cannot listen on 127.0.0.1:%u\n", f.port);
@@ -336,7 +289,7 @@ int run_threaded(const options& o) {
     if (o.self_test) {
       auto r = rt->block_on([&] {
         return self_test(f.port, [&] {
-          cancel_all(f);
+          reuse_port::cancel_all(f);
           while (f.finished < o.threads) {
             (void)aio::sleep(nullptr, std::chrono::milliseconds(1));
           }
@@ -349,25 +302,13 @@ int run_threaded(const options& o) {
     } else {
       // Serving until killed: a coroutine on a worker waits for the signal; the servers are
       // then cancelled below, as with --for.
-      auto r = rt->block_on([&] {
-        auto sigs = stop_signals::make();
-        if (!sigs) {
-          return 1;
-        }
-        announce();
-        stop_signals::wait(*sigs);
-        return 0;
-      });
-      code = r ? *r : 1;
+      code = stop_signals::wait_on(*rt, announce);
     }
   }
   // From this thread, which is not a worker: posted to each server's worker. After the
   // self-test's own shutdown there is nothing left to cancel; after a server failed to
   // listen, or the self-test could not run, the others are stopped here.
-  cancel_all(f);
-  for (auto& c : callers) {
-    c.join();
-  }
+  reuse_port::stop(f);
   if (!o.self_test && code == 0) {
     code = report() ? 0 : 4;
   }

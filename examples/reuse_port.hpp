@@ -5,13 +5,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include <xcoro/aio.hpp>
+#include <xcoro/runtime.hpp>
 
 namespace reuse_port {
 
@@ -76,6 +81,78 @@ inline xcoro::result<xcoro::aio::tcp> listener(std::uint16_t port) {
     return r.error();
   }
   return l;
+}
+
+/// What the servers of a --threads run share: one server per worker, each its own listener
+/// on `port` and its accept loop, until cancelled.
+struct fleet {
+  explicit fleet(unsigned n) : servers(n) {}
+  std::uint16_t port = 0;
+  std::vector<std::atomic<xcoro::frame>> servers;  // each server's coroutine, once listening
+  std::atomic<unsigned> listening{0};
+  std::atomic<unsigned> finished{0};              // servers that returned (failed included)
+  std::atomic<unsigned> failed{0};
+  std::atomic<std::uint64_t> on_workers{0};       // a bit per worker that runs a server
+  std::vector<std::thread> callers;               // each server's block_on caller
+};
+
+/// One worker's server, run by block_on: its own listener on the shared port and
+/// `accept_loop(&listener, args...)`, which returns when cancelled, its connections finished.
+template <class AcceptLoop, class... Args>
+void serve_on_worker(fleet& f, unsigned index, AcceptLoop accept_loop, Args... args) {
+  if (auto l = listener(f.port)) {
+    f.on_workers.fetch_or(std::uint64_t{1} << (xcoro::this_worker() % 64));
+    f.servers[index].store(xcoro::xframe());
+    ++f.listening;
+    accept_loop(&*l, args...);
+  } else {
+    ++f.failed;
+  }
+  ++f.finished;
+}
+
+/// Starts f's servers on `rt`, one per worker: holds 127.0.0.1:port (0: a free one, then in
+/// f.port), then makes one block_on call per server, each from a thread of its own in
+/// f.callers (block_on gives its calls to the workers in turn, so N calls put one server on
+/// each of N workers), and returns once every server listens or failed (f.failed). An error
+/// if the port cannot be bound: then no server is started.
+template <class AcceptLoop, class... Args>
+std::error_code start(xcoro::runtime& rt, const std::string& port, fleet& f,
+                      AcceptLoop accept_loop, Args... args) {
+  auto held = port_hold::bind(port);
+  if (!held) {
+    return held.error();
+  }
+  f.port = held->port();
+  for (unsigned i = 0; i < f.servers.size(); ++i) {
+    f.callers.emplace_back([&rt, &f, i, accept_loop, args...] {
+      (void)rt.block_on([&] { serve_on_worker(f, i, accept_loop, args...); });
+    });
+  }
+  while (f.listening + f.failed < f.servers.size()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return {};
+}
+
+/// Cancels every server (each on its own worker: the request is posted there). A server
+/// returns only once cancelled, so none of these coroutines has been freed yet.
+inline void cancel_all(fleet& f) {
+  for (auto& s : f.servers) {
+    if (xcoro::frame c = s.exchange(nullptr)) {
+      xcoro::cancel(c);
+    }
+  }
+}
+
+/// From a thread that is not a worker: cancels every server still running and waits until
+/// all have returned, their connections finished.
+inline void stop(fleet& f) {
+  cancel_all(f);
+  for (auto& c : f.callers) {
+    c.join();
+  }
+  f.callers.clear();
 }
 
 }  // namespace reuse_port

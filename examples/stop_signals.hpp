@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include <xcoro/aio.hpp>
+#include <xcoro/runtime.hpp>
 
 namespace stop_signals {
 
@@ -29,6 +30,24 @@ inline void wait(aio::signal_set& sigs) {
     std::printf("waiting for a signal: %s; shutting down\n", s.error().message().c_str());
   }
   std::fflush(stdout);
+}
+
+/// A server on a runtime serving until killed: makes the signals and waits for one in a
+/// coroutine on a worker of `rt`, calling `announce()` there in between (so that whoever
+/// waits for the announcement can stop the server at once). Returns 0, or 1 if the signals
+/// could not be made.
+template <class Announce>
+int wait_on(xcoro::runtime& rt, Announce announce) {
+  auto r = rt.block_on([&] {
+    auto sigs = make();
+    if (!sigs) {
+      return 1;
+    }
+    announce();
+    wait(*sigs);
+    return 0;
+  });
+  return r ? *r : 1;
 }
 
 }  // namespace stop_signals
