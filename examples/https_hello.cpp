@@ -5,18 +5,24 @@
 //                                     8443; 0 picks a free port) until SIGINT or SIGTERM,
 //                                     then shut down cleanly
 //   ... --for SECONDS                 serve for SECONDS, then shut down cleanly
-// It prints "https hello on https://localhost:PORT/" once it listens. The test
+//   ... --threads N                   the same on a runtime of N worker threads: an accept
+//                                     loop on each worker, each with its own listener on
+//                                     the port (SO_REUSEPORT), all sharing the TLS context
+// It prints "https hello on https://localhost:PORT/" once it listens (with --threads,
+// followed by the number of workers and of workers with a server). The test
 // (https_hello_test.sh) makes a CA and a certificate for localhost with openssl, asks with
 // `curl --cacert` (three requests on one keep-alive connection, and a second client), and
 // stops the server with SIGTERM.
 //
 // Shutting down is cancelling the accept loop's coroutine, as in http_hello: the cancel
 // flows down to the connection coroutines, whose pending read or handshake returns
-// errc::canceled; ~task_group waits for the last one. A connection ends with close_notify
+// errc::canceled; ~task_group waits for the last one. With --threads, a coroutine on a
+// worker waits for the signal, and each worker's accept loop is cancelled. A connection ends with close_notify
 // when its client sent one, and without it when the client just closed the socket (curl
 // does): errc::tls_truncated is then the ordinary end.
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,11 +30,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <xcoro/aio.hpp>
+#include <xcoro/runtime.hpp>
 #include <xcoro/scope.hpp>
 #include <xcoro/tls.hpp>
 
+#include "reuse_port.hpp"
 #include "stop_signals.hpp"
 
 namespace aio = xcoro::aio;
@@ -43,12 +52,12 @@ constexpr std::string_view response =
     "\r\n"
     "hello\n";
 
-/// What the connections did.
+/// What the connections did. Atomic: with --threads, connections run on several workers.
 struct counters {
-  std::size_t served = 0;      // connections handed to a coroutine
-  std::size_t handshakes = 0;  // connections whose handshake succeeded
-  std::size_t cancelled = 0;   // connections ended by the shutdown (canceled)
-  std::size_t live = 0;        // connection coroutines started, not finished
+  std::atomic<std::size_t> served{0};      // connections handed to a coroutine
+  std::atomic<std::size_t> handshakes{0};  // connections whose handshake succeeded
+  std::atomic<std::size_t> cancelled{0};   // connections ended by the shutdown (canceled)
+  std::atomic<std::size_t> live{0};        // connection coroutines started, not finished
 };
 counters stats;
 
@@ -123,22 +132,29 @@ void accept_loop(aio::tcp* listener, aio::tls_context* ctx) {
   }
 }
 
+/// Prints what was served; returns whether no connection coroutine is left.
+bool report() {
+  std::printf("shut down: %zu connections served, %zu handshakes, %zu cancelled, %zu left\n",
+              stats.served.load(), stats.handshakes.load(), stats.cancelled.load(),
+              stats.live.load());
+  std::fflush(stdout);
+  return stats.live == 0;
+}
+
 /// Cancels the server and waits for it and its connections; prints what was served.
 /// Returns whether no connection coroutine is left.
 bool shut_down(xcoro::frame_t<void>& server) {
   xcoro::cancel(server.frame());
   xcoro::xawait(server);
-  std::printf("shut down: %zu connections served, %zu handshakes, %zu cancelled, %zu left\n",
-              stats.served, stats.handshakes, stats.cancelled, stats.live);
-  std::fflush(stdout);
-  return stats.live == 0;
+  return report();
 }
 
 struct options {
   std::string cert;
   std::string key;
   std::string port = "8443";
-  double seconds = -1;  // --for SECONDS; negative: serve until killed
+  double seconds = -1;   // --for SECONDS; negative: serve until killed
+  unsigned threads = 0;  // --threads N; 0: no runtime, the calling thread's loop
 };
 
 bool parse(int argc, char** argv, options& o) {
@@ -159,11 +175,56 @@ bool parse(int argc, char** argv, options& o) {
       if (*end != '\0' || !(o.seconds >= 0 && o.seconds <= 1e9)) {
         return false;
       }
+    } else if (a == "--threads") {
+      char* end = nullptr;
+      unsigned long n = std::strtoul(argv[++i], &end, 10);
+      if (*end != '\0' || n == 0 || n > 1024) {
+        return false;
+      }
+      o.threads = static_cast<unsigned>(n);
     } else {
       return false;
     }
   }
   return !o.cert.empty() && !o.key.empty();
+}
+
+/// https_hello --threads N: N servers, one per worker, all sharing `ctx` (an SSL_CTX that
+/// is not changed once made may serve streams on several threads).
+int run_threaded(const options& o, aio::tls_context& ctx) {
+  xcoro::runtime_options ro;
+  ro.threads = o.threads;
+  auto rt = xcoro::runtime::create(ro);
+  if (!rt) {
+    std::fprintf(stderr, "runtime: %s\n", rt.error().message().c_str());
+    return 1;
+  }
+  reuse_port::fleet f(o.threads);
+  if (std::error_code ec = reuse_port::start(*rt, o.port, f, accept_loop, &ctx)) {
+    std::fprintf(stderr, "cannot bind 127.0.0.1:%s: %s\n", o.port.c_str(), ec.message().c_str());
+    return 2;
+  }
+  auto announce = [&] {
+    std::printf("https hello on https://localhost:%u/ with %u worker threads (servers on %d)\n",
+                f.port, o.threads, std::popcount(f.on_workers.load()));
+    std::fflush(stdout);
+  };
+  int code = 0;
+  if (f.failed != 0) {
+    std::fprintf(stderr, "cannot listen on 127.0.0.1:%u\n", f.port);
+    code = 2;
+  } else if (o.seconds >= 0) {
+    announce();
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<long long>(o.seconds * 1e3)));
+  } else {
+    code = stop_signals::wait_on(*rt, announce);  // serving until killed
+  }
+  // From this thread, which is not a worker: each server's cancel is posted to its worker.
+  reuse_port::stop(f);
+  if (code == 0) {
+    code = report() ? 0 : 4;
+  }
+  return code;
 }
 
 }  // namespace
@@ -172,13 +233,17 @@ int main(int argc, char** argv) {
   options o;
   if (!parse(argc, argv, o)) {
     std::fprintf(stderr,
-                 "usage: https_hello --cert CHAIN.pem --key KEY.pem [--port N] [--for SECONDS]\n");
+                 "usage: https_hello --cert CHAIN.pem --key KEY.pem [--port N] [--for SECONDS]\n"
+                 "                   [--threads N]\n");
     return 2;
   }
   auto ctx = aio::tls_context::server(o.cert, o.key, {.alpn = {"http/1.1"}});
   if (!ctx) {
     std::fprintf(stderr, "https_hello: %s\n", ctx.error().message().c_str());
     return 2;
+  }
+  if (o.threads != 0) {
+    return run_threaded(o, *ctx);
   }
   auto loop = aio::loop::create();
   if (!loop) {

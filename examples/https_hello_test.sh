@@ -1,13 +1,16 @@
 #!/bin/sh
 # https_hello as a test:
-#   https_hello_test.sh PROGRAM
+#   https_hello_test.sh PROGRAM [--threads N]
 # makes a CA and a certificate for localhost with openssl in a temporary directory, starts
-# PROGRAM on a free port, asks it with curl --cacert (three requests on one keep-alive
-# connection, then one checking HTTP/1.1 through ALPN and the verification, then a client
-# that does not trust the CA and must fail), stops it with SIGTERM, and checks that it shut
-# down with every connection finished and exited 0. Exits 77 (skipped) without openssl or
-# curl.
+# PROGRAM on a free port (on a runtime of N workers if given), asks it with curl --cacert
+# (three requests on one keep-alive connection, then one checking HTTP/1.1 through ALPN and
+# the verification, then a client that does not trust the CA and must fail), stops it with
+# SIGTERM, and checks that it shut down with every connection finished and exited 0. Exits
+# 77 (skipped) without openssl or curl.
 program="$1"
+shift
+threads=
+[ "$1" = "--threads" ] && threads="$2"
 for tool in openssl curl grep mktemp kill sleep; do
   command -v "$tool" >/dev/null 2>&1 || { echo "skipped: no $tool"; exit 77; }
 done
@@ -35,7 +38,7 @@ ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
       -extfile san.ext -out server.pem
 ) >"$dir/gen.log" 2>&1 || { cat "$dir/gen.log"; echo "FAILED: openssl"; exit 1; }
 
-"$program" --cert "$dir/server.pem" --key "$dir/server.key" --port 0 >"$dir/out" 2>&1 &
+"$program" --cert "$dir/server.pem" --key "$dir/server.key" --port 0 "$@" >"$dir/out" 2>&1 &
 pid=$!
 tries=0
 until grep -q "^https hello on " "$dir/out"; do
@@ -44,7 +47,11 @@ until grep -q "^https hello on " "$dir/out"; do
   [ "$tries" -gt 2000 ] && fail "the server did not say it listens"
   sleep 0.01 2>/dev/null || sleep 1
 done
-url=$(sed -n 's/^https hello on //p' "$dir/out")
+url=$(sed -n 's/^https hello on \([^ ]*\).*/\1/p' "$dir/out")
+if [ -n "$threads" ]; then
+  grep -q "^https hello on .* with $threads worker threads " "$dir/out" ||
+    fail "not on $threads worker threads"
+fi
 
 # Three requests on one connection (curl reuses it for the same host).
 got=$(curl -sS --max-time 20 --cacert "$dir/ca.pem" "$url" "$url" "$url" 2>&1)
