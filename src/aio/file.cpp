@@ -105,10 +105,10 @@ result<std::size_t> file_op(executor* ex, const char* call, detail::op_kind kind
 /// write_all over `f`: one deadline for the whole call, each write given what is left of it.
 result<void> write_all_file(executor* ex, int fd, std::span<const std::byte> buf,
                             const milliseconds* timeout) {
-  std::int64_t deadline = detail::deadline_of(timeout);
+  detail::io_deadline deadline = detail::io_deadline::of(timeout);
   while (!buf.empty()) {
     milliseconds left{0};
-    const milliseconds* t = detail::time_left(deadline, left);
+    const milliseconds* t = deadline.remaining(left);
     result<std::size_t> n =
         file_op(ex, "file::write_all", detail::op_kind::write, fd,
                 const_cast<std::byte*>(buf.data()), buf.size(), detail::current_offset, t);

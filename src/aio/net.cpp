@@ -166,10 +166,10 @@ result<std::size_t> socket_write(executor* ex, const char* call, int fd,
 
 result<void> socket_write_all(executor* ex, const char* call, int fd,
                               std::span<const std::byte> buf, const milliseconds* timeout) {
-  std::int64_t deadline = deadline_of(timeout);
+  io_deadline deadline = io_deadline::of(timeout);
   while (!buf.empty()) {
     milliseconds left{0};
-    const milliseconds* t = time_left(deadline, left);
+    const milliseconds* t = deadline.remaining(left);
     result<std::size_t> n = socket_write(ex, call, fd, buf, t);
     if (!n) {
       return n.error();

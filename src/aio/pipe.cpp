@@ -46,14 +46,14 @@ namespace {
 
 /// read_all with one deadline: the string grows in steps of at most 64 KiB, each read
 /// straight into its tail (no buffer of its own), never to more than max + 1 bytes.
-result<std::string> read_all_until(pipe_reader& r, std::size_t max, std::int64_t deadline) {
+result<std::string> read_all_until(pipe_reader& r, std::size_t max, detail::io_deadline deadline) {
   std::string s;
   for (;;) {
     std::size_t old = s.size();
     std::size_t chunk = std::min<std::size_t>(64 * 1024, max + 1 - old);
     s.resize(old + chunk);
     milliseconds left{0};
-    const milliseconds* t = detail::time_left(deadline, left);
+    const milliseconds* t = deadline.remaining(left);
     std::span<std::byte> into(reinterpret_cast<std::byte*>(s.data()) + old, chunk);
     result<std::size_t> n = t != nullptr ? r.read(into, *t) : r.read(into);
     if (!n) {
@@ -113,10 +113,10 @@ result<void> pipe_writer::write_all(std::span<const std::byte> buf, milliseconds
 }
 
 result<std::string> read_all(pipe_reader& r, std::size_t max) {
-  return read_all_until(r, max, -1);
+  return read_all_until(r, max, detail::io_deadline::none());
 }
 result<std::string> read_all(pipe_reader& r, std::size_t max, milliseconds timeout) {
-  return read_all_until(r, max, detail::deadline_of(&timeout));
+  return read_all_until(r, max, detail::io_deadline::after(timeout));
 }
 
 namespace {
@@ -125,7 +125,7 @@ namespace {
 /// child filling one pipe cannot stall while we wait on the other. The first reader to
 /// fail kills the child and cancels the other reader: a grandchild that holds a pipe open
 /// cannot keep the call waiting until its deadline.
-result<captured> capture(executor* ex, std::vector<std::string>& argv, std::int64_t deadline,
+result<captured> capture(executor* ex, std::vector<std::string>& argv, detail::io_deadline deadline,
                          std::size_t max) {
   process_options o;
   o.argv = std::move(argv);
@@ -175,7 +175,7 @@ result<captured> capture(executor* ex, std::vector<std::string>& argv, std::int6
   }
   if (!failed) {
     milliseconds left{0};
-    const milliseconds* t = detail::time_left(deadline, left);
+    const milliseconds* t = deadline.remaining(left);
     result<std::uint32_t> status = t != nullptr ? p->wait(*t) : p->wait();
     if (status) {
       return captured{*status, std::move(*out), std::move(*err)};
@@ -190,7 +190,7 @@ result<captured> capture(executor* ex, std::vector<std::string>& argv, std::int6
 
 result<captured> run_capture(executor* ex, std::vector<std::string> argv, milliseconds timeout,
                              std::size_t max_output) {
-  std::int64_t deadline = detail::deadline_of(&timeout);
+  detail::io_deadline deadline = detail::io_deadline::after(timeout);
   if (!in_coro()) {
     // From root: the two readers need coroutines; run() makes the first and pumps the loop.
     return aio::run(ex, [&] { return capture(ex, argv, deadline, max_output); });

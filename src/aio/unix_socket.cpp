@@ -63,7 +63,7 @@ result<void> connect_retrying(executor* ex, int fd, const unix_address& a,
   if (xcoro::detail::cancel_pending_here()) {
     return errc::canceled;  // a cancellation point like every blocking call, not only its sleeps
   }
-  std::int64_t deadline = detail::deadline_of(timeout);
+  detail::io_deadline deadline = detail::io_deadline::of(timeout);
   milliseconds backoff{1};
   for (;;) {
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.sun), a.len) == 0) {
@@ -76,7 +76,7 @@ result<void> connect_retrying(executor* ex, int fd, const unix_address& a,
       return std::error_code(errno, std::system_category());
     }
     milliseconds left{0};
-    const milliseconds* t = detail::time_left(deadline, left);
+    const milliseconds* t = deadline.remaining(left);
     if (t != nullptr && left.count() == 0) {
       return std::make_error_code(std::errc::timed_out);
     }
