@@ -232,6 +232,8 @@ class XCORO_EXPORT descriptor {
   /// Closes the descriptor; std::errc::bad_file_descriptor if it is already closed.
   result<void> close();
   int native_handle() const noexcept { return fd_; }
+  /// Internal: the executor it was made with (nullptr: the calling thread's env executor).
+  executor* bound_executor() const noexcept { return ex_; }
 
  protected:
   descriptor(executor* ex, int fd) noexcept : ex_(ex), fd_(fd) {}

@@ -110,7 +110,7 @@ inline std::int64_t deadline_of(const std::chrono::milliseconds* timeout) noexce
 }
 inline const std::chrono::milliseconds* time_left(std::int64_t deadline,
                                                   std::chrono::milliseconds& left) noexcept {
-  return io_deadline{deadline}.remaining(left);
+  return io_deadline::at(deadline).remaining(left);
 }
 
 /// What both backends share: in-flight accounting, the timer heaps (sleeps, op deadlines on

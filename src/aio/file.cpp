@@ -1,5 +1,6 @@
-// Files: open is a plain system call; reads and writes are io_ops (io_uring read/write;
-// on epoll, readiness for what can be polled and the thread pool for the rest).
+// Files: open is a plain system call; reads and writes are the stream calls of stream.hpp
+// (io_uring read/write; on epoll, readiness for what can be polled and the thread pool for
+// the rest).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,9 +11,12 @@
 #include <cstring>
 
 #include "aio/backend.hpp"
+#include "aio/stream.hpp"
 
 namespace xcoro::aio {
 namespace {
+
+using detail::file_stream;
 
 /// For a pipe, FIFO or terminal (not a pty master, whose open makes a new pty), a new open
 /// file description of the same object, opened through /proc/self/fd with `flags`' access
@@ -90,40 +94,6 @@ void set_mode(detail::io_backend& b, int fd) noexcept {
   ::fcntl(fd, F_SETFL, want);
 }
 
-result<std::size_t> file_op(executor* ex, const char* call, detail::op_kind kind, int fd,
-                            void* buf, std::size_t len, std::uint64_t offset,
-                            const milliseconds* timeout) {
-  auto fill = [&](detail::io_op& op) {
-    op.buf = buf;
-    op.len = len;
-    op.offset = offset;
-    op.file = true;  // the backend decides: epoll polls what it can, pools the rest
-  };
-  return detail::run_op(ex, call, kind, fd, detail::io_deadline::of(timeout), fill);
-}
-
-/// write_all over `f`: one deadline for the whole call, each write given what is left of it.
-result<void> write_all_file(executor* ex, int fd, std::span<const std::byte> buf,
-                            const milliseconds* timeout) {
-  detail::io_deadline deadline = detail::io_deadline::of(timeout);
-  while (!buf.empty()) {
-    milliseconds left{0};
-    const milliseconds* t = deadline.remaining(left);
-    result<std::size_t> n =
-        file_op(ex, "file::write_all", detail::op_kind::write, fd,
-                const_cast<std::byte*>(buf.data()), buf.size(), detail::current_offset, t);
-    if (!n) {
-      return n.error();
-    }
-    if (*n == 0) {
-      // write(2) of a non-empty buffer returning 0 makes no progress; looping would spin.
-      return std::make_error_code(std::errc::io_error);
-    }
-    buf = buf.subspan(*n);
-  }
-  return {};
-}
-
 }  // namespace
 
 result<file> file::open(executor* ex, const std::filesystem::path& path, int flags, int mode) {
@@ -141,47 +111,36 @@ file::file(executor* ex, int fd) noexcept : descriptor(ex, fd) {
 }
 
 result<std::size_t> file::read(std::span<std::byte> buf) {
-  return file_op(ex_, "file::read", detail::op_kind::read, fd_, buf.data(), buf.size(),
-                 detail::current_offset, nullptr);
+  return detail::stream_read<file_stream>(ex_, "file::read", fd_, buf, {});
 }
 result<std::size_t> file::read(std::span<std::byte> buf, milliseconds timeout) {
-  return file_op(ex_, "file::read", detail::op_kind::read, fd_, buf.data(), buf.size(),
-                 detail::current_offset, &timeout);
+  return detail::stream_read<file_stream>(ex_, "file::read", fd_, buf, timeout);
 }
 result<std::size_t> file::pread(std::span<std::byte> buf, std::uint64_t offset) {
-  return file_op(ex_, "file::pread", detail::op_kind::read, fd_, buf.data(), buf.size(),
-                 offset, nullptr);
+  return detail::stream_read<file_stream>(ex_, "file::pread", fd_, buf, {}, offset);
 }
 result<std::size_t> file::pread(std::span<std::byte> buf, std::uint64_t offset,
                                 milliseconds timeout) {
-  return file_op(ex_, "file::pread", detail::op_kind::read, fd_, buf.data(), buf.size(),
-                 offset, &timeout);
+  return detail::stream_read<file_stream>(ex_, "file::pread", fd_, buf, timeout, offset);
 }
 result<std::size_t> file::write(std::span<const std::byte> buf) {
-  return file_op(ex_, "file::write", detail::op_kind::write, fd_,
-                 const_cast<std::byte*>(buf.data()), buf.size(), detail::current_offset,
-                 nullptr);
+  return detail::stream_write<file_stream>(ex_, "file::write", fd_, buf, {});
 }
 result<std::size_t> file::write(std::span<const std::byte> buf, milliseconds timeout) {
-  return file_op(ex_, "file::write", detail::op_kind::write, fd_,
-                 const_cast<std::byte*>(buf.data()), buf.size(), detail::current_offset,
-                 &timeout);
+  return detail::stream_write<file_stream>(ex_, "file::write", fd_, buf, timeout);
 }
 result<std::size_t> file::pwrite(std::span<const std::byte> buf, std::uint64_t offset) {
-  return file_op(ex_, "file::pwrite", detail::op_kind::write, fd_,
-                 const_cast<std::byte*>(buf.data()), buf.size(), offset, nullptr);
+  return detail::stream_write<file_stream>(ex_, "file::pwrite", fd_, buf, {}, offset);
 }
 result<std::size_t> file::pwrite(std::span<const std::byte> buf, std::uint64_t offset,
                                  milliseconds timeout) {
-  return file_op(ex_, "file::pwrite", detail::op_kind::write, fd_,
-                 const_cast<std::byte*>(buf.data()), buf.size(), offset, &timeout);
+  return detail::stream_write<file_stream>(ex_, "file::pwrite", fd_, buf, timeout, offset);
 }
-
 result<void> file::write_all(std::span<const std::byte> buf) {
-  return write_all_file(ex_, fd_, buf, nullptr);
+  return detail::stream_write_all<file_stream>(ex_, "file::write_all", fd_, buf, {});
 }
 result<void> file::write_all(std::span<const std::byte> buf, milliseconds timeout) {
-  return write_all_file(ex_, fd_, buf, &timeout);
+  return detail::stream_write_all<file_stream>(ex_, "file::write_all", fd_, buf, timeout);
 }
 
 }  // namespace xcoro::aio

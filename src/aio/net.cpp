@@ -14,9 +14,13 @@
 
 #include "aio/backend.hpp"
 #include "aio/socket.hpp"
+#include "aio/stream.hpp"
 
 namespace xcoro::aio {
 namespace {
+
+using detail::io_deadline;
+using detail::socket_stream;
 
 std::error_code last_error() {
   return std::error_code(errno, std::system_category());
@@ -43,18 +47,8 @@ result<void> bind_with(int fd, const endpoint& e, bool reuse_port) {
   return {};
 }
 
-/// One data-transfer op on a socket.
-result<std::size_t> transfer(executor* ex, const char* call, detail::op_kind kind, int fd,
-                             void* buf, std::size_t len, const milliseconds* timeout) {
-  auto fill = [&](detail::io_op& op) {
-    op.buf = buf;
-    op.len = len;
-  };
-  return detail::run_op(ex, call, kind, fd, detail::io_deadline::of(timeout), fill);
-}
-
 result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::span<std::byte> buf,
-                                                   const milliseconds* timeout) {
+                                                   io_deadline d) {
   // The message header and the sender's address live here, beside the op: the kernel
   // writes them until the op completes, and the op cannot outlive this frame.
   iovec iov{buf.data(), buf.size()};
@@ -65,8 +59,8 @@ result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::sp
   msg.msg_name = &peer;
   msg.msg_namelen = sizeof peer;
   result<std::size_t> r =
-      detail::run_op(ex, "udp::read", detail::op_kind::recvmsg, fd,
-                     detail::io_deadline::of(timeout), [&](detail::io_op& op) { op.msg = &msg; });
+      detail::run_op(ex, "udp::read", detail::op_kind::recvmsg, fd, d,
+                     [&](detail::io_op& op) { op.msg = &msg; });
   if (!r) {
     return r.error();
   }
@@ -74,16 +68,28 @@ result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::sp
 }
 
 result<std::size_t> send_to(executor* ex, int fd, const endpoint& to,
-                            std::span<const std::byte> buf, const milliseconds* timeout) {
+                            std::span<const std::byte> buf, io_deadline d) {
   iovec iov{const_cast<std::byte*>(buf.data()), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_name = const_cast<void*>(to.data());
   msg.msg_namelen = static_cast<socklen_t>(to.size());
-  return detail::run_op(ex, "udp::write", detail::op_kind::sendmsg, fd,
-                        detail::io_deadline::of(timeout),
+  return detail::run_op(ex, "udp::write", detail::op_kind::sendmsg, fd, d,
                         [&](detail::io_op& op) { op.msg = &msg; });
+}
+
+result<tcp> accept_tcp(executor* ex, int fd, io_deadline d) {
+  result<int> s = detail::socket_accept(ex, "tcp::accept", fd, d);
+  if (!s) {
+    return s.error();
+  }
+  return tcp(ex, *s);
+}
+
+result<void> connect_tcp(executor* ex, int fd, const endpoint& e, io_deadline d) {
+  return detail::socket_connect(ex, "tcp::connect", fd, static_cast<const sockaddr*>(e.data()),
+                                static_cast<socklen_t>(e.size()), d);
 }
 
 }  // namespace
@@ -127,9 +133,8 @@ result<void> socket_shutdown(int fd) {
   return {};
 }
 
-result<int> socket_accept(executor* ex, const char* call, int fd, const milliseconds* timeout) {
-  result<std::size_t> r =
-      run_op(ex, call, op_kind::accept, fd, io_deadline::of(timeout), [](io_op&) {});
+result<int> socket_accept(executor* ex, const char* call, int fd, io_deadline d) {
+  result<std::size_t> r = run_op(ex, call, op_kind::accept, fd, d, [](io_op&) {});
   if (!r) {
     return r.error();
   }
@@ -137,44 +142,13 @@ result<int> socket_accept(executor* ex, const char* call, int fd, const millisec
 }
 
 result<void> socket_connect(executor* ex, const char* call, int fd, const sockaddr* addr,
-                            socklen_t addrlen, const milliseconds* timeout) {
-  result<std::size_t> r =
-      run_op(ex, call, op_kind::connect, fd, io_deadline::of(timeout), [&](io_op& op) {
-        op.addr = addr;
-        op.addrlen = addrlen;
-      });
+                            socklen_t addrlen, io_deadline d) {
+  result<std::size_t> r = run_op(ex, call, op_kind::connect, fd, d, [&](io_op& op) {
+    op.addr = addr;
+    op.addrlen = addrlen;
+  });
   if (!r) {
     return r.error();
-  }
-  return {};
-}
-
-result<std::size_t> socket_read(executor* ex, const char* call, int fd, std::span<std::byte> buf,
-                                const milliseconds* timeout) {
-  result<std::size_t> r = transfer(ex, call, op_kind::recv, fd, buf.data(), buf.size(), timeout);
-  if (r && *r == 0 && !buf.empty()) {
-    return errc::eof;
-  }
-  return r;
-}
-
-result<std::size_t> socket_write(executor* ex, const char* call, int fd,
-                                 std::span<const std::byte> buf, const milliseconds* timeout) {
-  return transfer(ex, call, op_kind::send, fd, const_cast<std::byte*>(buf.data()), buf.size(),
-                  timeout);
-}
-
-result<void> socket_write_all(executor* ex, const char* call, int fd,
-                              std::span<const std::byte> buf, const milliseconds* timeout) {
-  io_deadline deadline = io_deadline::of(timeout);
-  while (!buf.empty()) {
-    milliseconds left{0};
-    const milliseconds* t = deadline.remaining(left);
-    result<std::size_t> n = socket_write(ex, call, fd, buf, t);
-    if (!n) {
-      return n.error();
-    }
-    buf = buf.subspan(*n);
   }
   return {};
 }
@@ -352,44 +326,34 @@ result<endpoint> tcp::local_endpoint() const {
 }
 
 result<tcp> tcp::accept() {
-  result<int> fd = detail::socket_accept(ex_, "tcp::accept", fd_, nullptr);
-  if (!fd) {
-    return fd.error();
-  }
-  return tcp(ex_, *fd);
+  return accept_tcp(ex_, fd_, {});
 }
 result<tcp> tcp::accept(milliseconds timeout) {
-  result<int> fd = detail::socket_accept(ex_, "tcp::accept", fd_, &timeout);
-  if (!fd) {
-    return fd.error();
-  }
-  return tcp(ex_, *fd);
+  return accept_tcp(ex_, fd_, timeout);
 }
 result<void> tcp::connect(const endpoint& e) {
-  return detail::socket_connect(ex_, "tcp::connect", fd_, static_cast<const sockaddr*>(e.data()),
-                                static_cast<socklen_t>(e.size()), nullptr);
+  return connect_tcp(ex_, fd_, e, {});
 }
 result<void> tcp::connect(const endpoint& e, milliseconds timeout) {
-  return detail::socket_connect(ex_, "tcp::connect", fd_, static_cast<const sockaddr*>(e.data()),
-                                static_cast<socklen_t>(e.size()), &timeout);
+  return connect_tcp(ex_, fd_, e, timeout);
 }
 result<std::size_t> tcp::read(std::span<std::byte> buf) {
-  return detail::socket_read(ex_, "tcp::read", fd_, buf, nullptr);
+  return detail::stream_read<socket_stream>(ex_, "tcp::read", fd_, buf, {});
 }
 result<std::size_t> tcp::read(std::span<std::byte> buf, milliseconds timeout) {
-  return detail::socket_read(ex_, "tcp::read", fd_, buf, &timeout);
+  return detail::stream_read<socket_stream>(ex_, "tcp::read", fd_, buf, timeout);
 }
 result<std::size_t> tcp::write(std::span<const std::byte> buf) {
-  return detail::socket_write(ex_, "tcp::write", fd_, buf, nullptr);
+  return detail::stream_write<socket_stream>(ex_, "tcp::write", fd_, buf, {});
 }
 result<std::size_t> tcp::write(std::span<const std::byte> buf, milliseconds timeout) {
-  return detail::socket_write(ex_, "tcp::write", fd_, buf, &timeout);
+  return detail::stream_write<socket_stream>(ex_, "tcp::write", fd_, buf, timeout);
 }
 result<void> tcp::write_all(std::span<const std::byte> buf) {
-  return detail::socket_write_all(ex_, "tcp::write_all", fd_, buf, nullptr);
+  return detail::stream_write_all<socket_stream>(ex_, "tcp::write_all", fd_, buf, {});
 }
 result<void> tcp::write_all(std::span<const std::byte> buf, milliseconds timeout) {
-  return detail::socket_write_all(ex_, "tcp::write_all", fd_, buf, &timeout);
+  return detail::stream_write_all<socket_stream>(ex_, "tcp::write_all", fd_, buf, timeout);
 }
 
 result<void> tcp::shutdown() {
@@ -423,32 +387,32 @@ result<endpoint> udp::local_endpoint() const {
 }
 
 result<std::size_t> udp::read(std::span<std::byte> buf) {
-  auto r = recv_from(ex_, fd_, buf, nullptr);
+  auto r = recv_from(ex_, fd_, buf, {});
   if (!r) {
     return r.error();
   }
   return r->first;
 }
 result<std::size_t> udp::read(std::span<std::byte> buf, milliseconds timeout) {
-  auto r = recv_from(ex_, fd_, buf, &timeout);
+  auto r = recv_from(ex_, fd_, buf, timeout);
   if (!r) {
     return r.error();
   }
   return r->first;
 }
 result<std::pair<std::size_t, endpoint>> udp::read_from(std::span<std::byte> buf) {
-  return recv_from(ex_, fd_, buf, nullptr);
+  return recv_from(ex_, fd_, buf, {});
 }
 result<std::pair<std::size_t, endpoint>> udp::read_from(std::span<std::byte> buf,
                                                         milliseconds timeout) {
-  return recv_from(ex_, fd_, buf, &timeout);
+  return recv_from(ex_, fd_, buf, timeout);
 }
 result<std::size_t> udp::write(const endpoint& to, std::span<const std::byte> buf) {
-  return send_to(ex_, fd_, to, buf, nullptr);
+  return send_to(ex_, fd_, to, buf, {});
 }
 result<std::size_t> udp::write(const endpoint& to, std::span<const std::byte> buf,
                                milliseconds timeout) {
-  return send_to(ex_, fd_, to, buf, &timeout);
+  return send_to(ex_, fd_, to, buf, timeout);
 }
 
 }  // namespace xcoro::aio

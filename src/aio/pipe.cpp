@@ -11,6 +11,7 @@
 
 #include "aio/backend.hpp"
 #include "aio/child.hpp"
+#include "aio/stream.hpp"
 #include "xcoro/scope.hpp"
 
 namespace xcoro::aio {
@@ -44,6 +45,8 @@ bool sigpipe_ignored_by_xcoro() noexcept {
 
 namespace {
 
+using detail::pipe_stream;
+
 /// read_all with one deadline: the string grows in steps of at most 64 KiB, each read
 /// straight into its tail (no buffer of its own), never to more than max + 1 bytes.
 result<std::string> read_all_until(pipe_reader& r, std::size_t max, detail::io_deadline deadline) {
@@ -70,13 +73,6 @@ result<std::string> read_all_until(pipe_reader& r, std::size_t max, detail::io_d
   }
 }
 
-result<std::size_t> eof_if_empty(result<std::size_t> r, std::span<std::byte> buf) {
-  if (r && *r == 0 && !buf.empty()) {
-    return errc::eof;
-  }
-  return r;
-}
-
 }  // namespace
 
 result<pipe_pair> pipe(executor* ex) {
@@ -93,23 +89,29 @@ result<pipe_pair> pipe(executor* ex) {
 }
 
 result<std::size_t> pipe_reader::read(std::span<std::byte> buf) {
-  return eof_if_empty(f_.read(buf), buf);
+  return detail::stream_read<pipe_stream>(f_.bound_executor(), "pipe_reader::read",
+                                          f_.native_handle(), buf, {});
 }
 result<std::size_t> pipe_reader::read(std::span<std::byte> buf, milliseconds timeout) {
-  return eof_if_empty(f_.read(buf, timeout), buf);
+  return detail::stream_read<pipe_stream>(f_.bound_executor(), "pipe_reader::read",
+                                          f_.native_handle(), buf, timeout);
 }
 
 result<std::size_t> pipe_writer::write(std::span<const std::byte> buf) {
-  return f_.write(buf);
+  return detail::stream_write<pipe_stream>(f_.bound_executor(), "pipe_writer::write",
+                                           f_.native_handle(), buf, {});
 }
 result<std::size_t> pipe_writer::write(std::span<const std::byte> buf, milliseconds timeout) {
-  return f_.write(buf, timeout);
+  return detail::stream_write<pipe_stream>(f_.bound_executor(), "pipe_writer::write",
+                                           f_.native_handle(), buf, timeout);
 }
 result<void> pipe_writer::write_all(std::span<const std::byte> buf) {
-  return f_.write_all(buf);
+  return detail::stream_write_all<pipe_stream>(f_.bound_executor(), "pipe_writer::write_all",
+                                               f_.native_handle(), buf, {});
 }
 result<void> pipe_writer::write_all(std::span<const std::byte> buf, milliseconds timeout) {
-  return f_.write_all(buf, timeout);
+  return detail::stream_write_all<pipe_stream>(f_.bound_executor(), "pipe_writer::write_all",
+                                               f_.native_handle(), buf, timeout);
 }
 
 result<std::string> read_all(pipe_reader& r, std::size_t max) {

@@ -1,7 +1,7 @@
-// The calls that stream sockets share, whatever their address family: tcp and unix_socket
-// are thin front ends over these (src/aio/net.cpp defines them). Each blocking call is one
-// io_op on the caller's stack; `call` names the public call in the abort message of an op
-// made from the wrong thread.
+// The socket calls that tcp and unix_socket share, whatever their address family
+// (src/aio/net.cpp defines them); their reads and writes are the stream calls of
+// stream.hpp. Each blocking call is one op through run_op; `call` names the public call in
+// the abort message of an op made from the wrong thread.
 #pragma once
 
 #include <sys/socket.h>
@@ -10,11 +10,13 @@
 #include <span>
 
 #include "xcoro/aio.hpp"
+#include "xcoro/detail/deadline.hpp"
 #include "xcoro/result.hpp"
 
 namespace xcoro::aio::detail {
 
 class io_backend;
+using xcoro::detail::io_deadline;
 
 /// Puts `fd` in the blocking mode the backend wants.
 void set_socket_mode(io_backend& b, int fd) noexcept;
@@ -25,19 +27,9 @@ result<void> socket_listen(int fd, int backlog);
 /// Shuts down the send side.
 result<void> socket_shutdown(int fd);
 /// Accepts one connection; the new descriptor (SOCK_CLOEXEC), not yet in the backend's mode.
-result<int> socket_accept(aio::executor* ex, const char* call, int fd,
-                          const milliseconds* timeout);
+result<int> socket_accept(aio::executor* ex, const char* call, int fd, io_deadline d);
 /// Connects `fd` to `addr`, which must stay valid for the call.
 result<void> socket_connect(aio::executor* ex, const char* call, int fd, const sockaddr* addr,
-                            socklen_t addrlen, const milliseconds* timeout);
-/// Reads what is available, at least one byte; errc::eof at end of stream.
-result<std::size_t> socket_read(aio::executor* ex, const char* call, int fd,
-                                std::span<std::byte> buf, const milliseconds* timeout);
-/// One send (MSG_NOSIGNAL); may write less than `buf`.
-result<std::size_t> socket_write(aio::executor* ex, const char* call, int fd,
-                                 std::span<const std::byte> buf, const milliseconds* timeout);
-/// Sends all of `buf`; the timeout bounds the whole call.
-result<void> socket_write_all(aio::executor* ex, const char* call, int fd,
-                              std::span<const std::byte> buf, const milliseconds* timeout);
+                            socklen_t addrlen, io_deadline d);
 
 }  // namespace xcoro::aio::detail

@@ -1,5 +1,6 @@
 // Unix domain stream sockets: the path or abstract name to a sockaddr_un, and thin front
-// ends over the stream calls tcp uses (socket.hpp), so that both behave the same.
+// ends over the socket and stream calls tcp uses (socket.hpp, stream.hpp), so that both
+// behave the same.
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -10,10 +11,13 @@
 
 #include "aio/backend.hpp"
 #include "aio/socket.hpp"
+#include "aio/stream.hpp"
 #include "xcoro/detail/wait_queue.hpp"
 
 namespace xcoro::aio {
 namespace {
+
+using detail::socket_stream;
 
 /// A sockaddr_un and its length, built from a path as bind and connect take it.
 struct unix_address {
@@ -59,11 +63,10 @@ result<unix_address> address_of(std::string_view path) {
 /// after a sleep on the loop that starts at 1 ms and doubles up to 64 ms. The sleeps are
 /// the cancellation points.
 result<void> connect_retrying(executor* ex, int fd, const unix_address& a,
-                              const milliseconds* timeout) {
+                              detail::io_deadline deadline) {
   if (xcoro::detail::cancel_pending_here()) {
     return errc::canceled;  // a cancellation point like every blocking call, not only its sleeps
   }
-  detail::io_deadline deadline = detail::io_deadline::of(timeout);
   milliseconds backoff{1};
   for (;;) {
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.sun), a.len) == 0) {
@@ -88,23 +91,22 @@ result<void> connect_retrying(executor* ex, int fd, const unix_address& a,
   }
 }
 
-result<void> connect_to(executor* ex, int fd, std::string_view path,
-                        const milliseconds* timeout) {
+result<void> connect_to(executor* ex, int fd, std::string_view path, detail::io_deadline d) {
   result<unix_address> a = address_of(path);
   if (!a) {
     return a.error();
   }
   executor& e = detail::resolve_op(ex, "unix_socket::connect");
   if (e.get_loop().impl().wants_nonblocking()) {
-    return connect_retrying(ex, fd, *a, timeout);
+    return connect_retrying(ex, fd, *a, d);
   }
   // `a` lives in this frame until the op completes, as connect needs.
   return detail::socket_connect(ex, "unix_socket::connect", fd,
-                                reinterpret_cast<const sockaddr*>(&a->sun), a->len, timeout);
+                                reinterpret_cast<const sockaddr*>(&a->sun), a->len, d);
 }
 
-result<unix_socket> accept_on(executor* ex, int fd, const milliseconds* timeout) {
-  result<int> s = detail::socket_accept(ex, "unix_socket::accept", fd, timeout);
+result<unix_socket> accept_on(executor* ex, int fd, detail::io_deadline d) {
+  result<int> s = detail::socket_accept(ex, "unix_socket::accept", fd, d);
   if (!s) {
     return s.error();
   }
@@ -145,34 +147,36 @@ result<void> unix_socket::listen(int backlog) {
   return detail::socket_listen(fd_, backlog);
 }
 result<unix_socket> unix_socket::accept() {
-  return accept_on(ex_, fd_, nullptr);
+  return accept_on(ex_, fd_, {});
 }
 result<unix_socket> unix_socket::accept(milliseconds timeout) {
-  return accept_on(ex_, fd_, &timeout);
+  return accept_on(ex_, fd_, timeout);
 }
 result<void> unix_socket::connect(std::string_view path) {
-  return connect_to(ex_, fd_, path, nullptr);
+  return connect_to(ex_, fd_, path, {});
 }
 result<void> unix_socket::connect(std::string_view path, milliseconds timeout) {
-  return connect_to(ex_, fd_, path, &timeout);
+  return connect_to(ex_, fd_, path, timeout);
 }
 result<std::size_t> unix_socket::read(std::span<std::byte> buf) {
-  return detail::socket_read(ex_, "unix_socket::read", fd_, buf, nullptr);
+  return detail::stream_read<socket_stream>(ex_, "unix_socket::read", fd_, buf, {});
 }
 result<std::size_t> unix_socket::read(std::span<std::byte> buf, milliseconds timeout) {
-  return detail::socket_read(ex_, "unix_socket::read", fd_, buf, &timeout);
+  return detail::stream_read<socket_stream>(ex_, "unix_socket::read", fd_, buf, timeout);
 }
 result<std::size_t> unix_socket::write(std::span<const std::byte> buf) {
-  return detail::socket_write(ex_, "unix_socket::write", fd_, buf, nullptr);
+  return detail::stream_write<socket_stream>(ex_, "unix_socket::write", fd_, buf, {});
 }
 result<std::size_t> unix_socket::write(std::span<const std::byte> buf, milliseconds timeout) {
-  return detail::socket_write(ex_, "unix_socket::write", fd_, buf, &timeout);
+  return detail::stream_write<socket_stream>(ex_, "unix_socket::write", fd_, buf,
+                                             timeout);
 }
 result<void> unix_socket::write_all(std::span<const std::byte> buf) {
-  return detail::socket_write_all(ex_, "unix_socket::write_all", fd_, buf, nullptr);
+  return detail::stream_write_all<socket_stream>(ex_, "unix_socket::write_all", fd_, buf, {});
 }
 result<void> unix_socket::write_all(std::span<const std::byte> buf, milliseconds timeout) {
-  return detail::socket_write_all(ex_, "unix_socket::write_all", fd_, buf, &timeout);
+  return detail::stream_write_all<socket_stream>(ex_, "unix_socket::write_all", fd_, buf,
+                                                 timeout);
 }
 result<void> unix_socket::shutdown() {
   return detail::socket_shutdown(fd_);

@@ -72,20 +72,27 @@ inline std::int64_t deadline_after(std::chrono::milliseconds ms) noexcept {
 struct io_deadline {
   std::int64_t at_ns = -1;  // steady nanoseconds; -1: none
 
-  static io_deadline none() noexcept { return {}; }
-  /// `timeout` from now; saturates instead of overflowing; 0 or less is now.
-  static io_deadline after(std::chrono::milliseconds timeout) noexcept {
-    std::int64_t now = steady_ns();
-    if (timeout.count() <= 0) {
-      return {now};
-    }
+  /// None.
+  io_deadline() noexcept = default;
+  /// `timeout` from now; saturates instead of overflowing; 0 or less is now. Implicit, so
+  /// that the timeout overload of a call passes its timeout on as it is, and the other `{}`.
+  io_deadline(std::chrono::milliseconds timeout) noexcept : at_ns(steady_ns()) {
     constexpr std::int64_t max_ms = INT64_MAX / 1000000 / 2;
-    return {now + (timeout.count() < max_ms ? timeout.count() : max_ms) * 1000000};
+    if (timeout.count() > 0) {
+      at_ns += (timeout.count() < max_ms ? timeout.count() : max_ms) * 1000000;
+    }
   }
-  /// after(*timeout), or none for nullptr: what the two overloads of a call, with and
-  /// without a timeout, share.
+  static io_deadline none() noexcept { return {}; }
+  static io_deadline after(std::chrono::milliseconds timeout) noexcept { return timeout; }
+  /// after(*timeout), or none for nullptr.
   static io_deadline of(const std::chrono::milliseconds* timeout) noexcept {
     return timeout != nullptr ? after(*timeout) : none();
+  }
+  /// At `ns` on steady_ns()'s clock (-1: none).
+  static io_deadline at(std::int64_t ns) noexcept {
+    io_deadline d;
+    d.at_ns = ns;
+    return d;
   }
   bool is_none() const noexcept { return at_ns < 0; }
   /// For a step that takes a relative timeout: nullptr when there is no deadline; else
