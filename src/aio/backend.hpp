@@ -3,10 +3,6 @@
 // timer heap and the completion path they share. See docs/aio.md.
 #pragma once
 
-#include <linux/time_types.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-
 #include <cerrno>
 #include <algorithm>
 #include <atomic>
@@ -22,14 +18,15 @@
 
 namespace xcoro::aio::detail {
 
+/// What an op does, and what its `buf` and `len` are for it.
 enum class op_kind : std::uint8_t {
   timer,    // sleep: completes at its deadline
   accept,   // accept4 on fd
-  connect,  // connect fd to addr
+  connect,  // connect fd to the address at buf, of len bytes (a sockaddr)
   recv,     // recv into buf
   send,     // send buf (MSG_NOSIGNAL)
-  recvmsg,  // recvmsg with msg (UDP, sender address kept)
-  sendmsg,  // sendmsg with msg (UDP)
+  recvmsg,  // recvmsg with the msghdr at buf (UDP, sender address kept)
+  sendmsg,  // sendmsg with the msghdr at buf (UDP)
   read,     // read / pread into buf (offset == current_offset: the file position)
   write,    // write / pwrite buf
   poll_in,  // wait until fd is readable (pidfd)
@@ -39,9 +36,11 @@ inline constexpr std::uint64_t current_offset = ~std::uint64_t{0};
 inline constexpr std::size_t no_heap_index = ~std::size_t{0};
 
 /// One IO operation. Lives on the calling coroutine's stack from submit to completion; its
-/// destructor makes sure the kernel is done with it (see io_backend::abandon). Kept small:
-/// every TCP read and write builds one, so what only some kinds need is a pointer into the
-/// caller's frame (msg) or a field left for submit to fill (timeout).
+/// destructor makes sure the kernel is done with it (see io_backend::abandon). Kept small
+/// and free of system-specific types: every TCP read and write builds one, so what only
+/// some kinds need (a connect's sockaddr, UDP's msghdr) is a payload beside the op in the
+/// caller's frame that `buf` points to, and what a backend needs while the op is in flight
+/// (io_uring's linked timeout) goes in `scratch`.
 struct io_op {
   io_op(io_backend& b, op_kind k, int f) noexcept : backend(&b), fd(f), kind(k) {}
   io_op(const io_op&) = delete;
@@ -81,10 +80,8 @@ struct io_op {
   std::atomic<bool> pool_done{false};  // epoll: the pool thread is done with the op
 
   std::uint64_t offset = current_offset;  // read / write
-  const sockaddr* addr = nullptr;         // connect
-  socklen_t addrlen = 0;
-  msghdr* msg = nullptr;                  // recvmsg / sendmsg: in the caller's frame
-  __kernel_timespec timeout;              // io_uring linked timeout; set by submit
+  /// The backend's, from submit to completion (io_uring: its linked timeout's timespec).
+  alignas(8) unsigned char scratch[16];
 
  private:
   /// The uncommon end of ~io_op: abandons an op in flight, unlinks it from the ready
@@ -92,8 +89,8 @@ struct io_op {
   void release() noexcept;
 };
 // The size every TCP read and write pays for (it was 328 bytes with a msghdr, an iovec and
-// a sockaddr_storage inline).
-static_assert(sizeof(io_op) <= 144, "io_op grew: keep kind-specific state out of it");
+// a sockaddr_storage inline, 136 with a connect's address and a msghdr pointer).
+static_assert(sizeof(io_op) <= 112, "io_op grew: keep kind-specific state out of it");
 
 /// Monotonic time in nanoseconds: the clock of op deadlines and the loop's timers.
 inline std::int64_t now_ns() noexcept {

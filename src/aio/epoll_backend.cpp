@@ -640,7 +640,8 @@ class epoll_backend final : public io_backend {
           break;
         case op_kind::connect:
           if (!op.connecting) {
-            n = ::connect(op.fd, op.addr, op.addrlen);
+            n = ::connect(op.fd, static_cast<const sockaddr*>(op.buf),
+                          static_cast<socklen_t>(op.len));
             if (n < 0 && errno == EINPROGRESS) {
               op.connecting = true;
               errno = EAGAIN;
@@ -666,10 +667,10 @@ class epoll_backend final : public io_backend {
           n = raw::send(op.fd, op.buf, op.len, MSG_NOSIGNAL);
           break;
         case op_kind::recvmsg:
-          n = raw::recvmsg(op.fd, op.msg, 0);
+          n = raw::recvmsg(op.fd, static_cast<msghdr*>(op.buf), 0);
           break;
         case op_kind::sendmsg:
-          n = raw::sendmsg(op.fd, op.msg, MSG_NOSIGNAL);
+          n = raw::sendmsg(op.fd, static_cast<const msghdr*>(op.buf), MSG_NOSIGNAL);
           break;
         case op_kind::read:
           n = op.offset == current_offset

@@ -60,7 +60,7 @@ result<std::pair<std::size_t, endpoint>> recv_from(executor* ex, int fd, std::sp
   msg.msg_namelen = sizeof peer;
   result<std::size_t> r =
       detail::run_op(ex, "udp::read", detail::op_kind::recvmsg, fd, d,
-                     [&](detail::io_op& op) { op.msg = &msg; });
+                     [&](detail::io_op& op) { op.buf = &msg; });
   if (!r) {
     return r.error();
   }
@@ -76,7 +76,7 @@ result<std::size_t> send_to(executor* ex, int fd, const endpoint& to,
   msg.msg_name = const_cast<void*>(to.data());
   msg.msg_namelen = static_cast<socklen_t>(to.size());
   return detail::run_op(ex, "udp::write", detail::op_kind::sendmsg, fd, d,
-                        [&](detail::io_op& op) { op.msg = &msg; });
+                        [&](detail::io_op& op) { op.buf = &msg; });
 }
 
 result<tcp> accept_tcp(executor* ex, int fd, io_deadline d) {
@@ -144,8 +144,8 @@ result<int> socket_accept(executor* ex, const char* call, int fd, io_deadline d)
 result<void> socket_connect(executor* ex, const char* call, int fd, const sockaddr* addr,
                             socklen_t addrlen, io_deadline d) {
   result<std::size_t> r = run_op(ex, call, op_kind::connect, fd, d, [&](io_op& op) {
-    op.addr = addr;
-    op.addrlen = addrlen;
+    op.buf = const_cast<sockaddr*>(addr);  // read, never written
+    op.len = addrlen;
   });
   if (!r) {
     return r.error();

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <new>
 
 #include "aio/backend.hpp"
 
@@ -64,7 +65,8 @@ class uring_backend final : public io_backend {
         io_uring_prep_accept(sqe, op.fd, nullptr, nullptr, SOCK_CLOEXEC);
         break;
       case op_kind::connect:
-        io_uring_prep_connect(sqe, op.fd, op.addr, op.addrlen);
+        io_uring_prep_connect(sqe, op.fd, static_cast<const sockaddr*>(op.buf),
+                              static_cast<socklen_t>(op.len));
         break;
       case op_kind::recv:
         io_uring_prep_recv(sqe, op.fd, op.buf, op.len, 0);
@@ -73,10 +75,10 @@ class uring_backend final : public io_backend {
         io_uring_prep_send(sqe, op.fd, op.buf, op.len, MSG_NOSIGNAL);
         break;
       case op_kind::recvmsg:
-        io_uring_prep_recvmsg(sqe, op.fd, op.msg, 0);
+        io_uring_prep_recvmsg(sqe, op.fd, static_cast<msghdr*>(op.buf), 0);
         break;
       case op_kind::sendmsg:
-        io_uring_prep_sendmsg(sqe, op.fd, op.msg, MSG_NOSIGNAL);
+        io_uring_prep_sendmsg(sqe, op.fd, static_cast<const msghdr*>(op.buf), MSG_NOSIGNAL);
         break;
       case op_kind::read:
         io_uring_prep_read(sqe, op.fd, op.buf, static_cast<unsigned>(op.len), op.offset);
@@ -96,12 +98,14 @@ class uring_backend final : public io_backend {
       if (left < 0) {
         left = 0;
       }
-      op.timeout.tv_sec = left / 1000000000;
-      op.timeout.tv_nsec = left % 1000000000;
+      // The kernel reads the timespec when it takes the SQE, at the next submit: it lives in
+      // the op until then.
+      static_assert(sizeof(__kernel_timespec) <= sizeof op.scratch);
+      auto* ts = new (op.scratch) __kernel_timespec{left / 1000000000, left % 1000000000};
       op.timeout_linked = true;
       sqe->flags |= IOSQE_IO_LINK;
       io_uring_sqe* t = io_uring_get_sqe(&ring_);  // reserved by sqe_for
-      io_uring_prep_link_timeout(t, &op.timeout, 0);
+      io_uring_prep_link_timeout(t, ts, 0);
       io_uring_sqe_set_data64(t, 0);
     }
   }
