@@ -9,11 +9,23 @@
 // destruction), the mutex is free, the permits are back, and a run that stops with
 // errc::deadlock really could not move. The tests at the end are the library bugs this
 // model found, minimised.
+//
+// The same model runs again on a runtime of 2 and 8 workers (CancelModelOnWorkers): a host
+// coroutine per worker (a block_on from a thread each) starts its share of the actors, some
+// pinned to its worker (xasync) and some spawned (any worker may start them), so that
+// channel and sync wake-ups, cancels and the frames they destroy cross workers. The model is
+// one lock (model_lock) that a coroutine holds while it runs model code and lets go around
+// every call that may suspend. What cross-thread timing leaves open, the model accepts
+// exactly: a cancel of a coroutine on another worker returns true (the request was sent;
+// docs/runtime.md) and takes effect when that worker runs it, between two turns of its
+// coroutines; the model learns that moment at the next turn there (land_remote_cancels) and
+// applies the flow down the tree as it was then. Everything else is checked as on one thread.
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -47,6 +59,7 @@
 #include "xcoro/channel.hpp"
 #include "xcoro/coro.hpp"
 #include "xcoro/executor.hpp"
+#include "xcoro/runtime.hpp"
 #include "xcoro/scope.hpp"
 #include "xcoro/sync.hpp"
 
@@ -91,6 +104,9 @@ struct model_stats {
   long socket_messages = 0;
   long deadlocks = 0;         // runs that ended with errc::deadlock (then checked as real)
   long quiescent_checks = 0;  // checks for lost wake-ups while the run went on
+  long remote_cancels = 0;    // cancel() of a coroutine running on another worker
+  long remote_landed = 0;     // ... seen to take effect while its target still ran
+  long spawned = 0;           // actors started by spawn that ran
   long seeds = 0;
 };
 
@@ -132,6 +148,9 @@ struct wait_spec {
 /// The model of one coroutine. Lives in world::actors, which never moves its elements.
 struct actor {
   int index = 0;
+  int host = 0;     // on a runtime: the host that starts it (root-started actors)
+  int worker = -1;  // on a runtime: the worker it runs on, from its start
+  bool spawned = false;  // started by spawn: may start on any worker, never destroyed early
   int parent = -1;  // the actor that started it while that one still runs; -1: root, or gone
   int depth = 0;
   bool world_owned = true;  // its frame_t is in here, not on its starter's stack
@@ -166,7 +185,8 @@ struct value_info {
 };
 
 /// A connected SOCK_SEQPACKET pair: one message per read, so a reader that is destroyed
-/// mid-read can lose a whole message but never split one.
+/// mid-read can lose a whole message but never split one. On a runtime each worker has its
+/// own pairs (an IO object is not used from two threads at once).
 struct socket_pair {
   std::optional<aio::tcp> w;  // written by actors
   std::optional<aio::tcp> r;  // read by actors
@@ -174,26 +194,74 @@ struct socket_pair {
   int destroyed_reading = 0;  // readers unwound in a read: each may have taken one message
 };
 
+/// The model's lock. On a runtime, coroutines of several workers run model code at once: a
+/// coroutine holds this lock while it does (hold_model), and lets go around every call that
+/// may suspend (unlocked), so that one thread at a time reads and changes the model, between
+/// the library calls it checks. Recursive per thread: a coroutine started eagerly (xasync) or
+/// unwound by a destroyed frame_t runs inside its starter's or destroyer's turn on the same
+/// thread, as on one thread. Atomics rather than a std::recursive_mutex, since the nested
+/// levels belong to different coroutines of one thread, which ThreadSanitizer takes for
+/// different threads.
+class model_lock {
+ public:
+  void lock() {
+    const std::thread::id me = std::this_thread::get_id();
+    if (owner_.load(std::memory_order_relaxed) != me) {
+      std::thread::id none;
+      for (int spins = 0; !owner_.compare_exchange_weak(none, me, std::memory_order_acquire,
+                                                        std::memory_order_relaxed);
+           none = std::thread::id()) {
+        if (++spins > 64) {
+          std::this_thread::yield();  // 8 workers on 2 vCPUs: the holder may be off its CPU
+        }
+      }
+    }
+    ++depth_;
+  }
+  void unlock() {
+    if (--depth_ == 0) {
+      owner_.store(std::thread::id(), std::memory_order_release);
+    }
+  }
+
+ private:
+  std::atomic<std::thread::id> owner_{};
+  int depth_ = 0;  // the owner's
+};
+
 struct world;
 void actor_body(world* w, int self);
 bool could_proceed(world& w, int self, const wait_spec& ws, int k);
 
 struct world {
-  world(aio::executor* e, std::uint32_t s, const model_options& o, model_stats& st)
-      : ex(e), seed(s), opts(o), stats(st), rng(s * 7919u + 17u) {
+  /// `n_workers`: 0 on one thread, else the runtime's workers (the world is made on one).
+  world(aio::executor* e,
+        std::uint32_t s,
+        const model_options& o,
+        model_stats& st,
+        int n_workers = 0)
+      : ex(e),
+        seed(s),
+        opts(o),
+        stats(st),
+        rng(s * 7919u + 17u),
+        workers(n_workers),
+        pairs(static_cast<std::size_t>(std::max(1, n_workers))) {
     for (int c = 0; c < n_channels; ++c) {
       channels[c] =
           std::make_unique<channel<counted>>(xcoro::channel_options{.capacity = capacities[c]});
     }
     values.emplace_back();  // ids start at 1
-    for (socket_pair& p : pairs) {
-      int fds[2];
-      if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
-        fail("socketpair: " + std::string(std::strerror(errno)));
-        continue;
+    for (auto& set : pairs) {
+      for (socket_pair& p : set) {
+        int fds[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
+          fail("socketpair: " + std::string(std::strerror(errno)));
+          continue;
+        }
+        p.w.emplace(nullptr, fds[0]);
+        p.r.emplace(nullptr, fds[1]);
       }
-      p.w.emplace(nullptr, fds[0]);
-      p.r.emplace(nullptr, fds[1]);
     }
     root_node.fn = &world::root_action_thunk;
     root_node.userdata = this;
@@ -222,6 +290,45 @@ struct world {
   }
   channel<counted>& ch(int c) { return *channels[c]; }
   bool pending(int i) const { return actors[i].cancel_flag && actors[i].shields == 0; }
+
+  /// Takes the model lock (see model_lock), and on a runtime learns which cancels posted to
+  /// this worker have run since its last turn.
+  void enter() {
+    lock.lock();
+    land_remote_cancels(false);
+  }
+  void leave() { lock.unlock(); }
+
+  /// The socket pairs of the running coroutine's worker, and the value_info::where of one.
+  int pair_set() const { return workers > 0 ? xcoro::this_worker() : 0; }
+  static int socket_where_of(int set, int p) { return socket_where + set * n_pairs + p; }
+
+  /// A cancel posted to another worker runs there in the worker's root, between two turns
+  /// of its coroutines, and cancels its target and the target's tree as they are then. Every
+  /// turn on that worker starts here (enter), so the first one after it finds the target's
+  /// flag set and applies the same cancel to the model, with the tree unchanged since. The
+  /// flag is read through the library's record (the test's only window onto when the
+  /// posted request ran); only the target's worker writes it once it has started.
+  /// `anywhere`: every worker is idle (after a run), so look at them all.
+  void land_remote_cancels(bool anywhere) {
+    const int here = xcoro::this_worker();
+    for (std::size_t k = 0; k < in_flight.size();) {
+      actor& a = actors[in_flight[k]];
+      if (!a.running || a.cancel_flag) {
+        // Finished, or cancelled already: the request finds nothing to do when it runs.
+        in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(k));
+        continue;
+      }
+      if ((anywhere || a.worker == here) &&
+          (xcoro::detail::coro_access::flags(a.handle) & xcoro::detail::flag_cancel) != 0) {
+        in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(k));
+        ++stats.remote_landed;
+        mark_cancelled(a.index);
+        continue;
+      }
+      ++k;
+    }
+  }
 
   int add_actor(int parent, bool world_owned, std::uint32_t actor_seed) {
     actor& a = actors.emplace_back();
@@ -267,10 +374,24 @@ struct world {
   }
 
   /// cancel(a) from wherever we are, checked against the model: it returns false exactly
-  /// when a was cancelled already; the flag then flows down as docs/cancel.md says.
+  /// when a was cancelled already; the flag then flows down as docs/cancel.md says. On
+  /// another worker it returns true (the request was sent) and takes effect later there
+  /// (land_remote_cancels).
   void cancel_actor(int i, const char* by) {
     actor& a = actors[i];
     if (!a.running) {
+      return;
+    }
+    if (workers > 0 && a.worker != xcoro::this_worker()) {
+      if (!xcoro::cancel(a.handle)) {
+        fail(std::string("cancel(") + name(i) + ") by " + by + " on worker " +
+             std::to_string(xcoro::this_worker()) + " returned false; a cancel sent to worker " +
+             std::to_string(a.worker) + " returns true");
+      }
+      ++stats.remote_cancels;
+      if (!a.cancel_flag) {
+        in_flight.push_back(i);
+      }
       return;
     }
     bool expected = !a.cancel_flag;
@@ -356,11 +477,14 @@ struct world {
     return i;
   }
 
-  /// Destroys a random world-owned actor that may be destroyed (the owner drops its frame).
+  /// Destroys a random world-owned actor that may be destroyed (the owner drops its frame):
+  /// on a runtime, one pinned to this worker (a spawned coroutine's frame_t must not go
+  /// before it finished, and a pinned one's only on its own worker).
   void destroy_some(const char* by) {
     std::vector<int> candidates;
     for (const actor& a : actors) {
-      if (a.world_owned && a.running && may_destroy(a.index)) {
+      if (a.world_owned && a.running && !a.spawned && a.worker == xcoro::this_worker() &&
+          may_destroy(a.index)) {
         candidates.push_back(a.index);
       }
     }
@@ -392,6 +516,7 @@ struct world {
   /// Root's turn, run by the executor's tick in root: cancel or destroy someone.
   static void root_action_thunk(void* p) {
     auto* w = static_cast<world*>(p);
+    w->enter();
     w->root_queued = false;
     ++w->stats.root_actions;
     if (w->rng() % 2 == 0) {
@@ -401,6 +526,7 @@ struct world {
     } else {
       w->destroy_some("root");
     }
+    w->leave();
   }
   void post_root_action() {
     if (!root_queued) {
@@ -416,9 +542,11 @@ struct world {
     }
     sockets_shut = true;
     shut_event = ++events;
-    for (socket_pair& p : pairs) {
-      if (p.w) {
-        ::shutdown(p.w->native_handle(), SHUT_WR);
+    for (auto& set : pairs) {
+      for (socket_pair& p : set) {
+        if (p.w) {
+          ::shutdown(p.w->native_handle(), SHUT_WR);
+        }
       }
     }
   }
@@ -439,7 +567,13 @@ struct world {
   int permits_held = 0;
   xcoro::wait_group wg;        // counts the children; root-started actors wait on it
   xcoro::wait_group alive_wg;  // counts every actor and the controller; the runs wait on it
-  std::array<socket_pair, n_pairs> pairs;
+  int workers;  // 0: one thread
+  model_lock lock;
+  std::vector<int> in_flight;    // actors a cancel was sent to on another worker, not yet seen
+  int root_count = 0;            // on a runtime: the root-started actors, actors[0, root_count)
+  std::vector<int> host_worker;  // on a runtime: the worker of each host
+  int controller_worker = -1;
+  std::vector<std::array<socket_pair, n_pairs>> pairs;  // one set per worker
   bool sockets_shut = false;
   std::uint64_t events = 0;  // a counter of cancels hitting IO, socket writes and the shutdown
   std::uint64_t shut_event = 0;
@@ -453,6 +587,38 @@ struct world {
 // Guards that keep the model true whichever way a scope is left (returning, or unwound by
 // a destroyed frame_t).
 
+/// Holds the model lock for a coroutine's (or root's) turn.
+class hold_model {
+ public:
+  explicit hold_model(world& w) : w_(w) { w.enter(); }
+  ~hold_model() { w_.leave(); }
+  hold_model(const hold_model&) = delete;
+  hold_model& operator=(const hold_model&) = delete;
+
+ private:
+  world& w_;
+};
+
+/// Lets go of the model lock around a call that may suspend: other coroutines, of this
+/// worker or another, run the model meanwhile. Taken again however the call is left.
+class unlocked {
+ public:
+  explicit unlocked(world& w) : w_(w) { w.leave(); }
+  ~unlocked() { w_.enter(); }
+  unlocked(const unlocked&) = delete;
+  unlocked& operator=(const unlocked&) = delete;
+
+ private:
+  world& w_;
+};
+
+/// Runs `call` without the model lock: a blocking call.
+template <class F>
+auto unlocked_call(world& w, F&& call) {
+  unlocked u(w);
+  return call();
+}
+
 /// An actor's life: registers it with its starter (born cancelled if that one's cancel is
 /// pending), counts it in the wait_groups, and on the way out records how it ended.
 class life {
@@ -460,7 +626,9 @@ class life {
   life(world& w, int self) : w_(w), self_(self) {
     actor& a = w.actors[self];
     a.handle = xcoro::xframe();
+    a.worker = xcoro::this_worker();
     a.running = true;
+    w.stats.spawned += a.spawned;
     if (a.parent >= 0) {
       actor& p = w.actors[a.parent];
       p.children.push_back(self);
@@ -663,7 +831,7 @@ bool op_sleep(world& w, int self, std::mt19937& rng, int max_ms) {
   milliseconds ms = some_ms(rng, max_ms);
   waiting_in in(w, self, {.kind = wait_kind::sleep, .timed = true});
   call_start start = begin_call(w, self, ms, true);
-  xcoro::result<void> r = aio::sleep(nullptr, ms);
+  xcoro::result<void> r = unlocked_call(w, [&] { return aio::sleep(nullptr, ms); });
   const actor& a = w.actors[self];
   if (r && a.hit && a.hit_at < start.at + ms) {
     w.fail(w.name(self) + ": aio::sleep succeeded although a cancel came before it was due");
@@ -681,7 +849,8 @@ bool op_send(world& w, int self, std::mt19937& rng) {
   waiting_in in(w, self,
                 {.kind = wait_kind::send, .timed = timed, .n = 1, .ch = {c}, .send = {true}});
   call_start start = begin_call(w, self, timed ? ms : milliseconds(-1));
-  xcoro::result<void> r = timed ? w.ch(c).send(counted(id), ms) : w.ch(c).send(counted(id));
+  xcoro::result<void> r = unlocked_call(
+      w, [&] { return timed ? w.ch(c).send(counted(id), ms) : w.ch(c).send(counted(id)); });
   offer.settle(r.has_value());
   return settle(w, self, start, code_of(r), allow_timeout * timed | allow_closed, "channel::send");
 }
@@ -696,14 +865,14 @@ bool op_recv(world& w, int self, std::mt19937& rng, bool rendezvous_untimed = fa
   call_start start = begin_call(w, self, timed ? ms : milliseconds(-1));
   std::error_code ec;
   if (timed) {
-    xcoro::result<counted> r = w.ch(c).recv(ms);
+    xcoro::result<counted> r = unlocked_call(w, [&] { return w.ch(c).recv(ms); });
     if (r) {
       w.received(*r, c, "channel::recv(timeout)");
     } else {
       ec = r.error();
     }
   } else {
-    std::optional<counted> v = w.ch(c).recv();
+    std::optional<counted> v = unlocked_call(w, [&] { return w.ch(c).recv(); });
     if (v) {
       w.received(*v, c, "channel::recv");
     } else {
@@ -780,7 +949,7 @@ bool op_select(world& w, int self, std::mt19937& rng) {
     wait_spec ws{
         .kind = wait_kind::select, .timed = io.timed, .n = io.n, .ch = io.ch, .send = io.send};
     waiting_in in(w, self, ws);
-    return select_with(w, io);
+    return unlocked_call(w, [&] { return select_with(w, io); });
   }();
   int fired = r ? static_cast<int>(*r) : -1;
   for (int k = 0; k < io.n; ++k) {
@@ -851,7 +1020,7 @@ bool op_lock(world& w, int self, std::mt19937& rng, bool blocking = false) {
   call_start start = begin_call(w, self);
   xcoro::result<void> r = [&] {
     waiting_in in(w, self, {.kind = wait_kind::lock});
-    return w.mtx.lock();
+    return unlocked_call(w, [&] { return w.mtx.lock(); });
   }();
   bool canceled = settle(w, self, start, code_of(r), allow_none, "mutex::lock");
   if (r) {
@@ -896,7 +1065,7 @@ bool op_acquire(world& w, int self, std::mt19937& rng, bool blocking = false) {
   call_start start = begin_call(w, self);
   xcoro::result<void> r = [&] {
     waiting_in in(w, self, {.kind = wait_kind::acquire});
-    return w.sem.acquire();
+    return unlocked_call(w, [&] { return w.sem.acquire(); });
   }();
   bool canceled = settle(w, self, start, code_of(r), allow_none, "semaphore::acquire");
   if (r) {
@@ -912,12 +1081,14 @@ bool op_wg_wait(world& w, int self, std::mt19937& rng) {
   model_shield shield(w, self, rng() % 5 == 0);
   waiting_in in(w, self, {.kind = wait_kind::wg_wait});
   call_start start = begin_call(w, self);
-  return settle(w, self, start, code_of(w.wg.wait()), allow_none, "wait_group::wait");
+  xcoro::result<void> r = unlocked_call(w, [&] { return w.wg.wait(); });
+  return settle(w, self, start, code_of(r), allow_none, "wait_group::wait");
 }
 
 bool op_sock_write(world& w, int self, std::mt19937& rng) {
   int p = static_cast<int>(rng() % n_pairs);
-  socket_pair& sp = w.pairs[p];
+  int set = w.pair_set();
+  socket_pair& sp = w.pairs[set][p];
   if (!sp.w || sp.writes >= max_socket_writes) {
     return false;
   }
@@ -925,7 +1096,7 @@ bool op_sock_write(world& w, int self, std::mt19937& rng) {
   bool timed = rng() % 3 == 0;
   milliseconds ms = 1ms + some_ms(rng, 2);
   model_shield shield(w, self, rng() % 5 == 0);
-  int id = w.offer(socket_where + p);
+  int id = w.offer(world::socket_where_of(set, p));
   offer_guard offer(w, id);
   std::array<std::byte, message_size> msg{};
   auto id64 = static_cast<std::uint64_t>(id);
@@ -933,7 +1104,8 @@ bool op_sock_write(world& w, int self, std::mt19937& rng) {
   w.values[id].written_at = ++w.events;
   waiting_in in(w, self, {.kind = wait_kind::sock_write, .timed = timed, .n = 1, .ch = {p}});
   call_start start = begin_call(w, self, timed ? ms : milliseconds(-1));
-  xcoro::result<std::size_t> r = timed ? sp.w->write(msg, ms) : sp.w->write(msg);
+  xcoro::result<std::size_t> r =
+      unlocked_call(w, [&] { return timed ? sp.w->write(msg, ms) : sp.w->write(msg); });
   if (r && *r != message_size) {
     w.fail(w.name(self) + ": a short write on a SOCK_SEQPACKET socket");
   }
@@ -965,7 +1137,8 @@ class reading {
 
 bool op_sock_read(world& w, int self, std::mt19937& rng) {
   int p = static_cast<int>(rng() % n_pairs);
-  socket_pair& sp = w.pairs[p];
+  int set = w.pair_set();
+  socket_pair& sp = w.pairs[set][p];
   if (!sp.r) {
     return false;
   }
@@ -976,7 +1149,8 @@ bool op_sock_read(world& w, int self, std::mt19937& rng) {
   waiting_in in(w, self, {.kind = wait_kind::sock_read, .timed = timed, .n = 1, .ch = {p}});
   call_start start = begin_call(w, self, timed ? ms : milliseconds(-1));
   reading guard(sp);
-  xcoro::result<std::size_t> r = timed ? sp.r->read(buf, ms) : sp.r->read(buf);
+  xcoro::result<std::size_t> r =
+      unlocked_call(w, [&] { return timed ? sp.r->read(buf, ms) : sp.r->read(buf); });
   guard.done();
   const actor& a = w.actors[self];
   if (r) {
@@ -985,7 +1159,7 @@ bool op_sock_read(world& w, int self, std::mt19937& rng) {
     } else {
       std::uint64_t id = 0;
       std::memcpy(&id, buf.data(), sizeof id);
-      w.received(static_cast<int>(id), socket_where + p, "tcp::read");
+      w.received(static_cast<int>(id), world::socket_where_of(set, p), "tcp::read");
       if (a.hit && id < w.values.size() && w.values[id].written_at > a.hit_event) {
         w.fail(w.name(self) + ": tcp::read returned a message written after the cancel came");
       }
@@ -1137,7 +1311,7 @@ bool op_hand_over_and_drop(world& w,
   call_start start = begin_call(w, self);
   xcoro::result<void> r = [&] {
     waiting_in in(w, self, {.kind = kind});
-    return use_mutex ? w.mtx.lock() : w.sem.acquire();
+    return unlocked_call(w, [&] { return use_mutex ? w.mtx.lock() : w.sem.acquire(); });
   }();
   bool canceled = settle(w, self, start, code_of(r), allow_none,
                          use_mutex ? "mutex::lock" : "semaphore::acquire");
@@ -1177,7 +1351,7 @@ void await_child(world& w, int self, owned_children& owned, std::size_t k) {
   int child = owned.index[k];
   {
     waiting_in in(w, self, {.kind = wait_kind::await_child, .child = child});
-    xcoro::xawait(owned.frames[k]);
+    unlocked_call(w, [&] { xcoro::xawait(owned.frames[k]); });
   }
   if (w.actors[child].running) {
     w.fail(w.name(self) + ": xawait returned before " + w.name(child) + " finished");
@@ -1267,12 +1441,18 @@ bool step(world& w, int self, std::mt19937& rng, owned_children& owned) {
 
 void actor_body(world* wp, int self) {
   world& w = *wp;
+  hold_model hold(w);  // first: let go last, after `alive` recorded the end
   life alive(w, self);
   owned_children owned;  // destroyed (its children unwound) before `alive` records the end
   actor& a = w.actors[self];
   std::mt19937 rng(a.seed);
   int steps = a.depth == 0 ? w.opts.steps : w.opts.steps / 2;
   for (int s = 0; s < steps; ++s) {
+    if (a.worker != xcoro::this_worker()) {
+      // The model knows which worker runs a coroutine to tell local from remote cancels.
+      w.fail(w.name(self) + " moved from worker " + std::to_string(a.worker) + " to " +
+             std::to_string(xcoro::this_worker()) + ": the model does not know migration");
+    }
     if (xcoro::cancel_requested() != a.cancel_flag) {
       w.fail(w.name(self) + ": cancel_requested() disagrees with the model at step " +
              std::to_string(s));
@@ -1292,8 +1472,9 @@ void actor_body(world* wp, int self) {
     }
   }
   // Some end waiting, shielded and never destroyed, for a rendezvous that may never come:
-  // runs that end in a real deadlock.
-  if (a.depth == 0 && rng() % 4 == 0) {
+  // runs that end in a real deadlock (as often with the more actors of a runtime).
+  const auto odds = static_cast<unsigned>(w.workers > 0 ? 4 * w.root_count / w.opts.actors : 4);
+  if (a.depth == 0 && rng() % odds == 0) {
     model_shield shield(w, self, true);
     a.last_wait = true;
     op_recv(w, self, rng, true);
@@ -1314,15 +1495,17 @@ void check_quiescent(world& w, bool at_deadlock);
 
 void controller_body(world* wp) {
   world& w = *wp;
+  hold_model hold(w);
   w.alive_wg.add(1);
   for (int s = 0; s < w.opts.controller_steps; ++s) {
-    if (xcoro::result<void> r = aio::sleep(nullptr, milliseconds(w.rng() % 3)); !r) {
+    auto ms = milliseconds(w.rng() % 3);
+    if (xcoro::result<void> r = unlocked_call(w, [&] { return aio::sleep(nullptr, ms); }); !r) {
       w.fail("the controller's sleep failed: " + r.error().message());
     }
     // The loop resumes a sleeper straight from its poll, never from the ready queue, so the
     // queue now holds every wake-up not yet run: if it is empty, no waiter may be able to
-    // move.
-    if (w.ex->exec().empty()) {
+    // move. (Only on one thread: other workers' queues are not this one.)
+    if (w.workers == 0 && w.ex->exec().empty()) {
       ++w.stats.quiescent_checks;
       check_quiescent(w, false);
     }
@@ -1525,6 +1708,130 @@ class watchdog {
   std::thread thread_;
 };
 
+/// Releases the world-owned frames of the actors that ran on `worker` (all of them on one
+/// thread: -1), each of which must have finished; on a runtime a pinned one's frame is freed
+/// on its own worker, and a spawned one's once xawait saw it finish (its worker tells
+/// awaiters after it left the stack).
+void release_frames(world& w, int worker) {
+  for (actor& a : w.actors) {
+    if (!a.world_owned || a.frame.frame() == nullptr || (w.workers > 0 && a.worker != worker)) {
+      continue;
+    }
+    if (a.running || a.finished == a.unwound) {
+      w.fail(w.name(a.index) + " did not finish exactly once");
+    }
+    if (a.spawned) {
+      unlocked_call(w, [&] { xcoro::xawait(a.frame); });
+    } else if (a.frame.status() != xcoro::status::done) {
+      w.fail(w.name(a.index) + "'s frame_t is not done");
+    }
+    a.frame = {};
+  }
+}
+
+/// After the last run: every coroutine finished, the sync objects are back where they
+/// started, and after draining what is left no value was lost.
+void check_end(world& w) {
+  // Every coroutine finished, or was unwound by its owner.
+  for (actor& a : w.actors) {
+    if (a.running || a.finished == a.unwound) {
+      w.fail(w.name(a.index) + " did not finish exactly once");
+    }
+    if (a.frame.frame() != nullptr) {
+      w.fail(w.name(a.index) + "'s frame_t was not released");
+    }
+  }
+  // Sync state restored.
+  if (w.mutex_holder != -1 || w.in_critical != 0 || !w.mtx.try_lock()) {
+    w.fail("the mutex is not free at the end");
+  } else {
+    w.mtx.unlock();
+  }
+  if (w.permits_held != 0 || w.sem.available() != n_permits) {
+    w.fail("the semaphore has " + std::to_string(w.sem.available()) + " of " +
+           std::to_string(n_permits) + " permits at the end");
+  }
+  if (w.wg.count() != 0 || w.alive_wg.count() != 0) {
+    w.fail("a wait_group is not at zero at the end");
+  }
+  // Drain what is left: channels (values given back by unwound receivers included) and
+  // sockets.
+  for (int k = 0; k < n_channels; ++k) {
+    while (std::optional<counted> v = w.ch(k).try_recv()) {
+      w.received(*v, k, "drain");
+    }
+  }
+  const int n_sets = static_cast<int>(w.pairs.size());
+  std::vector<int> sent_on(static_cast<std::size_t>(n_sets * n_pairs));
+  std::vector<int> got_on(sent_on.size());
+  for (int set = 0; set < n_sets; ++set) {
+    for (int p = 0; p < n_pairs; ++p) {
+      if (!w.pairs[set][p].r) {
+        continue;
+      }
+      std::array<std::byte, 2 * message_size> buf{};
+      for (;;) {
+        ssize_t n =
+            ::recv(w.pairs[set][p].r->native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n <= 0) {
+          break;
+        }
+        std::uint64_t id = 0;
+        std::memcpy(&id, buf.data(), sizeof id);
+        w.received(static_cast<int>(id), world::socket_where_of(set, p), "socket drain");
+      }
+    }
+  }
+  // No value lost, none received twice (checked on receipt), none received that was not
+  // sent; a socket message may be missing only where a reader was unwound mid-read.
+  for (std::size_t id = 1; id < w.values.size(); ++id) {
+    const value_info& v = w.values[id];
+    bool socket = v.where >= socket_where;
+    switch (v.st) {
+      case vstate::offered:
+        w.fail("value " + std::to_string(id) + " is still being offered at the end");
+        break;
+      case vstate::sent:
+        if (socket) {
+          ++sent_on[static_cast<std::size_t>(v.where - socket_where)];
+          got_on[static_cast<std::size_t>(v.where - socket_where)] += v.received;
+        } else if (v.received != 1) {
+          w.fail("value " + std::to_string(id) + " sent on channel " + std::to_string(v.where) +
+                 " was lost");
+        }
+        break;
+      case vstate::failed:
+      case vstate::maybe:
+        break;
+    }
+  }
+  for (int set = 0; set < n_sets; ++set) {
+    for (int p = 0; p < n_pairs; ++p) {
+      auto k = static_cast<std::size_t>(set * n_pairs + p);
+      if (sent_on[k] - got_on[k] > w.pairs[set][p].destroyed_reading) {
+        w.fail("socket pair " + std::to_string(p) + " of set " + std::to_string(set) + ": " +
+               std::to_string(sent_on[k]) + " messages written, " + std::to_string(got_on[k]) +
+               " read, and only " + std::to_string(w.pairs[set][p].destroyed_reading) +
+               " readers unwound mid-read");
+      }
+    }
+  }
+}
+
+/// Reports a seed's errors, and checks the counted values once the world is gone: every
+/// one destroyed, each exactly once.
+void report_seed(std::uint32_t seed, std::vector<std::string> errors, model_stats& stats) {
+  if (ledger().live() != 0 || ledger().twice != 0 || ledger().dead_use != 0) {
+    errors.push_back("counted values: " + std::to_string(ledger().live()) + " leaked, " +
+                     std::to_string(ledger().twice.load()) + " destroyed twice, " +
+                     std::to_string(ledger().dead_use.load()) + " used after destruction");
+  }
+  ++stats.seeds;
+  for (const std::string& e : errors) {
+    ADD_FAILURE() << "seed " << seed << ": " << e;
+  }
+}
+
 /// One seed: run until everything finished or deadlocked (checked as real), then close the
 /// channels, cancel everyone and run again, which must finish; then drain and check.
 void run_seed(aio::executor* ex,
@@ -1535,6 +1842,7 @@ void run_seed(aio::executor* ex,
   std::vector<std::string> errors;
   {
     world w(ex, seed, opts, stats);
+    hold_model hold(w);  // one thread: never contended
     for (int i = 0; i < opts.actors; ++i) {
       int idx = w.add_actor(-1, true, seed * 1000u + static_cast<std::uint32_t>(i));
       auto f = xcoro::xasync(actor_body, &w, idx);
@@ -1553,7 +1861,8 @@ void run_seed(aio::executor* ex,
 
     // Phase 1: as the scripts go. Actors left waiting on a channel nobody serves are a
     // real deadlock, which aio::run must report (not spin), and which must be real.
-    xcoro::result<void> first = aio::run(ex, [&w] { return w.alive_wg.wait(); });
+    xcoro::result<void> first =
+        unlocked_call(w, [&] { return aio::run(ex, [&w] { return w.alive_wg.wait(); }); });
     if (!first) {
       if (first.error() != xcoro::errc::deadlock) {
         w.fail("the first run failed: " + first.error().message());
@@ -1575,88 +1884,15 @@ void run_seed(aio::executor* ex,
     for (std::size_t i = 0; i < w.actors.size(); ++i) {
       w.cancel_actor(static_cast<int>(i), "root");
     }
-    xcoro::result<void> second = aio::run(ex, [&w] { return w.alive_wg.wait(); });
+    xcoro::result<void> second =
+        unlocked_call(w, [&] { return aio::run(ex, [&w] { return w.alive_wg.wait(); }); });
     if (!second) {
       w.fail("after close and cancel, the run did not finish: " + second.error().message() +
              describe_waits(w));
     }
-
-    // Every coroutine finished, or was unwound by its owner.
-    for (actor& a : w.actors) {
-      if (a.running || a.finished == a.unwound) {
-        w.fail(w.name(a.index) + " did not finish exactly once");
-      }
-      if (a.world_owned && a.frame.status() != xcoro::status::done) {
-        w.fail(w.name(a.index) + "'s frame_t is not done");
-      }
-      a.frame = {};
-    }
-    // Sync state restored.
-    if (w.mutex_holder != -1 || w.in_critical != 0 || !w.mtx.try_lock()) {
-      w.fail("the mutex is not free at the end");
-    } else {
-      w.mtx.unlock();
-    }
-    if (w.permits_held != 0 || w.sem.available() != n_permits) {
-      w.fail("the semaphore has " + std::to_string(w.sem.available()) + " of " +
-             std::to_string(n_permits) + " permits at the end");
-    }
-    if (w.wg.count() != 0 || w.alive_wg.count() != 0) {
-      w.fail("a wait_group is not at zero at the end");
-    }
-    // Drain what is left: channels (values given back by unwound receivers included) and
-    // sockets.
-    for (int k = 0; k < n_channels; ++k) {
-      while (std::optional<counted> v = w.ch(k).try_recv()) {
-        w.received(*v, k, "drain");
-      }
-    }
-    std::array<int, n_pairs> sent_on{}, got_on{};
-    for (int p = 0; p < n_pairs; ++p) {
-      if (!w.pairs[p].r) {
-        continue;
-      }
-      std::array<std::byte, 2 * message_size> buf{};
-      for (;;) {
-        ssize_t n = ::recv(w.pairs[p].r->native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
-        if (n <= 0) {
-          break;
-        }
-        std::uint64_t id = 0;
-        std::memcpy(&id, buf.data(), sizeof id);
-        w.received(static_cast<int>(id), socket_where + p, "socket drain");
-      }
-    }
-    // No value lost, none received twice (checked on receipt), none received that was not
-    // sent; a socket message may be missing only where a reader was unwound mid-read.
-    for (std::size_t id = 1; id < w.values.size(); ++id) {
-      const value_info& v = w.values[id];
-      bool socket = v.where >= socket_where;
-      switch (v.st) {
-        case vstate::offered:
-          w.fail("value " + std::to_string(id) + " is still being offered at the end");
-          break;
-        case vstate::sent:
-          if (socket) {
-            ++sent_on[v.where - socket_where];
-            got_on[v.where - socket_where] += v.received;
-          } else if (v.received != 1) {
-            w.fail("value " + std::to_string(id) + " sent on channel " + std::to_string(v.where) +
-                   " was lost");
-          }
-          break;
-        case vstate::failed:
-        case vstate::maybe:
-          break;
-      }
-    }
-    for (int p = 0; p < n_pairs; ++p) {
-      if (sent_on[p] - got_on[p] > w.pairs[p].destroyed_reading) {
-        w.fail("socket pair " + std::to_string(p) + ": " + std::to_string(sent_on[p]) +
-               " messages written, " + std::to_string(got_on[p]) + " read, and only " +
-               std::to_string(w.pairs[p].destroyed_reading) + " readers unwound mid-read");
-      }
-    }
+    release_frames(w, -1);
+    w.controller = {};
+    check_end(w);
     if (w.root_queued) {
       ex->exec().cancel(w.root_node);  // the test's own, not a stale wake-up
       w.root_queued = false;
@@ -1666,41 +1902,249 @@ void run_seed(aio::executor* ex,
     }
     errors = std::move(w.errors);
   }
-  // Channels destroyed: every counted value is gone, each exactly once.
-  if (ledger().live() != 0 || ledger().twice != 0 || ledger().dead_use != 0) {
-    errors.push_back("counted values: " + std::to_string(ledger().live()) + " leaked, " +
-                     std::to_string(ledger().twice.load()) + " destroyed twice, " +
-                     std::to_string(ledger().dead_use.load()) + " used after destruction");
+  report_seed(seed, std::move(errors), stats);
+}
+
+// ---------------------------------------------------------------------------------------
+// The model on a runtime.
+
+/// Starts an actor: pinned to this worker (xasync, eagerly), or spawned (any worker may
+/// start it).
+void start_actor(world& w, int idx) {
+  actor& a = w.actors[idx];
+  auto f = a.spawned ? xcoro::spawn(actor_body, &w, idx) : xcoro::xasync(actor_body, &w, idx);
+  if (!f) {
+    w.fail("starting " + w.name(idx) + ": " + f.error().message());
+    return;
   }
-  ++stats.seeds;
-  for (const std::string& e : errors) {
-    ADD_FAILURE() << "seed " << seed << ": " << e;
+  w.actors[idx].frame = std::move(*f);
+}
+
+/// Phase 1 of host `k`, on its own worker: starts its share of the root-started actors (host
+/// 0 also the controller) and waits for every coroutine to finish.
+void host_start(world* wp, int k) {
+  world& w = *wp;
+  hold_model hold(w);
+  w.host_worker[static_cast<std::size_t>(k)] = xcoro::this_worker();
+  for (int i = 0; i < w.root_count; ++i) {
+    if (w.actors[i].host == k) {
+      start_actor(w, i);
+    }
   }
+  if (k == 0) {
+    w.ex = aio::get_env().executor;  // root actions run on the controller's worker
+    w.controller_worker = xcoro::this_worker();
+    auto c = xcoro::xasync(controller_body, &w);
+    if (!c) {
+      w.fail("xasync: " + c.error().message());
+    } else {
+      w.controller = std::move(*c);
+    }
+  }
+  w.alive_wg.done();  // the host's own count, taken before any host started
+  if (xcoro::result<void> r = unlocked_call(w, [&] { return w.alive_wg.wait(); }); !r) {
+    w.fail("a host's wait failed: " + r.error().message());
+  }
+}
+
+/// Phase 2 of a host: closes everything, cancels what still runs on its worker, waits for
+/// every coroutine to finish and releases the frames of its worker's actors.
+void host_finish(world* wp, int k) {
+  world& w = *wp;
+  hold_model hold(w);
+  const int me = xcoro::this_worker();
+  if (!w.closed) {
+    w.closed = true;
+    for (int c = 0; c < n_channels; ++c) {
+      w.ch(c).close();
+    }
+  }
+  w.shut_sockets();
+  for (std::size_t i = 0; i < w.actors.size(); ++i) {
+    if (w.actors[i].worker == me) {
+      w.cancel_actor(static_cast<int>(i), "a host");
+    }
+  }
+  if (xcoro::result<void> r = unlocked_call(w, [&] { return w.alive_wg.wait(); }); !r) {
+    w.fail("after close and cancel, the run did not finish: " + r.error().message() +
+           describe_waits(w));
+    return;
+  }
+  release_frames(w, me);
+  if (me == w.controller_worker) {
+    if (w.controller.status() != xcoro::status::done) {
+      w.fail("the controller's frame_t is not done");
+    }
+    w.controller = {};
+    if (w.root_queued) {
+      w.ex->exec().cancel(w.root_node);
+      w.root_queued = false;
+    }
+  }
+  (void)k;
+}
+
+/// Runs `body(&w, k)` in a block_on from one thread per worker, k = 0..n-1: concurrent
+/// calls go to the workers in turn, one each. The error of each, if any.
+std::vector<std::error_code> on_every_worker(xcoro::runtime& rt,
+                                             world& w,
+                                             void (*body)(world*, int)) {
+  const auto n = static_cast<int>(rt.threads());
+  std::vector<std::error_code> out(static_cast<std::size_t>(n));
+  std::vector<std::thread> threads;
+  for (int k = 0; k < n; ++k) {
+    threads.emplace_back([&, k] {
+      if (xcoro::result<void> r = rt.block_on(body, &w, k); !r) {
+        out[static_cast<std::size_t>(k)] = r.error();
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  return out;
+}
+
+/// One seed on a runtime, in the phases of run_seed: the hosts run the scripts until every
+/// coroutine finished or the runtime reports a deadlock (checked as real); then they close
+/// and cancel, and everything must finish; then the checks run on a worker.
+void run_seed_on(xcoro::runtime& rt,
+                 std::uint32_t seed,
+                 const model_options& opts,
+                 model_stats& stats) {
+  ledger().reset();
+  const auto n = static_cast<int>(rt.threads());
+  std::optional<world> wo;
+  std::vector<std::string> errors;
+  // Made on a worker, so that its channels and sync objects are shared by the workers.
+  auto made = rt.block_on([&] {
+    world& w = wo.emplace(nullptr, seed, opts, stats, n);
+    hold_model hold(w);
+    w.root_count = std::max(opts.actors, n + 4);
+    w.host_worker.assign(static_cast<std::size_t>(n), -1);
+    for (int i = 0; i < w.root_count; ++i) {
+      int idx = w.add_actor(-1, true, seed * 1000u + static_cast<std::uint32_t>(i));
+      w.actors[idx].host = i % n;
+      // Each host's first actor stays on its worker, so that every worker runs some.
+      w.actors[idx].spawned = i >= n && w.rng() % 2 == 0;
+    }
+    w.alive_wg.add(n);  // the hosts, until they started their actors
+  });
+  if (!made) {
+    ADD_FAILURE() << "seed " << seed << ": block_on: " << made.error().message();
+    return;
+  }
+  world& w = *wo;
+
+  std::vector<std::error_code> first = on_every_worker(rt, w, host_start);
+  int deadlocked = 0;
+  for (std::error_code ec : first) {
+    if (ec == xcoro::errc::deadlock) {
+      ++deadlocked;
+    } else if (ec) {
+      hold_model hold(w);
+      w.fail("a host's first run failed: " + ec.message());
+    }
+  }
+  auto checked = rt.block_on([&] {
+    hold_model hold(w);
+    std::vector<int> seen = w.host_worker;
+    std::sort(seen.begin(), seen.end());
+    if (std::unique(seen.begin(), seen.end()) != seen.end() || seen.front() < 0) {
+      w.fail("the hosts did not run one on each worker");
+    }
+    if (deadlocked != 0) {
+      if (deadlocked != n) {
+        w.fail(std::to_string(deadlocked) + " of " + std::to_string(n) +
+               " hosts saw a deadlock: all or none must");
+      }
+      // Every worker is idle: every posted cancel has run.
+      ++stats.deadlocks;
+      w.land_remote_cancels(true);
+      check_quiescent(w, true);
+    }
+  });
+  if (!checked) {
+    ADD_FAILURE() << "seed " << seed << ": block_on: " << checked.error().message();
+  }
+
+  std::vector<std::error_code> second = on_every_worker(rt, w, host_finish);
+  bool stuck = false;
+  for (std::error_code ec : second) {
+    if (ec) {
+      stuck = true;
+      hold_model hold(w);
+      w.fail("a host's last run failed: " + ec.message() + describe_waits(w));
+    }
+  }
+  if (stuck) {
+    // Coroutines are left suspended on workers, where only their own worker could destroy
+    // them: report and stop rather than crash.
+    for (const std::string& e : w.errors) {
+      std::fprintf(stderr, "cancel_model_test: seed %u on %d workers: %s\n", seed, n, e.c_str());
+    }
+    std::fflush(stderr);
+    std::abort();
+  }
+  auto ended = rt.block_on([&] {
+    {
+      hold_model hold(w);
+      check_end(w);
+      errors = std::move(w.errors);
+    }
+    wo.reset();  // on a worker: its sockets were used by the workers' loops
+  });
+  if (!ended) {
+    ADD_FAILURE() << "seed " << seed << ": block_on: " << ended.error().message();
+  }
+  report_seed(seed, std::move(errors), stats);
 }
 
 /// Seeds for this build. Most of a seed's time is its sleeps and deadlines, so sanitizers
-/// and Valgrind cost little; an emulator costs more.
-std::uint32_t seed_count() {
-  return xcoro_test::emulated ? 30 : 100;
+/// and Valgrind cost little; an emulator costs more. XCORO_MODEL_SEEDS and
+/// XCORO_MODEL_FIRST_SEED choose others (to repeat a failing seed, or to run many).
+std::uint32_t env_number(const char* name, std::uint32_t otherwise) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10))
+                                     : otherwise;
 }
 
-void run_seeds(aio::executor* ex,
-               std::uint32_t first,
-               std::uint32_t count,
-               const model_options& opts,
-               model_stats& stats) {
+std::uint32_t seed_count(std::uint32_t usual, std::uint32_t emulated) {
+  return env_number("XCORO_MODEL_SEEDS", xcoro_test::emulated ? emulated : usual);
+}
+
+std::uint32_t first_seed() {
+  return env_number("XCORO_MODEL_FIRST_SEED", 1);
+}
+
+/// Runs `count` seeds from first_seed(), one call of `run(seed)` each, under a watchdog.
+template <class Run>
+void run_seeds(std::uint32_t count, Run&& run) {
   bool slow = under_valgrind() || xcoro_test::sanitized || xcoro_test::emulated;
   watchdog dog(std::chrono::seconds(slow ? 120 : 20));
-  for (std::uint32_t seed = first; seed < first + count; ++seed) {
+  for (std::uint32_t seed = first_seed(); seed < first_seed() + count; ++seed) {
     dog.arm(seed);
-    run_seed(ex, seed, opts, stats);
+    run(seed);
   }
+}
+
+void print_stats(const model_stats& stats) {
+  std::printf(
+      "seeds %ld: cancels %ld (to another worker %ld, seen landing %ld), canceled while "
+      "waiting %ld / on entry %ld, shielded calls %ld, timeouts %ld, destroyed %ld, root "
+      "actions %ld, values sent %ld / received %ld, socket messages %ld, deadlocks %ld, "
+      "quiescent checks %ld, destroyed satisfied %ld, after handing %ld, spawned %ld\n",
+      stats.seeds, stats.cancels, stats.remote_cancels, stats.remote_landed,
+      stats.canceled_while_waiting, stats.canceled_on_entry, stats.shielded_calls,
+      stats.timeouts, stats.destroyed, stats.root_actions, stats.values_sent,
+      stats.values_received, stats.socket_messages, stats.deadlocks, stats.quiescent_checks,
+      stats.destroyed_satisfied, stats.destroyed_after_handing, stats.spawned);
 }
 
 TEST_F(CancelModel, RandomizedAgainstModel) {
   model_stats stats;
-  std::uint32_t count = seed_count();
-  run_seeds(ex(), 1, count, model_options{}, stats);
+  std::uint32_t count = seed_count(100, 30);
+  run_seeds(count, [&](std::uint32_t seed) { run_seed(ex(), seed, model_options{}, stats); });
   // The seeds still exercise what the test is about.
   EXPECT_EQ(stats.seeds, static_cast<long>(count));
   if (count >= 20) {
@@ -1718,16 +2162,58 @@ TEST_F(CancelModel, RandomizedAgainstModel) {
     EXPECT_GT(stats.quiescent_checks, 5 * stats.seeds);
     EXPECT_LT(stats.deadlocks, stats.seeds) << "some runs must finish without a deadlock";
   }
-  std::printf(
-      "seeds %ld: cancels %ld, canceled while waiting %ld / on entry %ld, shielded calls %ld, "
-      "timeouts %ld, destroyed %ld, root actions %ld, values sent %ld / received %ld, "
-      "socket messages %ld, deadlocks %ld, quiescent checks %ld, destroyed satisfied %ld, "
-      "after handing %ld\n",
-      stats.seeds, stats.cancels, stats.canceled_while_waiting, stats.canceled_on_entry,
-      stats.shielded_calls, stats.timeouts, stats.destroyed, stats.root_actions, stats.values_sent,
-      stats.values_received, stats.socket_messages, stats.deadlocks, stats.quiescent_checks,
-      stats.destroyed_satisfied, stats.destroyed_after_handing);
+  print_stats(stats);
 }
+
+/// The model on a runtime of GetParam() workers, on the backend XCORO_BACKEND names.
+class CancelModelOnWorkers : public ::testing::TestWithParam<unsigned> {
+ protected:
+  void SetUp() override {
+    if (auto l = aio::loop::create(); !l) {
+      GTEST_SKIP() << "backend unavailable here: " << l.error().message();
+    }
+  }
+};
+
+TEST_P(CancelModelOnWorkers, RandomizedAgainstModel) {
+  xcoro::runtime_options o;
+  o.threads = GetParam();
+  auto rt = xcoro::runtime::create(o);
+  ASSERT_TRUE(rt) << rt.error().message();
+  model_stats stats;
+  std::uint32_t count = seed_count(20, 6);
+  run_seeds(count, [&](std::uint32_t seed) {
+    run_seed_on(*rt, seed, model_options{}, stats);
+    if (::testing::Test::HasFailure()) {
+      std::printf("to repeat: XCORO_MODEL_FIRST_SEED=%u XCORO_MODEL_SEEDS=1\n", seed);
+    }
+  });
+  EXPECT_EQ(stats.seeds, static_cast<long>(count));
+  if (count >= 20) {
+    // Cancels, wake-ups and destructions crossed workers, and everything the one-thread
+    // run exercises still happens (no quiescence checks: a worker sees only its own queue).
+    EXPECT_GT(stats.cancels + stats.remote_cancels, 4 * stats.seeds);
+    EXPECT_GT(stats.cancels, stats.seeds);
+    EXPECT_GT(stats.remote_cancels, stats.seeds);
+    EXPECT_GT(stats.remote_landed, stats.seeds / 2);
+    EXPECT_GT(stats.canceled_while_waiting, stats.seeds);
+    EXPECT_GT(stats.canceled_on_entry, stats.seeds);
+    EXPECT_GT(stats.shielded_calls, stats.seeds);
+    EXPECT_GT(stats.timeouts, stats.seeds);
+    EXPECT_GT(stats.destroyed, stats.seeds);
+    EXPECT_GT(stats.root_actions, stats.seeds);
+    EXPECT_GT(stats.values_received, 10 * stats.seeds);
+    EXPECT_GT(stats.socket_messages, stats.seeds);
+    EXPECT_GT(stats.spawned, stats.seeds);
+    EXPECT_LT(stats.deadlocks, stats.seeds) << "some runs must finish without a deadlock";
+  }
+  print_stats(stats);
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers,
+                         CancelModelOnWorkers,
+                         ::testing::Values(2u, 8u),
+                         [](const auto& info) { return std::to_string(info.param) + "workers"; });
 
 // ---------------------------------------------------------------------------------------
 // The bugs the model found, minimised: each failed every time before its fix.
