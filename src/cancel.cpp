@@ -71,6 +71,7 @@ elsewhere cancel_handed_off(coro* f) noexcept {
     elsewhere outcome;
   } c{f, elsewhere::here};
   detail::with_handoff_lock(
+      f,
       [](void* p) noexcept {
         auto& c = *static_cast<call*>(p);
         if (a::finish_published(c.f)) {

@@ -10,6 +10,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -125,12 +126,64 @@ void unlink_live(thread_state& t, coro* c) noexcept {
   a::prev_live(c) = a::next_live(c) = nullptr;
 }
 
-/// Guards the completion of handed-off coroutines against awaiters on other threads: the
-/// status change to done and the awaiter queue. Taken only for such coroutines.
-std::mutex& handoff_lock() noexcept {
+// A handed-off coroutine's hand-off word (coro::handoff_) guards what threads other than
+// the one running it may touch: its adoption (the owner), its end and its awaiter queue.
+// One word per coroutine, so that the coroutines of a runtime do not all queue on one
+// lock (skynet spent half its time on two workers in a process-wide mutex here). It is
+// held for a few stores and the posting of wake-ups, never across a switch.
+
+/// Takes `c`'s hand-off word. False, with nothing taken, once `c`'s end is published: the
+/// record is then final and may be read without it.
+bool handoff_acquire(coro* c) noexcept {
+  std::atomic_ref<std::uint8_t> word(a::handoff_word(c));
+  for (unsigned spins = 0;; ++spins) {
+    std::uint8_t v = word.load(std::memory_order_acquire);
+    if (v == handoff_published) {
+      return false;
+    }
+    if (v == handoff_free &&
+        word.compare_exchange_weak(v, handoff_held, std::memory_order_acquire,
+                                   std::memory_order_relaxed)) {
+      return true;
+    }
+    if (spins >= 64) {
+      std::this_thread::yield();  // the holder's thread may have been preempted
+    }
+  }
+}
+
+/// Lets go of `c`'s hand-off word; with `to` handoff_published, also publishes its end
+/// (the last write any thread makes to the record).
+void handoff_release(coro* c, std::uint8_t to = handoff_free) noexcept {
+  std::atomic_ref<std::uint8_t>(a::handoff_word(c)).store(to, std::memory_order_release);
+}
+
+/// Serialises the signals of a waiter registered with several handed-off coroutines
+/// (xawait_any), which their ends on several threads could otherwise deliver at once.
+std::mutex& multi_wait_lock() noexcept {
   static std::mutex m;
   return m;
 }
+
+/// Holds the hand-off word of `c` for a scope, if `c` was handed off and its end is not
+/// published (held() says whether it is held).
+class handoff_guard {
+ public:
+  explicit handoff_guard(coro* c) noexcept
+      : c_(c), held_(a::handed_off(c) && handoff_acquire(c)) {}
+  ~handoff_guard() {
+    if (held_) {
+      handoff_release(c_);
+    }
+  }
+  handoff_guard(const handoff_guard&) = delete;
+  handoff_guard& operator=(const handoff_guard&) = delete;
+  bool held() const noexcept { return held_; }
+
+ private:
+  coro* c_;
+  bool held_;
+};
 
 /// Forgets `c`'s starter link and tells its unfinished children that their starter is
 /// gone: they will return to their latest resumer instead.
@@ -210,6 +263,11 @@ bool waits_in_xresume_below(coro* c, coro* from) noexcept {
     unlink_live(t, self);
     a::next_live(self) = t.finished_handed_off;
     t.finished_handed_off = self;
+  } else if (a::multi_awaited(self)) [[unlikely]] {
+    // An xawait_any that waits for this one waits for handed-off coroutines too, whose
+    // ends on other threads may signal it at the same moment.
+    std::lock_guard<std::mutex> multi(multi_wait_lock());
+    signal_all(a::awaiters(self));
   } else {
     signal_all(a::awaiters(self));
   }
@@ -454,12 +512,21 @@ bool coro_publish_finished() noexcept {
     return false;
   }
   t.finished_handed_off = nullptr;
-  std::lock_guard<std::mutex> hold(handoff_lock());
   while (c != nullptr) {
     coro* next = a::next_live(c);
     a::next_live(c) = nullptr;
-    a::finish_published(c) = true;
-    signal_all(a::awaiters(c));
+    if (!handoff_acquire(c)) {
+      fatal("coro_publish_finished", c, "was published twice");
+    }
+    // Empties the queue: every entry is signalled and unlinked, or unlinked as its waiter
+    // was signalled elsewhere, so no awaiter's entry stays linked in a final record.
+    if (a::multi_awaited(c)) {
+      std::lock_guard<std::mutex> multi(multi_wait_lock());
+      signal_all(a::awaiters(c));
+    } else {
+      signal_all(a::awaiters(c));
+    }
+    handoff_release(c, handoff_published);
     c = next;
   }
   return true;
@@ -472,8 +539,8 @@ void coro_adopt(coro* c) noexcept {
   }
   {
     // A cancel from another thread reads the owner (and sets the flags of a coroutine not
-    // adopted yet) under this lock.
-    std::lock_guard<std::mutex> hold(handoff_lock());
+    // adopted yet) holding the hand-off word.
+    handoff_guard hold(c);
     a::owner(c) = &t;
   }
   link_live(t, c);
@@ -482,8 +549,8 @@ void coro_adopt(coro* c) noexcept {
   }
 }
 
-void with_handoff_lock(void (*fn)(void* ctx), void* ctx) noexcept {
-  std::lock_guard<std::mutex> hold(handoff_lock());
+void with_handoff_lock(coro* c, void (*fn)(void* ctx), void* ctx) noexcept {
+  handoff_guard hold(c);
   fn(ctx);
 }
 
@@ -492,7 +559,6 @@ bool drain(coro* c) noexcept;  // src/cancel.cpp
 void coro_retire(coro* c, bool unwind) noexcept {
   if (a::handed_off(c)) [[unlikely]] {
     // Spawned onto a runtime: it may be running on another worker right now.
-    std::lock_guard<std::mutex> hold(handoff_lock());
     if (a::finish_published(c)) {
       return;
     }
@@ -599,8 +665,8 @@ const char* plain_await_call(const void* ctx) noexcept {
 constexpr wait_kind plain_await_kind{nullptr, &plain_await_call};
 
 std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
-  // Coroutines spawned onto a runtime may finish on another thread: their completion and
-  // awaiter queues are read and changed under handoff_lock.
+  // Coroutines spawned onto a runtime may finish on another thread: each one's awaiter
+  // queue is changed holding its hand-off word, and its end read from that word.
   bool any_handed_off = false;
   for (std::size_t i = 0; i < n; ++i) {
     if (cs[i] == nullptr) {
@@ -608,7 +674,6 @@ std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
     }
     any_handed_off |= a::handed_off(cs[i]);
   }
-  std::unique_lock<std::mutex> hold(handoff_lock(), std::defer_lock);
   auto first_done = [&]() -> std::size_t {
     for (std::size_t i = 0; i < n; ++i) {
       if (a::handed_off(cs[i]) ? a::finish_published(cs[i]) : cs[i]->status() == status::done) {
@@ -617,16 +682,7 @@ std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
     }
     return n;
   };
-  auto first_done_locked = [&]() -> std::size_t {
-    if (!any_handed_off) {
-      return first_done();
-    }
-    hold.lock();
-    std::size_t k = first_done();
-    hold.unlock();
-    return k;
-  };
-  std::size_t i = first_done_locked();
+  std::size_t i = first_done();
   if (i != n) {
     return i;
   }
@@ -660,40 +716,72 @@ std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
   }
   std::size_t made = 0;
   struct destroy_entries {
+    coro* const* cs;
     wait_entry* slots;
     std::size_t& made;
-    bool locked;
-    ~destroy_entries() {
-      std::unique_lock<std::mutex> guard(handoff_lock(), std::defer_lock);
-      if (locked) {
-        guard.lock();
-      }
+    /// Unlinks and destroys the entries. Each handed-off coroutine's word is taken in turn,
+    /// so a publisher that has signalled this waiter but not yet let go of its word is
+    /// waited for: afterwards its end reads as published. A published coroutine's queue
+    /// was emptied when it was published, and its word is not taken.
+    void run() noexcept {
       while (made > 0) {
-        slots[--made].~wait_entry();
+        --made;
+        handoff_guard hold(cs[made]);
+        slots[made].~wait_entry();
       }
     }
-  } cleanup{slots, made, any_handed_off};
-  if (any_handed_off) {
-    hold.lock();
-  }
+    ~destroy_entries() { run(); }
+  } cleanup{cs, slots, made};
+  // Several handed-off coroutines may end at once on several threads, each holding only its
+  // own word, and one of this thread's at the same moment: a waiter registered with more
+  // than one coroutine, one of them handed off, is signalled under multi_wait_lock too.
+  bool multi = n > 1 && any_handed_off;
   for (std::size_t k = 0; k < n; ++k) {
     ::new (&slots[made]) wait_entry(w, static_cast<int>(k));
     ++made;
-    if (a::handed_off(cs[k]) || a::starter(cs[k]) != self) {
+    if (a::handed_off(cs[k])) {
+      handoff_guard hold(cs[k]);
+      if (!hold.held()) {
+        i = k;  // published meanwhile: its queue is final, so nothing is linked
+        break;
+      }
       a::awaiters(cs[k]).push_back(slots[made - 1]);
+      if (multi) {
+        a::multi_awaited(cs[k]) = true;
+      }
+    } else if (a::starter(cs[k]) != self) {
+      a::awaiters(cs[k]).push_back(slots[made - 1]);
+      if (multi) {
+        a::multi_awaited(cs[k]) = true;  // this thread's: its end is on this thread too
+      }
     }
   }
-  // Under the lock, registration and this first look are one step: a publish cannot fall
-  // between them.
-  i = first_done();
-  if (any_handed_off) {
-    hold.unlock();
+  // A coroutine of this thread cannot finish while this one runs; a handed-off one that
+  // ended before its entry was linked was found above, and one that ends after signals it.
+  if (i == n) {
+    i = first_done();
   }
-  while (i == n) {
+  if (i != n) {
+    return i;
+  }
+  for (;;) {
     xsuspend();
-    i = first_done_locked();
+    if (w.is_signalled()) {
+      // A handed-off coroutine's publisher signals before it marks the end published (it
+      // must not touch the record after that mark): the cleanup waits for the mark.
+      cleanup.run();
+      i = first_done();
+      if (i == n) {
+        fatal(call, self, "was signalled while none of the coroutines it awaits had finished");
+      }
+      return i;
+    }
+    // A child this coroutine started returns to it directly, without a signal.
+    i = first_done();
+    if (i != n) {
+      return i;
+    }
   }
-  return i;
 }
 
 }  // namespace

@@ -129,9 +129,10 @@ XCORO_EXPORT void coro_adopt(coro* c) noexcept;
 /// itself: it still runs on the stack that its awaiter may then free. Returns whether
 /// there were any.
 XCORO_EXPORT bool coro_publish_finished() noexcept;
-/// Runs `fn(ctx)` under the lock that guards handed-off coroutines' completion and
-/// adoption (coro_adopt takes it too), so that another thread may look at one safely.
-XCORO_EXPORT void with_handoff_lock(void (*fn)(void* ctx), void* ctx) noexcept;
+/// Runs `fn(ctx)` holding the hand-off word of the handed-off coroutine `c`, which guards
+/// its adoption, its end and its awaiter queue, so that another thread may look at it
+/// safely; once `c`'s end is published nothing changes it, and fn runs without the word.
+XCORO_EXPORT void with_handoff_lock(coro* c, void (*fn)(void* ctx), void* ctx) noexcept;
 /// Prints "xcoro: coroutine '<name>' (id N) ended with an exception that nothing
 /// observed: <what()>" on stderr: its frame_t is being destroyed and no xawait, xnext or
 /// xreturned rethrew it.

@@ -595,6 +595,7 @@ bool cancel(xcoro::frame f) noexcept {
       bool finished;
     } l{f, nullptr, false};
     xcoro::detail::with_handoff_lock(
+        f,
         [](void* p) noexcept {
           auto& l = *static_cast<look*>(p);
           l.owner = coro_access::owner(l.f);

@@ -340,6 +340,7 @@ bool finished(coro* f) noexcept {
     bool done;
   } p{f, false};
   detail::with_handoff_lock(
+      f,
       [](void* v) noexcept {
         auto* q = static_cast<probe*>(v);
         q->done = acc::finish_published(q->c);

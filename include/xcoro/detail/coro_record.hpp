@@ -2,6 +2,7 @@
 // paths in coro.hpp need to see. Layout notes are in docs/design.md.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -171,8 +172,14 @@ class alignas(64) coro {
   bool handed_off_ = false;             // made on one thread to run on another (runtime
                                         // spawn): written before the hand-off, then only
                                         // read; see coro_hand_off
-  bool finish_published_ = false;       // handed off, finished, and its awaiters told; only
-                                        // under handoff_lock (src/coro.cpp)
+  // The hand-off word of a handed-off coroutine: free, held (handoff_held) by a thread
+  // that adopts it, publishes its end, registers an awaiter or looks at it from another
+  // thread, or handoff_published once it finished and its awaiters were told, after which
+  // nothing writes the record. Only through coro_access's atomic accessors (src/coro.cpp).
+  std::uint8_t handoff_ = 0;
+  bool multi_awaited_ = false;          // an xawait_any of several frames, one of them
+                                        // handed off, waits for it (src/coro.cpp); set by
+                                        // the waiter (under handoff_ if handed off)
   char name_[detail::max_name_length + 1];
 };
 
@@ -269,7 +276,12 @@ struct coro_access {
   static unsigned& valgrind_stack(coro* c) noexcept { return c->valgrind_stack_; }
   static std::uint32_t& shields(coro* c) noexcept { return c->shields_; }
   static bool& handed_off(coro* c) noexcept { return c->handed_off_; }
-  static bool& finish_published(coro* c) noexcept { return c->finish_published_; }
+  static bool& multi_awaited(coro* c) noexcept { return c->multi_awaited_; }
+  /// The hand-off word, read and changed atomically (see handoff_).
+  static std::uint8_t& handoff_word(coro* c) noexcept { return c->handoff_; }
+  /// Whether a handed-off `c` finished and its awaiters were told: it is then final, and
+  /// may be freed by whoever owns its frame.
+  static bool finish_published(coro* c) noexcept;
   /// Whether `c`'s blocking calls must return errc::canceled now: a cancel was requested
   /// and no cancel_shield holds it back. One bit in the record's first cache line, kept by
   /// cancel() and the shields, since every blocking call asks.
@@ -289,6 +301,16 @@ struct coro_access {
   static_assert(offsetof(coro, fp_control2_) == context_offsets::fp_control2);
   static_assert(sizeof(coro) == 320, "docs/design.md gives the record's size: update it too");
 };
+
+/// The values of coro::handoff_.
+inline constexpr std::uint8_t handoff_free = 0;
+inline constexpr std::uint8_t handoff_held = 1;
+inline constexpr std::uint8_t handoff_published = 2;
+
+inline bool coro_access::finish_published(coro* c) noexcept {
+  return std::atomic_ref<std::uint8_t>(c->handoff_).load(std::memory_order_acquire) ==
+         handoff_published;
+}
 
 }  // namespace detail
 }  // namespace xcoro
