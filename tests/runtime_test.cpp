@@ -1129,6 +1129,47 @@ TEST_P(Runtime, ABlockOnThatArrivesLateIsNotADeadlock) {
   (void)rt.block_on([&] { ch.reset(); });
 }
 
+// xawait_any over four spawned coroutines released at the same moment, so that they end
+// at about the same time on different workers, and one xasync coroutine of the waiter's
+// own worker that ends then too: each end signals the one waiting coroutine, from its own
+// thread, and exactly one wake-up may count. Many rounds, so that the ends race; every
+// frame is awaited afterwards and the counted payloads balance.
+TEST_P(Runtime, XawaitAnyOfCoroutinesEndingAtOnceOnSeveralWorkers) {
+  auto rt = make();
+  constexpr int rounds = 300;
+  auto r = rt.block_on([] {
+    long sum = 0;
+    for (int round = 0; round < rounds; ++round) {
+      std::atomic<bool> go{false};
+      auto body = [&go](int v) {
+        while (!go.load(std::memory_order_acquire)) {
+          EXPECT_TRUE(aio::sleep(nullptr, 0ms));
+        }
+        return counted(v);
+      };
+      std::vector<xcoro::frame_t<counted>> fs;
+      for (int i = 0; i < 4; ++i) {
+        auto f = xcoro::spawn(body, round * 5 + i);
+        EXPECT_TRUE(f);
+        fs.push_back(std::move(*f));
+      }
+      auto local = xcoro::xasync(body, round * 5 + 4);
+      EXPECT_TRUE(local);
+      go.store(true, std::memory_order_release);
+      std::size_t k = xcoro::xawait_any(fs[0], fs[1], fs[2], fs[3], *local);
+      EXPECT_LT(k, 5u);
+      for (auto& f : fs) {
+        sum += xcoro::xawait(std::move(f)).value();
+      }
+      sum += xcoro::xawait(std::move(*local)).value();
+    }
+    return sum;
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  const long n = rounds * 5;
+  EXPECT_EQ(*r, n * (n - 1) / 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, Runtime, ::testing::Values(1u, 2u, 8u),
                          [](const auto& info) { return std::to_string(info.param) + "workers"; });
 
@@ -1287,44 +1328,3 @@ TEST(RuntimeMisuse, UsingATaskGroupFromAnotherThreadAborts) {
 }
 
 }  // namespace
-// xawait_any over four spawned coroutines released at the same moment, so that they end
-// at about the same time on different workers, and one xasync coroutine of the waiter's
-// own worker that ends then too: each end signals the one waiting coroutine, from its own
-// thread, and exactly one wake-up may count. Many rounds, so that the ends race; every
-// frame is awaited afterwards and the counted payloads balance.
-TEST_P(Runtime, XawaitAnyOfCoroutinesEndingAtOnceOnSeveralWorkers) {
-  auto rt = make();
-  constexpr int rounds = 300;
-  auto r = rt.block_on([] {
-    long sum = 0;
-    for (int round = 0; round < rounds; ++round) {
-      std::atomic<bool> go{false};
-      auto body = [&go](int v) {
-        while (!go.load(std::memory_order_acquire)) {
-          EXPECT_TRUE(aio::sleep(nullptr, 0ms));
-        }
-        return counted(v);
-      };
-      std::vector<xcoro::frame_t<counted>> fs;
-      for (int i = 0; i < 4; ++i) {
-        auto f = xcoro::spawn(body, round * 5 + i);
-        EXPECT_TRUE(f);
-        fs.push_back(std::move(*f));
-      }
-      auto local = xcoro::xasync(body, round * 5 + 4);
-      EXPECT_TRUE(local);
-      go.store(true, std::memory_order_release);
-      std::size_t k = xcoro::xawait_any(fs[0], fs[1], fs[2], fs[3], *local);
-      EXPECT_LT(k, 5u);
-      for (auto& f : fs) {
-        sum += xcoro::xawait(std::move(f)).value();
-      }
-      sum += xcoro::xawait(std::move(*local)).value();
-    }
-    return sum;
-  });
-  ASSERT_TRUE(r) << r.error().message();
-  const long n = rounds * 5;
-  EXPECT_EQ(*r, n * (n - 1) / 2);
-}
-
