@@ -12,8 +12,8 @@ class wait_count {
  public:
   class hold {
    public:
-    explicit hold(wait_count& w) noexcept : w_(w) { w_.n_.fetch_add(1, std::memory_order_relaxed); }
-    ~hold() { w_.n_.fetch_sub(1, std::memory_order_release); }
+    explicit hold(wait_count& w) noexcept : w_(w) { w_.add(); }
+    ~hold() { w_.drop(); }
     hold(const hold&) = delete;
     hold& operator=(const hold&) = delete;
 
@@ -21,6 +21,9 @@ class wait_count {
     wait_count& w_;
   };
   bool busy() const noexcept { return n_.load(std::memory_order_acquire) != 0; }
+  /// One more call waits; drop() once it returns (a hold does both).
+  void add() noexcept { n_.fetch_add(1, std::memory_order_relaxed); }
+  void drop() noexcept { n_.fetch_sub(1, std::memory_order_release); }
 
  private:
   std::atomic<int> n_{0};

@@ -590,6 +590,83 @@ static void runtime_calls(void) {
   xcoro_runtime_destroy(NULL);
 }
 
+/* Channels made on a worker are shared by all the runtime's workers: producers spawned
+ * onto any worker send through a buffered and a rendezvous channel, and a select on the
+ * first worker receives from both; every value arrives once. */
+enum { xw_producers = 4, xw_values = 5000 };
+
+typedef struct xw_args {
+  xcoro_chan* buffered;
+  xcoro_chan* rendezvous;
+  int id;
+} xw_args;
+
+static int xw_produce(void* arg) {
+  xw_args* a = (xw_args*)arg;
+  for (long i = 1; i <= xw_values; ++i) {
+    long v = i * xw_producers + a->id;
+    if (xcoro_chan_send(a->id % 2 ? a->buffered : a->rendezvous, &v) != XCORO_OK) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int xw_consume(void* arg) {
+  xw_args args[xw_producers];
+  xcoro_chan* buffered = NULL;
+  xcoro_chan* rendezvous = NULL;
+  xcoro_group* g = NULL;
+  long got = 0, seen[xw_producers] = {0};
+  long sum = 0;
+  (void)arg;
+  if (xcoro_chan_create(&buffered, sizeof(long), 2, NULL) != XCORO_OK ||
+      xcoro_chan_create(&rendezvous, sizeof(long), 0, NULL) != XCORO_OK ||
+      xcoro_group_create(&g) != XCORO_OK) {
+    return -1;
+  }
+  for (int i = 0; i < xw_producers; ++i) {
+    args[i] = (xw_args){buffered, rendezvous, i};
+    CHECK_EQ(xcoro_group_spawn(g, xw_produce, &args[i], 0), XCORO_OK);
+  }
+  for (long n = 0; n < (long)xw_producers * xw_values; ++n) {
+    long va = 0, vb = 0;
+    xcoro_case cs[2] = {{buffered, XCORO_RECV, &va, 1}, {rendezvous, XCORO_RECV, &vb, 1}};
+    int fired = xcoro_select(cs, 2, XCORO_FOREVER);
+    if (fired != 0 && fired != 1) {
+      CHECK_EQ(fired, 0);
+      break;
+    }
+    CHECK_EQ(cs[fired].result, XCORO_OK);
+    got = fired == 0 ? va : vb;
+    /* Each producer's values come in order, as it sent them. */
+    CHECK_EQ(got / xw_producers, seen[got % xw_producers] + 1);
+    seen[got % xw_producers] = got / xw_producers;
+    sum += got;
+  }
+  CHECK_EQ(xcoro_group_wait(g), XCORO_OK);
+  CHECK_EQ(xcoro_group_destroy(g), XCORO_OK);
+  CHECK_EQ(xcoro_chan_destroy(buffered), XCORO_OK);
+  CHECK_EQ(xcoro_chan_destroy(rendezvous), XCORO_OK);
+  for (int i = 0; i < xw_producers; ++i) {
+    CHECK_EQ(seen[i], xw_values);
+  }
+  return sum == (long)xw_producers * xw_values * (xw_values + 1) / 2 * xw_producers +
+                    (long)xw_values * (xw_producers * (xw_producers - 1) / 2)
+             ? 0
+             : -1;
+}
+
+static void channels_across_workers(void) {
+  xcoro_runtime* rt = NULL;
+  if (emulated) {
+    return;
+  }
+  CHECK_EQ(xcoro_runtime_create(&rt, 2, 1), XCORO_OK);
+  CHECK_EQ(xcoro_runtime_block_on(rt, xw_consume, NULL), 0);
+  xcoro_runtime_destroy(rt);
+}
+
 /* ---- allocator hooks ---- */
 
 static int hook_allocs, hook_frees;
@@ -645,6 +722,7 @@ int main(int argc, char** argv) {
       {"notification_calls", notification_calls},
       {"cancel_a_sleep", cancel_a_sleep},
       {"runtime_calls", runtime_calls},
+      {"channels_across_workers", channels_across_workers},
       {"spawn_calls", spawn_calls},
       {"aio_handles_from_hooks", aio_handles_from_hooks},
   };

@@ -27,6 +27,8 @@ void* xcoro_test_cxx_counter_create(long* n, xcoro_coro** handle);
 void xcoro_test_cxx_counter_destroy(void* h);
 long xcoro_test_flags_offset(xcoro_coro* c);
 int xcoro_test_suspend_then_unwound(void);
+void xcoro_test_run_then_unwind(void (*body)(void*), void* arg, void (*between)(void*),
+                                void* ctx);
 
 /* ASan and TSan abort on an allocation too large to make, where new[] would throw. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -673,7 +675,7 @@ static void executor_calls(void) {
 
 /* ---- channels ---- */
 
-/* A payload that owns memory, larger than the inline element size (40 bytes). */
+/* A payload that owns memory, larger than the 32 bytes a channel copies without memcpy. */
 typedef struct message {
   char* text;
   int seq;
@@ -912,6 +914,34 @@ static void destroy_waiting_coroutine(void) {
   CHECK_EQ(xcoro_chan_destroy(ch), XCORO_OK);
 }
 
+/* A waiter withdrawn by a cancel, whose entry another call unlinks before it runs (a
+ * rendezvous partner skips it), still counts until its call returns: the channel refuses to
+ * be destroyed under it. For a receiver and for a sender (whose call reads the channel
+ * after its wait). */
+static void withdrawn_waiter_keeps_channel_busy(void) {
+  for (int sending = 0; sending <= 1; ++sending) {
+    xcoro_chan* ch = NULL;
+    xcoro_coro* c = NULL;
+    chan_args a = {NULL, 9, 1, 0};
+    int v = 0;
+    CHECK_EQ(xcoro_chan_create(&ch, sizeof(int), 0, ex), XCORO_OK);
+    a.ch = ch;
+    CHECK_EQ(xcoro_async(&c, sending ? send_one : recv_one, &a, 0), XCORO_OK);
+    CHECK_EQ(xcoro_status(c), XCORO_SUSPENDED);
+    CHECK_EQ(xcoro_cancel(c), 1); /* withdrawn: woken, not run yet */
+    if (sending) {
+      CHECK_EQ(xcoro_chan_try_recv(ch, &v), XCORO_EAGAIN); /* skips and unlinks it */
+    } else {
+      CHECK_EQ(xcoro_chan_try_send(ch, &v), XCORO_EAGAIN);
+    }
+    CHECK_EQ(xcoro_chan_destroy(ch), XCORO_EBUSY);
+    drain();
+    CHECK_EQ(a.result, XCORO_ECANCELED);
+    CHECK_EQ(xcoro_chan_destroy(ch), XCORO_OK);
+    xcoro_destroy(c);
+  }
+}
+
 /* ---- select ---- */
 
 typedef struct select_args {
@@ -1001,6 +1031,205 @@ static void select_calls(void) {
   CHECK_EQ(xcoro_try_select(bad + 1, XCORO_SELECT_MAX), XCORO_EAGAIN); /* eight cases */
   CHECK_EQ(xcoro_chan_destroy(a), XCORO_OK);
   CHECK_EQ(xcoro_chan_destroy(b), XCORO_OK);
+}
+
+/* Element bytes that differ at every offset and between elements. */
+static void fill_element(unsigned char* p, size_t size, unsigned seed) {
+  for (size_t i = 0; i < size; ++i) {
+    p[i] = (unsigned char)(seed * 131u + i * 7u + 1u);
+  }
+}
+
+static int element_is(const unsigned char* p, size_t size, unsigned seed) {
+  for (size_t i = 0; i < size; ++i) {
+    if (p[i] != (unsigned char)(seed * 131u + i * 7u + 1u)) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+typedef struct bytes_args {
+  xcoro_chan* ch;
+  unsigned char* buf;
+  int result;
+} bytes_args;
+
+static void recv_bytes(void* arg) {
+  bytes_args* a = (bytes_args*)arg;
+  a->result = xcoro_chan_recv(a->ch, a->buf);
+}
+
+static void send_bytes(void* arg) {
+  bytes_args* a = (bytes_args*)arg;
+  a->result = xcoro_chan_send(a->ch, a->buf);
+}
+
+/* Every element size the copy treats apart (1-3, 4-7, 8-16, 17-32 bytes, then memcpy), each
+ * byte carried, none written past the element, none read past the sender's buffer (ASan:
+ * the buffers are exactly one element), FIFO order across the ring's wrap, and both ways of
+ * a rendezvous (a waiting receiver handed a value, a waiting sender's value taken). */
+static void channel_element_sizes(void) {
+  static const size_t sizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 100,
+                                 XCORO_CHAN_MAX_ELEM};
+  enum { cap = 3, guard = 8 };
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; ++k) {
+    size_t size = sizes[k];
+    unsigned char* in = (unsigned char*)malloc(size);
+    unsigned char* out = (unsigned char*)malloc(size + guard);
+    xcoro_chan* ch = NULL;
+    unsigned next_in = 0, next_out = 0;
+    CHECK_EQ(xcoro_chan_create(&ch, size, cap, ex), XCORO_OK);
+    memset(out + size, 0xAB, guard);
+    /* Full, then three rounds of one out and one in: the ring wraps. */
+    for (int i = 0; i < cap; ++i) {
+      fill_element(in, size, next_in++);
+      CHECK_EQ(xcoro_chan_try_send(ch, in), XCORO_OK);
+    }
+    fill_element(in, size, 99);
+    CHECK_EQ(xcoro_chan_try_send(ch, in), XCORO_EAGAIN);
+    for (int round = 0; round < 3; ++round) {
+      CHECK_EQ(xcoro_chan_recv(ch, out), XCORO_OK);
+      CHECK(element_is(out, size, next_out++));
+      fill_element(in, size, next_in++);
+      CHECK_EQ(xcoro_chan_send(ch, in), XCORO_OK);
+    }
+    CHECK_EQ(xcoro_chan_size(ch), cap);
+    while (xcoro_chan_try_recv(ch, out) == XCORO_OK) {
+      CHECK(element_is(out, size, next_out++));
+    }
+    CHECK_EQ(next_out, next_in);
+    for (int i = 0; i < guard; ++i) {
+      CHECK_EQ(out[size + i], 0xAB);
+    }
+    CHECK_EQ(xcoro_chan_destroy(ch), XCORO_OK);
+
+    /* Rendezvous: a receiver waits and is handed the value; then a sender waits. */
+    CHECK_EQ(xcoro_chan_create(&ch, size, 0, ex), XCORO_OK);
+    {
+      bytes_args ra = {ch, out, 1}, sa = {ch, in, 1};
+      xcoro_coro* r = NULL;
+      xcoro_coro* s = NULL;
+      memset(out, 0, size);
+      CHECK_EQ(xcoro_async(&r, recv_bytes, &ra, 0), XCORO_OK);
+      fill_element(in, size, 7);
+      CHECK_EQ(xcoro_chan_try_send(ch, in), XCORO_OK);
+      fill_element(in, size, 8); /* the value was copied at the send */
+      drain();
+      CHECK_EQ(ra.result, XCORO_OK);
+      CHECK(element_is(out, size, 7));
+      CHECK_EQ(xcoro_async(&s, send_bytes, &sa, 0), XCORO_OK);
+      CHECK_EQ(xcoro_status(s), XCORO_SUSPENDED);
+      CHECK_EQ(xcoro_chan_try_recv(ch, out), XCORO_OK);
+      CHECK(element_is(out, size, 8));
+      drain();
+      CHECK_EQ(sa.result, XCORO_OK);
+      for (int i = 0; i < guard; ++i) {
+        CHECK_EQ(out[size + i], 0xAB);
+      }
+      xcoro_destroy(r);
+      xcoro_destroy(s);
+    }
+    CHECK_EQ(xcoro_chan_destroy(ch), XCORO_OK);
+    free(in);
+    free(out);
+  }
+}
+
+/* The ring is part of the handle's block, from the handle allocator: one allocation per
+ * channel, none per send or receive. */
+static void channel_memory_is_one_block(void) {
+  counting_hooks h;
+  xcoro_allocator a = {counting_alloc, counting_dealloc, &h};
+  xcoro_chan* ch = NULL;
+  unsigned char v[1000];
+  memset(&h, 0, sizeof h);
+  memset(v, 5, sizeof v);
+  CHECK_EQ(xcoro_set_allocator(&a), XCORO_OK);
+  CHECK_EQ(xcoro_chan_create(&ch, sizeof v, 10, ex), XCORO_OK);
+  CHECK_EQ(h.allocs, 1);
+  CHECK(h.allocated_bytes >= 10 * sizeof v);
+  for (int i = 0; i < 25; ++i) {
+    CHECK_EQ(xcoro_chan_try_send(ch, v), XCORO_OK);
+    CHECK_EQ(xcoro_chan_try_recv(ch, v), XCORO_OK);
+  }
+  CHECK_EQ(h.allocs, 1);
+  CHECK_EQ(xcoro_chan_destroy(ch), XCORO_OK);
+  CHECK_EQ(h.frees, 1);
+  CHECK_EQ(h.freed_bytes, h.allocated_bytes);
+  CHECK_EQ(xcoro_set_allocator(NULL), XCORO_OK);
+}
+
+typedef struct handed_args {
+  xcoro_chan* ch;
+  message sent;   /* what the third party hands over */
+  message into;   /* where the receiver receives */
+  int result;
+  select_args sel;
+  int with_select;
+  int by_cxx_owner;
+  xcoro_coro* c;
+} handed_args;
+
+static void recv_or_select(void* arg) {
+  handed_args* a = (handed_args*)arg;
+  if (a->with_select) {
+    a->result = xcoro_select(a->sel.cases, 1, XCORO_FOREVER);
+  } else {
+    a->result = xcoro_chan_recv(a->ch, &a->into);
+  }
+}
+
+static void hand_over(void* arg) {
+  handed_args* a = (handed_args*)arg;
+  CHECK_EQ(xcoro_chan_try_send(a->ch, &a->sent), XCORO_OK); /* to the waiter, not run yet */
+  CHECK_EQ(xcoro_chan_size(a->ch), 0);
+}
+
+/* A rendezvous value handed to a waiting receiver (a receive, or a select's receive case)
+ * whose coroutine is destroyed before it runs: by xcoro_destroy (cancelled and run to its
+ * end) or by its C++ owner (unwound). The sender counted the value as delivered, so the
+ * receiver returns it, or it goes back to the channel for the next one: never lost. Owned
+ * payloads: ASan sees one lost or freed twice. */
+static void rendezvous_value_survives_destroyed_receiver(void) {
+  xcoro_chan* ch = NULL;
+  CHECK_EQ(xcoro_chan_create(&ch, sizeof(message), 0, ex), XCORO_OK);
+  for (int k = 0; k < 4; ++k) {
+    handed_args a;
+    message got;
+    memset(&a, 0, sizeof a);
+    a.ch = ch;
+    a.with_select = k & 1;
+    a.by_cxx_owner = k >> 1;
+    a.result = 1;
+    a.sent.text = owned_string("handed");
+    a.sent.seq = 40 + k;
+    a.sel.cases[0] = (xcoro_case){ch, XCORO_RECV, &a.into, 99};
+    if (a.by_cxx_owner) {
+      xcoro_test_run_then_unwind(recv_or_select, &a, hand_over, &a);
+      /* Unwound in its wait: the value goes back. */
+      CHECK_EQ(a.result, XCORO_ECANCELED);
+    } else {
+      CHECK_EQ(xcoro_async(&a.c, recv_or_select, &a, 0), XCORO_OK);
+      CHECK_EQ(xcoro_status(a.c), XCORO_SUSPENDED);
+      hand_over(&a);
+      xcoro_destroy(a.c);
+    }
+    if (a.result == 0) { /* received (for the select: case 0 fired) */
+      CHECK_EQ(a.into.seq, 40 + k);
+      got = a.into;
+      CHECK_EQ(xcoro_chan_size(ch), 0);
+    } else {
+      CHECK_EQ(a.result, XCORO_ECANCELED);
+      CHECK_EQ(xcoro_chan_size(ch), 1);
+      CHECK_EQ(xcoro_chan_try_recv(ch, &got), XCORO_OK);
+    }
+    CHECK_EQ(got.seq, 40 + k);
+    CHECK(strcmp(got.text, "handed") == 0);
+    free(got.text);
+    CHECK_EQ(xcoro_chan_try_recv(ch, &got), XCORO_EAGAIN);
+  }
+  CHECK_EQ(xcoro_chan_destroy(ch), XCORO_OK);
 }
 
 /* ---- sync ---- */
@@ -1359,7 +1588,12 @@ int main(int argc, char** argv) {
       {"channel_errors_and_try", channel_errors_and_try},
       {"close_wakes_everyone", close_wakes_everyone},
       {"destroy_waiting_coroutine", destroy_waiting_coroutine},
+      {"withdrawn_waiter_keeps_channel_busy", withdrawn_waiter_keeps_channel_busy},
       {"select_calls", select_calls},
+      {"channel_element_sizes", channel_element_sizes},
+      {"channel_memory_is_one_block", channel_memory_is_one_block},
+      {"rendezvous_value_survives_destroyed_receiver",
+       rendezvous_value_survives_destroyed_receiver},
       {"mutex_calls", mutex_calls},
       {"semaphore_calls", semaphore_calls},
       {"wait_group_calls", wait_group_calls},

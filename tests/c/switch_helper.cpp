@@ -53,3 +53,11 @@ extern "C" int xcoro_test_suspend_then_unwound(void) {
   }
   return r;
 }
+
+/// Runs body(arg) in a C++ coroutine (a frame_t) until it first waits, then between(ctx),
+/// then destroys the frame_t, which unwinds the coroutine (forced_unwind) if it still waits.
+extern "C" void xcoro_test_run_then_unwind(void (*body)(void*), void* arg,
+                                           void (*between)(void*), void* ctx) {
+  auto f = xcoro::xasync([&] { body(arg); });
+  between(ctx);
+}
