@@ -592,7 +592,8 @@ static void runtime_calls(void) {
 
 /* Channels made on a worker are shared by all the runtime's workers: producers spawned
  * onto any worker send through a buffered and a rendezvous channel, and a select on the
- * first worker receives from both; every value arrives once. */
+ * first worker receives from both; every value arrives once, each producer's in order.
+ * Deadlines end waits on them as on any channel. */
 enum { xw_producers = 4, xw_values = 5000 };
 
 typedef struct xw_args {
@@ -625,6 +626,10 @@ static int xw_consume(void* arg) {
       xcoro_group_create(&g) != XCORO_OK) {
     return -1;
   }
+  /* Deadlines on shared channels: nothing to receive, nobody to take a rendezvous. */
+  CHECK_EQ(xcoro_chan_recv_timeout(buffered, &got, 1), XCORO_ETIMEDOUT);
+  CHECK_EQ(xcoro_chan_send_timeout(rendezvous, &got, 1), XCORO_ETIMEDOUT);
+  CHECK_EQ(xcoro_chan_size(rendezvous), 0);
   for (int i = 0; i < xw_producers; ++i) {
     args[i] = (xw_args){buffered, rendezvous, i};
     CHECK_EQ(xcoro_group_spawn(g, xw_produce, &args[i], 0), XCORO_OK);
