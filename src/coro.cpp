@@ -18,6 +18,7 @@
 #endif
 
 #include "arch/context.hpp"
+#include "cancel_remote.hpp"
 #include "stack_guard.hpp"
 #include "stack_pool.hpp"
 #include "xcoro/coro.hpp"
@@ -604,8 +605,21 @@ void coro_free(coro* c) noexcept {
   if (!a::awaiters(c).idle()) {
     fatal("~frame_t", c, "was destroyed while another coroutine awaits it");
   }
-  detach_family(c);
   thread_state& t = tls;
+  thread_state* made_on = a::owner(c);
+  if (made_on != &t && made_on != nullptr && !a::handed_off(c)) [[unlikely]] {
+    // Made by another thread, whose list of records still holds it, and only that thread
+    // may change its list: a runtime's worker is told to free it; another thread's frame
+    // cannot be freed here. (A handed-off coroutine is on no list once finished, and one
+    // whose worker has exited was taken off its list then: coro_orphan_all.)
+    if (made_on->worker == nullptr || post_free == nullptr) {
+      fatal("~frame_t", c,
+            "was made on another thread, which is not a runtime's worker; destroy it there");
+    }
+    post_free(made_on->worker, c);
+    return;
+  }
+  detach_family(c);
   if (t.trace != nullptr) {
     t.trace(trace_event::destroy, c, t.cur(), t.trace_user);
   }
@@ -620,6 +634,16 @@ void coro_free(coro* c) noexcept {
   stack_span span(a::stack_lo(c), a::stack_size(c));
   if (owner != nullptr) {
     owner->deallocate(span);
+  }
+}
+
+void (*post_free)(void* worker, coro* c) noexcept = nullptr;
+
+void coro_orphan_all() noexcept {
+  thread_state& t = tls;
+  while (coro* c = t.live) {
+    unlink_live(t, c);
+    a::owner(c) = nullptr;
   }
 }
 

@@ -294,6 +294,27 @@ void post_cancel_to(void* w, coro* c, std::uint64_t id) noexcept {
   static_cast<worker*>(w)->ex->exec().run_soon(n->node);
 }
 
+/// A frame_t destroyed on another thread than its coroutine's worker: the record is freed
+/// here, where it is on this thread's list of records.
+struct free_node {
+  executor::func node{};
+  coro* c = nullptr;
+};
+
+void run_free(void* p) {
+  auto* n = static_cast<free_node*>(p);
+  coro_free(n->c);
+  delete n;
+}
+
+void post_free_to(void* w, coro* c) noexcept {
+  auto* n = new free_node;
+  n->node.fn = &run_free;
+  n->node.userdata = n;
+  n->c = c;
+  static_cast<worker*>(w)->ex->exec().run_soon(n->node);
+}
+
 /// The destructor's request to a worker: cancel every coroutine still running on it.
 void stop_worker(void*) {
   for (coro* c = tls.live; c != nullptr; c = a::next_live(c)) {
@@ -449,6 +470,7 @@ void run_worker(worker& w) {
     }
   }
   executor_access::unshare(exec);
+  coro_orphan_all();  // frames still held elsewhere are freed where they are destroyed
   tls.worker = nullptr;
   tls.worker_index = -1;
   tls.shared_lock = nullptr;
@@ -547,7 +569,9 @@ result<runtime> runtime::create(runtime_options o) {
   }
   // Once, before any worker exists to read it.
   static const bool cancel_installed = (detail::post_cancel = &detail::post_cancel_to, true);
+  static const bool free_installed = (detail::post_free = &detail::post_free_to, true);
   (void)cancel_installed;
+  (void)free_installed;
   auto* rt = new detail::runtime_state;
   rt->opts = o;
   runtime owner(rt);  // joins whatever started if anything below fails

@@ -1170,6 +1170,52 @@ TEST_P(Runtime, XawaitAnyOfCoroutinesEndingAtOnceOnSeveralWorkers) {
   EXPECT_EQ(*r, n * (n - 1) / 2);
 }
 
+// A finished xasync coroutine's frame_t destroyed on another worker than the one that made
+// it: the record is freed on its own worker, whose list of records stays whole, so a cancel
+// sent afterwards still finds a sleeper made there before it (it used to be lost, and the
+// sleeper slept its full time), and the counted result is destroyed once.
+TEST_P(Runtime, AFrameDestroyedOnAnotherWorkerLeavesItsWorkersRecordsWhole) {
+  auto rt = make();
+  xcoro::frame_t<counted> made_there;
+  std::atomic<xcoro::frame> sleeper_frame{nullptr};
+  std::atomic<int> maker{-1};
+  std::thread first([&] {
+    auto r = rt.block_on([&]() -> xcoro::result<void> {
+      auto sleeper = xcoro::xasync([] { return aio::sleep(nullptr, 20000ms); });
+      EXPECT_TRUE(sleeper);
+      auto done = xcoro::xasync([] { return counted(7); });  // the newest record, finished
+      EXPECT_TRUE(done);
+      made_there = std::move(*done);
+      maker.store(xcoro::this_worker());
+      sleeper_frame.store(sleeper->frame());
+      auto t0 = std::chrono::steady_clock::now();
+      auto slept = xcoro::xawait(*sleeper);
+      EXPECT_FALSE(slept) << "the cancel was lost";
+      if (!slept) {
+        EXPECT_EQ(slept.error(), xcoro::errc::canceled);
+      }
+      EXPECT_LT(std::chrono::steady_clock::now() - t0, 10000ms);
+      return {};
+    });
+    EXPECT_TRUE(r) << r.error().message();
+  });
+  while (sleeper_frame.load() == nullptr) {
+    std::this_thread::sleep_for(1ms);
+  }
+  // block_on takes the workers in turn, so with more than one this runs on another.
+  auto r = rt.block_on([&] {
+    if (GetParam() > 1) {
+      EXPECT_NE(xcoro::this_worker(), maker.load());
+    }
+    EXPECT_EQ(made_there.status(), xcoro::status::done);
+    made_there = {};
+    return xcoro::cancel(sleeper_frame.load());
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(*r);
+  first.join();
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, Runtime, ::testing::Values(1u, 2u, 8u),
                          [](const auto& info) { return std::to_string(info.param) + "workers"; });
 

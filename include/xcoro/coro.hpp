@@ -124,6 +124,10 @@ XCORO_EXPORT void coro_free(coro* c) noexcept;
 XCORO_EXPORT void coro_hand_off(coro* c) noexcept;
 /// On the thread that will run it: makes a handed-off coroutine this thread's.
 XCORO_EXPORT void coro_adopt(coro* c) noexcept;
+/// When a runtime's worker thread ends: takes every record off this thread's list and
+/// forgets their owner, so that a frame still held elsewhere is freed where it is
+/// destroyed, without the list of a thread that no longer exists.
+XCORO_EXPORT void coro_orphan_all() noexcept;
 /// From root, after handed-off coroutines finished on this thread: tells their awaiters
 /// (on any thread) and lets any thread free them. A finishing coroutine cannot do it
 /// itself: it still runs on the stack that its awaiter may then free. Returns whether
