@@ -89,8 +89,9 @@ class runtime_state {
   std::atomic<unsigned> next_worker{0};
   std::atomic<unsigned> idle_workers{0};  // workers whose `idle` is set
   std::atomic<bool> stopping_now{false};  // stopping, readable without m
-  // Guards every channel and sync object made on the workers (detail/shared_lock.hpp): one
-  // lock for now, per object later (docs/runtime.md, "Status").
+  // Its address, in each worker's tls.shared_lock, marks the workers' threads: channels,
+  // sync objects and task_groups made there are shared (each with a lock of its own,
+  // detail/shared_lock.hpp), and a task_group knows its runtime by it. Nothing locks it.
   std::mutex shared_lock;
 };
 

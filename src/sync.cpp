@@ -15,10 +15,10 @@ namespace {
 /// empty or errc::canceled. If unwound after being signalled, calls give_back() first.
 /// `g` holds the object's shared lock (if any): released while suspended.
 template <class GiveBack>
-std::error_code wait_in(detail::wait_queue& q, xcoro::executor* ex, std::mutex* lock,
-                        detail::shared_guard& g, const char* call, GiveBack give_back) {
-  detail::waiter w(detail::wake_executor(ex, lock), call, detail::cancellable);
-  w.lock = lock;
+std::error_code wait_in(detail::wait_queue& q, xcoro::executor* ex, detail::object_lock& lock,
+                        detail::object_guard<>& g, const char* call, GiveBack give_back) {
+  detail::waiter w(detail::wake_executor(ex, lock.shared()), call, detail::cancellable);
+  w.lock = lock.if_shared();
   detail::wait_entry e(w);
   q.push_back(e);
   g.release();
@@ -43,7 +43,7 @@ std::error_code wait_in(detail::wait_queue& q, xcoro::executor* ex, std::mutex* 
 }  // namespace
 
 mutex::mutex(xcoro::executor* ex) noexcept
-    : ex_(detail::default_executor(ex)), lock_(detail::shared_lock_here()) {}
+    : ex_(detail::default_executor(ex)) {}
 
 mutex::~mutex() {
   if (!waiters_.idle()) {
@@ -56,7 +56,7 @@ result<void> mutex::lock() {
   if (detail::cancel_pending_here()) [[unlikely]] {
     return errc::canceled;
   }
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   if (holder_ == nullptr) {
     holder_ = self;
     return {};
@@ -72,7 +72,7 @@ result<void> mutex::lock() {
 }
 
 bool mutex::try_lock() noexcept {
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   if (holder_ != nullptr) {
     return false;
   }
@@ -81,7 +81,7 @@ bool mutex::try_lock() noexcept {
 }
 
 void mutex::unlock() {
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   if (holder_ != xframe()) {
     detail::fatal("mutex::unlock", xframe(),
                   cancel_requested()
@@ -101,7 +101,7 @@ void mutex::release() noexcept {
 }
 
 semaphore::semaphore(std::size_t initial, xcoro::executor* ex) noexcept
-    : ex_(detail::default_executor(ex)), lock_(detail::shared_lock_here()), count_(initial) {}
+    : ex_(detail::default_executor(ex)), count_(initial) {}
 
 semaphore::~semaphore() {
   if (!waiters_.idle()) {
@@ -113,7 +113,7 @@ result<void> semaphore::acquire() {
   if (detail::cancel_pending_here()) [[unlikely]] {
     return errc::canceled;
   }
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   if (count_ > 0) {
     --count_;
     return {};
@@ -126,7 +126,7 @@ result<void> semaphore::acquire() {
 }
 
 bool semaphore::try_acquire() noexcept {
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   if (count_ == 0) {
     return false;
   }
@@ -135,12 +135,12 @@ bool semaphore::try_acquire() noexcept {
 }
 
 void semaphore::release(std::size_t n) noexcept {
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   release_locked(n);
 }
 
 std::size_t semaphore::available() const noexcept {
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   return count_;
 }
 
@@ -152,7 +152,7 @@ void semaphore::release_locked(std::size_t n) noexcept {
 }
 
 wait_group::wait_group(xcoro::executor* ex) noexcept
-    : ex_(detail::default_executor(ex)), lock_(detail::shared_lock_here()) {}
+    : ex_(detail::default_executor(ex)) {}
 
 wait_group::~wait_group() {
   if (!waiters_.idle()) {
@@ -161,17 +161,17 @@ wait_group::~wait_group() {
 }
 
 void wait_group::add(std::size_t n) noexcept {
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   count_ += n;
 }
 
 std::size_t wait_group::count() const noexcept {
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   return count_;
 }
 
 void wait_group::done() {
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   if (count_ == 0) {
     detail::fatal("wait_group::done", xframe(), "called done() more times than add()");
   }
@@ -184,7 +184,7 @@ result<void> wait_group::wait() {
   if (detail::cancel_pending_here()) [[unlikely]] {
     return errc::canceled;
   }
-  detail::shared_guard g(lock_);
+  detail::object_guard<> g(lock_.if_shared());
   if (count_ == 0) {
     return {};
   }

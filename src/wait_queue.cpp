@@ -2,10 +2,12 @@
 // waiting for another coroutine's completion. See docs/executor.md.
 #include "xcoro/detail/wait_queue.hpp"
 
+#include <atomic>
 #include <cstdio>
 
 #include "xcoro/channel.hpp"
 #include "xcoro/coro.hpp"
+#include "xcoro/detail/shared_lock.hpp"
 
 namespace xcoro::detail {
 void resume_waiter(void* p) {
@@ -50,11 +52,59 @@ void wait_queue::remove(wait_entry& e) noexcept {
   e.queue = nullptr;
 }
 
-wait_entry* wait_queue::first_ready() noexcept {
-  while (head != nullptr && head->owner->signalled) {
-    remove(*head);
+namespace {
+// claim_first and wake_claimed, forced inline into signal_one and signal_all, which make
+// one call per signal, as channels' hot paths want.
+XCORO_WAIT_INLINE wait_entry* claim_head(wait_queue& q) noexcept {
+  for (;;) {
+    wait_entry* e = q.head;
+    if (e == nullptr || claim(*e->owner)) [[likely]] {
+      return e;
+    }
+    q.remove(*e);  // claimed through another queue, or withdrawn
   }
-  return head;
+}
+
+XCORO_WAIT_INLINE void wake(wait_entry& e) noexcept {
+  waiter* w = e.owner;
+  e.queue->remove(e);
+  e.pending = true;
+  ++e.home->pending;
+  w->fired = e.index;
+  w->ex->run_soon(w->wake);
+}
+}  // namespace
+
+wait_entry* wait_queue::claim_first() noexcept {
+  return claim_head(*this);
+}
+
+void object_lock::lock_contended() noexcept {
+  // Held only while an object's queues change (and a wake-up is posted): spin on a load,
+  // which keeps the line shared, for about as long as that takes, unless others sleep
+  // already. Then sleep, marking the lock so that its unlock wakes a sleeper.
+  for (int spins = 0; spins < 100; ++spins) {
+    int s = state_.load(std::memory_order_relaxed);
+    if (s == free && state_.compare_exchange_weak(s, held, std::memory_order_acquire)) {
+      return;
+    }
+    if (s == held_with_sleepers) {
+      break;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+  // Taken as held_with_sleepers even if no one else sleeps: at worst one needless wake-up.
+  while (state_.exchange(held_with_sleepers, std::memory_order_acquire) != free) {
+    state_.wait(held_with_sleepers, std::memory_order_relaxed);
+  }
+}
+
+void object_lock::wake_one() noexcept {
+  state_.notify_one();
 }
 
 namespace {
@@ -81,18 +131,14 @@ waiter::waiter(executor* e, const char* call_name, cancellable_t) noexcept
     : waiter(e, call_name, &cancellable_waiter_kind) {}
 
 void waiter::withdraw(withdrawn reason) noexcept {
-  // A shared object's signal may come from another worker at the same time.
-  std::unique_lock<std::mutex> hold;
-  if (lock != nullptr) [[unlikely]] {
-    hold = std::unique_lock<std::mutex>(*lock);
-  }
-  if (signalled) {
+  // Without the object's lock: a select's objects have one each. A shared object's signal
+  // may come from another worker at the same time; the claim decides (docs/runtime.md).
+  if (!claim(*this)) {
     return;  // satisfied (or withdrawn) already: the call completes as it was going to
   }
-  // Its entries stay linked until the wait returns and destroys them; every queue skips
-  // the entries of a signalled waiter (wait_queue::first_ready).
+  // Its entries stay linked until the wait returns and destroys them, under the objects'
+  // locks; every queue skips the entries of a claimed waiter (wait_queue::claim_first).
   why = reason;
-  set_signalled();
   ex->run_soon(wake);
 }
 
@@ -148,27 +194,21 @@ waiter::~waiter() {
   }
 }
 
-void signal(wait_entry& e) noexcept {
-  waiter* w = e.owner;
-  e.queue->remove(e);
-  e.pending = true;
-  ++e.home->pending;
-  w->fired = e.index;
-  w->set_signalled();
-  w->ex->run_soon(w->wake);
+void wake_claimed(wait_entry& e) noexcept {
+  wake(e);
 }
 
 wait_entry* signal_one(wait_queue& q) noexcept {
-  wait_entry* e = q.first_ready();
+  wait_entry* e = claim_head(q);
   if (e != nullptr) {
-    signal(*e);
+    wake(*e);
   }
   return e;
 }
 
 void signal_all(wait_queue& q) noexcept {
-  while (wait_entry* e = q.first_ready()) {
-    signal(*e);
+  while (wait_entry* e = claim_head(q)) {
+    wake(*e);
   }
 }
 

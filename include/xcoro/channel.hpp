@@ -46,7 +46,7 @@ XCORO_EXPORT xcoro::executor* default_executor(xcoro::executor* given) noexcept;
 }  // namespace detail
 
 /// A FIFO channel of T between coroutines of one thread, or of every worker of the runtime
-/// whose worker made it (its calls then take that runtime's lock). Blocking calls suspend the
+/// whose worker made it (its calls then take the channel's own lock). Blocking calls suspend the
 /// calling coroutine (they abort with a message from root, where nothing could resume
 /// them); woken coroutines are queued on the executor, so something must call its tick().
 /// A channel must outlive the coroutines that use it: destroying it while one waits on it
@@ -59,7 +59,6 @@ class channel {
   explicit channel(channel_options o = {})
       : cap_(o.capacity),
         ex_(detail::default_executor(o.executor)),
-        lock_(detail::shared_lock_here()),
         buf_(cap_ > 0 ? std::make_unique<detail::manual<T>[]>(cap_) : nullptr) {}
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
@@ -114,19 +113,19 @@ class channel {
   /// Sends without suspending: false if the buffer is full (capacity 0: no receiver waits)
   /// or the channel is closed; the value is then left in place.
   bool try_send(T& value) {
-    detail::shared_guard g(lock_);
+    detail::object_guard<> g(lock_.if_shared());
     return try_send_locked(value);
   }
 
   /// Receives without suspending: nullopt if nothing can be received right now.
   std::optional<T> try_recv() {
-    detail::shared_guard g(lock_);
+    detail::object_guard<> g(lock_.if_shared());
     return try_recv_locked();
   }
 
   /// Closes the channel and wakes every waiting sender and receiver. Idempotent.
   void close() {
-    detail::shared_guard g(lock_);
+    detail::object_guard<> g(lock_.if_shared());
     closed_ = true;
     detail::signal_all(recvq_);
     detail::signal_all(sendq_);
@@ -134,12 +133,12 @@ class channel {
 
   /// True once close() was called.
   bool closed() const noexcept {
-    detail::shared_guard g(lock_);
+    detail::object_guard<> g(lock_.if_shared());
     return closed_;
   }
   /// Values in the buffer (capacity 0: values given back by unwound receivers).
   std::size_t size() const noexcept {
-    detail::shared_guard g(lock_);
+    detail::object_guard<> g(lock_.if_shared());
     return cap_ == 0 ? returned_.size() : count_;
   }
   /// The capacity given at construction.
@@ -184,10 +183,10 @@ class channel {
         returned_.pop_front();
         return v;
       }
-      if (detail::wait_entry* e = sendq_.first_ready()) {
+      if (detail::wait_entry* e = sendq_.claim_first()) {
         std::optional<T> v(std::move(*static_cast<T*>(e->slot)));
         e->slot = nullptr;  // tells the sender its value was taken
-        detail::signal(*e);
+        detail::wake_claimed(*e);
         return v;
       }
     }
@@ -198,7 +197,7 @@ class channel {
   /// out-of-line copy: the unshared one, inlined in every send, stays as it was without
   /// runtimes.
   XCORO_ALWAYS_INLINE result<void> send_until(T& value, std::int64_t at) {
-    if (lock_ != nullptr) [[unlikely]] {
+    if (lock_.shared()) [[unlikely]] {
       return send_until_shared(value, at);
     }
     return send_until_in<false>(value, at);
@@ -211,7 +210,7 @@ class channel {
     if (detail::cancel_pending_here()) [[unlikely]] {
       return errc::canceled;
     }
-    detail::basic_shared_guard<Shared> g(lock_);
+    detail::object_guard<Shared> g(&lock_);
     for (;;) {
       if (closed_) {
         return errc::channel_closed;
@@ -232,10 +231,10 @@ class channel {
       if (detail::cancel_pending_here()) [[unlikely]] {
         return errc::canceled;
       }
-      detail::waiter w(Shared ? detail::wake_executor(ex_, lock_) : ex_, "channel::send",
+      detail::waiter w(Shared ? detail::wake_executor(ex_, true) : ex_, "channel::send",
                        detail::cancellable);
       if constexpr (Shared) {
-        w.lock = lock_;
+        w.lock = &lock_;
       }
       detail::wait_entry e(w);
       if (cap_ == 0) {
@@ -279,7 +278,7 @@ class channel {
   /// recv() until the deadline `at`: a value, or nullopt with `why` set (left empty when
   /// the channel is closed and drained). Shared or not, as send_until.
   XCORO_ALWAYS_INLINE std::optional<T> receive(std::int64_t at, std::error_code& why) {
-    if (lock_ != nullptr) [[unlikely]] {
+    if (lock_.shared()) [[unlikely]] {
       return receive_shared(at, why);
     }
     return receive_in<false>(at, why);
@@ -293,7 +292,7 @@ class channel {
       why = errc::canceled;
       return std::nullopt;
     }
-    detail::basic_shared_guard<Shared> g(lock_);
+    detail::object_guard<Shared> g(&lock_);
     for (;;) {
       if (std::optional<T> v = try_recv_locked()) {
         return v;
@@ -309,10 +308,10 @@ class channel {
         why = errc::canceled;
         return std::nullopt;
       }
-      detail::waiter w(Shared ? detail::wake_executor(ex_, lock_) : ex_, "channel::recv",
+      detail::waiter w(Shared ? detail::wake_executor(ex_, true) : ex_, "channel::recv",
                        detail::cancellable);
       if constexpr (Shared) {
-        w.lock = lock_;
+        w.lock = &lock_;
       }
       detail::wait_entry e(w);
       std::optional<T> handed;
@@ -382,12 +381,12 @@ class channel {
 
   /// Rendezvous: hands `value` to a waiting receiver, if any.
   bool give_to_receiver(T& value) {
-    detail::wait_entry* e = recvq_.first_ready();
+    detail::wait_entry* e = recvq_.claim_first();
     if (e == nullptr) {
       return false;
     }
     static_cast<std::optional<T>*>(e->slot)->emplace(std::move(value));
-    detail::signal(*e);
+    detail::wake_claimed(*e);
     return true;
   }
 
@@ -413,7 +412,9 @@ class channel {
 
   std::size_t cap_;
   xcoro::executor* ex_;
-  std::mutex* lock_;  // shared between a runtime's workers: detail/shared_lock.hpp
+  // Shared between a runtime's workers if made on one (detail/shared_lock.hpp); guards
+  // everything below when it is.
+  mutable detail::object_lock lock_;
   std::unique_ptr<detail::manual<T>[]> buf_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
@@ -456,7 +457,7 @@ class recv_case {
     }
   }
   xcoro::executor* exec() const noexcept { return ch_->ex_; }
-  std::mutex* lock() const noexcept { return ch_->lock_; }
+  detail::object_lock* lock() const noexcept { return ch_->lock_.if_shared(); }
 
  private:
   channel<T>* ch_;
@@ -481,7 +482,7 @@ class send_case {
   void pass_on() { ch_->pass_on(); }
   void give_back() {}
   xcoro::executor* exec() const noexcept { return ch_->ex_; }
-  std::mutex* lock() const noexcept { return ch_->lock_; }
+  detail::object_lock* lock() const noexcept { return ch_->lock_.if_shared(); }
 
  private:
   channel<T>* ch_;
@@ -509,13 +510,12 @@ concept select_case = requires(std::remove_reference_t<C>& c, wait_entry& e) {
   c.enlist(e);
 };
 
-/// The lock of the first shared channel among the cases, or nullptr.
+/// The locks of the cases' channels (nullptr for an unshared one), in argument order.
 template <class... Cases>
-std::mutex* select_lock(Cases&... cases) noexcept {
-  std::mutex* lk = nullptr;
-  ((lk = lk != nullptr ? lk : cases.lock()), ...);
-  return lk;
-}
+struct select_locks {
+  explicit select_locks(Cases&... cases) noexcept : of{cases.lock()...} {}
+  object_lock* of[sizeof...(Cases)];
+};
 
 /// Performs the first case that can proceed now; its index, or n if none can.
 template <class Tuple, std::size_t... I>
@@ -536,10 +536,11 @@ result<std::size_t> select_until(std::int64_t at, Cases&... cases) {
   }
   auto all = std::forward_as_tuple(cases...);
   using seq = std::make_index_sequence<n>;
-  // Shared channels (made on a runtime's workers) all have their runtime's lock; held while
-  // the cases are tried and enlisted, so no send or recv on another worker falls between.
-  std::mutex* lk = select_lock(cases...);
-  shared_guard g(lk);
+  // The locks of the shared channels (made on a runtime's workers), all held, in address
+  // order, while the cases are tried and enlisted, so that no send or recv on another
+  // worker falls between. A signal through one of them claims the waiter (detail::claim),
+  // so two channels cannot both fire it.
+  multi_guard<n> g(select_locks<Cases...>(cases...).of);
   std::size_t passed_over = n;  // a case that was signalled but did not fire
   for (;;) {
     std::size_t fired = try_cases(all, seq{});
@@ -557,8 +558,10 @@ result<std::size_t> select_until(std::int64_t at, Cases&... cases) {
     if (cancel_pending_here()) [[unlikely]] {
       return errc::canceled;
     }
-    waiter w(wake_executor(std::get<0>(all).exec(), lk), "select", cancellable);
-    w.lock = lk;
+    waiter w(wake_executor(std::get<0>(all).exec(), g.shared()), "select", cancellable);
+    if (g.shared()) {
+      w.lock = &g;
+    }
     std::optional<wait_entry> entries[n];
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((entries[I].emplace(w, static_cast<int>(I)), std::get<I>(all).enlist(*entries[I])), ...);
@@ -624,7 +627,7 @@ template <class... Cases>
   requires(sizeof...(Cases) > 0 && (detail::select_case<Cases> && ...))
 std::optional<std::size_t> try_select(Cases&&... cases) {
   auto all = std::forward_as_tuple(cases...);
-  detail::shared_guard g(detail::select_lock(cases...));
+  detail::multi_guard<sizeof...(Cases)> g(detail::select_locks<Cases...>(cases...).of);
   std::size_t fired = detail::try_cases(all, std::make_index_sequence<sizeof...(Cases)>{});
   if (fired == sizeof...(Cases)) {
     return std::nullopt;

@@ -6,8 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
+#include "xcoro/detail/shared_lock.hpp"
 #include "xcoro/detail/wait_queue.hpp"
 #include "xcoro/executor.hpp"
 #include "xcoro/export.hpp"
@@ -46,7 +46,9 @@ class XCORO_EXPORT mutex {
   void release() noexcept;
 
   xcoro::executor* ex_;
-  std::mutex* lock_;  // shared between a runtime's workers: detail/shared_lock.hpp
+  // Shared between a runtime's workers if made on one (detail/shared_lock.hpp); guards
+  // the members below when it is.
+  mutable detail::object_lock lock_;
   coro* holder_ = nullptr;
   detail::wait_queue waiters_;
 };
@@ -76,7 +78,7 @@ class XCORO_EXPORT semaphore {
   void release_locked(std::size_t n) noexcept;
 
   xcoro::executor* ex_;
-  std::mutex* lock_;
+  mutable detail::object_lock lock_;  // as mutex's
   std::size_t count_;
   detail::wait_queue waiters_;
 };
@@ -102,7 +104,7 @@ class XCORO_EXPORT wait_group {
 
  private:
   xcoro::executor* ex_;
-  std::mutex* lock_;
+  mutable detail::object_lock lock_;  // as mutex's
   std::size_t count_ = 0;
   detail::wait_queue waiters_;
 };

@@ -126,8 +126,8 @@ class c_case;
 
 /// The C handle: a channel of elem_size-byte elements, its ring of capacity elements in the
 /// same block (from the handle allocator), after the struct. Like channel<T>: FIFO wait
-/// queues, wake-ups through the executor, and, when made on a runtime's worker, the
-/// runtime's lock around every change (detail/shared_lock.hpp).
+/// queues, wake-ups through the executor, and, when made on a runtime's worker, its own
+/// lock around every change (detail/shared_lock.hpp).
 struct xcoro_chan final {
  public:
   /// A new channel, or nullptr when out of memory (or when the ring would take more than
@@ -190,7 +190,7 @@ struct xcoro_chan final {
   }
 
   int try_send(const void* value) {
-    xcoro::detail::shared_guard g(lock_);
+    xcoro::detail::object_guard<> g(lock_.if_shared());
     if (try_send_locked(value)) {
       return XCORO_OK;
     }
@@ -198,7 +198,7 @@ struct xcoro_chan final {
   }
 
   int try_recv(void* out) {
-    xcoro::detail::shared_guard g(lock_);
+    xcoro::detail::object_guard<> g(lock_.if_shared());
     if (try_recv_locked(out)) {
       return XCORO_OK;
     }
@@ -206,18 +206,18 @@ struct xcoro_chan final {
   }
 
   void close() {
-    xcoro::detail::shared_guard g(lock_);
+    xcoro::detail::object_guard<> g(lock_.if_shared());
     closed_ = true;
     xcoro::detail::signal_all(recvq_);
     xcoro::detail::signal_all(sendq_);
   }
 
   bool closed() const noexcept {
-    xcoro::detail::shared_guard g(lock_);
+    xcoro::detail::object_guard<> g(lock_.if_shared());
     return closed_;
   }
   std::size_t size() const noexcept {
-    xcoro::detail::shared_guard g(lock_);
+    xcoro::detail::object_guard<> g(lock_.if_shared());
     return cap_ == 0 ? returned_.size() / elem_ : count_;
   }
   std::size_t capacity() const noexcept { return cap_; }
@@ -227,8 +227,7 @@ struct xcoro_chan final {
   friend class xcoro::c_api::c_case;
 
   xcoro_chan(std::size_t elem, std::size_t capacity, xcoro::executor* ex) noexcept
-      : lock_(xcoro::detail::shared_lock_here()),
-        elem_(elem),
+      : elem_(elem),
         cap_(capacity),
         end_(elem * capacity),
         ex_(xcoro::detail::default_executor(ex)) {}
@@ -238,7 +237,7 @@ struct xcoro_chan final {
 
   unsigned char* ring() noexcept { return reinterpret_cast<unsigned char*>(this + 1); }
   /// Made on a runtime's worker, and shared by its workers.
-  bool shared() const noexcept { return lock_ != nullptr; }
+  bool shared() const noexcept { return lock_.shared(); }
 
   /// Whether a C call waits on the channel, or was woken (signalled, withdrawn, or passed
   /// over by a select that fired elsewhere) and has not returned yet. The wait queues
@@ -312,10 +311,10 @@ struct xcoro_chan final {
       returned_.erase(returned_.begin(), returned_.begin() + static_cast<std::ptrdiff_t>(elem_));
       return true;
     }
-    if (xcoro::detail::wait_entry* e = sendq_.first_ready()) {
+    if (xcoro::detail::wait_entry* e = sendq_.claim_first()) {
       xcoro::c_api::copy_elem(out, e->slot, elem_);
       e->slot = nullptr;  // tells the sender its value was taken
-      xcoro::detail::signal(*e);
+      xcoro::detail::wake_claimed(*e);
       return true;
     }
     return false;
@@ -323,14 +322,14 @@ struct xcoro_chan final {
 
   /// Rendezvous: hands the value to a waiting receiver, if any.
   bool give_to_receiver(const void* value) noexcept {
-    xcoro::detail::wait_entry* e = recvq_.first_ready();
+    xcoro::detail::wait_entry* e = recvq_.claim_first();
     if (e == nullptr) {
       return false;
     }
     auto* s = static_cast<xcoro::c_api::recv_slot*>(e->slot);
     xcoro::c_api::copy_elem(s->out, value, elem_);
     s->done = true;
-    xcoro::detail::signal(*e);
+    xcoro::detail::wake_claimed(*e);
     return true;
   }
 
@@ -373,7 +372,7 @@ struct xcoro_chan final {
     if (d::cancel_pending_here()) [[unlikely]] {
       return XCORO_ECANCELED;
     }
-    d::basic_shared_guard<Shared> g(lock_);
+    d::object_guard<Shared> g(&lock_);
     for (;;) {
       if (closed_) {
         return XCORO_ECLOSED;
@@ -394,10 +393,10 @@ struct xcoro_chan final {
       } else {
         waits_.add();
       }
-      d::waiter w(Shared ? d::wake_executor(ex_, lock_) : ex_, "xcoro_chan_send",
+      d::waiter w(Shared ? d::wake_executor(ex_, true) : ex_, "xcoro_chan_send",
                   d::cancellable);
       if constexpr (Shared) {
-        w.lock = lock_;
+        w.lock = &lock_;
       }
       d::wait_entry e(w);
       // Capacity 0: a receiver copies the value from the caller's buffer.
@@ -444,7 +443,7 @@ struct xcoro_chan final {
     if (d::cancel_pending_here()) [[unlikely]] {
       return XCORO_ECANCELED;
     }
-    d::basic_shared_guard<Shared> g(lock_);
+    d::object_guard<Shared> g(&lock_);
     for (;;) {
       if (try_recv_locked(out)) {
         return XCORO_OK;
@@ -460,10 +459,10 @@ struct xcoro_chan final {
       } else {
         waits_.add();
       }
-      d::waiter w(Shared ? d::wake_executor(ex_, lock_) : ex_, "xcoro_chan_recv",
+      d::waiter w(Shared ? d::wake_executor(ex_, true) : ex_, "xcoro_chan_recv",
                   d::cancellable);
       if constexpr (Shared) {
-        w.lock = lock_;
+        w.lock = &lock_;
       }
       d::wait_entry e(w);
       xcoro::c_api::recv_slot handed{out};
@@ -504,9 +503,9 @@ struct xcoro_chan final {
     }
   }
 
-  // The runtime's lock if made on one of its workers (detail/shared_lock.hpp), else null;
-  // guards the changing state below when set.
-  std::mutex* lock_;
+  // Shared between a runtime's workers if made on one (detail/shared_lock.hpp); guards
+  // the changing state below when it is.
+  mutable xcoro::detail::object_lock lock_;
   std::size_t elem_;
   std::size_t cap_;
   std::size_t end_;       // the ring's bytes: cap_ * elem_
@@ -568,7 +567,7 @@ class c_case {
     }
   }
   xcoro::executor* exec() const noexcept { return ch_->ex_; }
-  std::mutex* lock() const noexcept { return ch_->lock_; }
+  detail::object_lock* lock() const noexcept { return ch_->lock_.if_shared(); }
 
   /// Once fired: XCORO_OK if it sent or received, XCORO_ECLOSED if it fired on a close.
   int result() const noexcept { return done_ ? XCORO_OK : XCORO_ECLOSED; }

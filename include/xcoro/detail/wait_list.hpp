@@ -42,9 +42,11 @@ struct XCORO_EXPORT wait_queue {
   bool idle() const noexcept { return head == nullptr && pending == 0; }
   void push_back(wait_entry& e) noexcept;
   void remove(wait_entry& e) noexcept;
-  /// The first entry whose owner has not been signalled through another queue yet. Entries
-  /// of owners that were (a select that fired elsewhere) are unlinked on the way.
-  wait_entry* first_ready() noexcept;
+  /// The first entry whose owner this call claimed (detail::claim). Entries of owners
+  /// claimed already (a select that fired through another queue, a withdrawn wait) are
+  /// unlinked on the way. The caller hands over what the owner waits for, then calls
+  /// wake_claimed; for a shared object, all under the object's lock.
+  wait_entry* claim_first() noexcept;
 };
 
 }  // namespace xcoro::detail

@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <system_error>
 
 #include "xcoro/coro.hpp"
@@ -58,14 +57,10 @@ struct XCORO_EXPORT waiter {
     }
   }
   /// `signalled`, read without the object's lock: for a shared object another worker may
-  /// set it meanwhile, so that read and the write are atomic (acquire and release: plain
-  /// loads and stores on x86-64, and cheaper than a test of whether the object is shared).
+  /// claim it meanwhile, so that read and the claim are atomic (an acquire load: a plain
+  /// load on x86-64, and cheaper than a test of whether the object is shared).
   XCORO_WAIT_INLINE bool is_signalled() noexcept {
     return std::atomic_ref<bool>(signalled).load(std::memory_order_acquire);
-  }
-  /// Sets `signalled` (under the object's lock, if it has one).
-  void set_signalled() noexcept {
-    std::atomic_ref<bool>(signalled).store(true, std::memory_order_release);
   }
   /// As wait(), withdrawing the wait with withdrawn::timed_out at `at` (steady ns; see
   /// detail/deadline.hpp; no_deadline: as wait()). The deadline needs an executor driven
@@ -80,17 +75,21 @@ struct XCORO_EXPORT waiter {
   /// errc::canceled or std::errc::timed_out for a withdrawn wait; empty otherwise.
   std::error_code error() const noexcept;
   /// Ends the wait early with `why` unless it was signalled already; see the constructor.
+  /// Called on the waiter's own thread, without the object's lock: it claims the waiter
+  /// (detail::claim), and a signal that lost the claim leaves it alone.
   void withdraw(withdrawn why) noexcept;
 
   executor::func wake;
   executor* ex;
   coro* c;
-  // The lock of the shared object waited on (detail/shared_lock.hpp), or nullptr: a
-  // withdrawal, which comes from the waiter's own worker, takes it, as a signal does.
-  std::mutex* lock = nullptr;
+  // Non-null if the object waited on is shared between a runtime's workers (its lock,
+  // detail/shared_lock.hpp): signallers on other workers (for a select, under other
+  // objects' locks) and the waiter's own withdrawal then claim it with an atomic exchange.
+  // Only whether it is null is read.
+  const void* lock = nullptr;
   const char* call;  // the blocking call, for messages
-  int fired = -1;    // index of the entry that signalled
-  bool signalled = false;
+  int fired = -1;    // index of the entry that signalled; written by the claim's winner
+  bool signalled = false;  // claimed: by a signal, or by a withdrawal (then `why` is set)
   withdrawn why = withdrawn::no;
 
  private:
@@ -109,11 +108,31 @@ inline bool cancel_pending_here() noexcept {
 /// recognises it and resumes inline.
 XCORO_EXPORT void resume_waiter(void* w);
 
-/// Unlinks `e`, marks its owner signalled by it, and queues the owner's wake-up.
-XCORO_EXPORT void signal(wait_entry& e) noexcept;
-/// Signals the first ready entry of `q`; returns it, or nullptr if none.
+/// Claims `w` for the caller (docs/runtime.md, "Claiming a waiter"): true if no signal or
+/// withdrawal claimed it before. A shared waiter is claimed with an atomic exchange, an
+/// unshared one with a load and a store (its signals come from one thread, or, for the
+/// awaiters of a handed-off coroutine, under one lock).
+inline bool claim(waiter& w) noexcept {
+  std::atomic_ref<bool> s(w.signalled);
+  if (w.lock == nullptr) [[likely]] {
+    if (s.load(std::memory_order_relaxed)) {
+      return false;
+    }
+    s.store(true, std::memory_order_release);
+    return true;
+  }
+  // A select's other objects are signalled under their own locks, and a withdrawal takes
+  // none: the exchange decides. The load first keeps the losers (a select already fired
+  // elsewhere) from writing the line.
+  return !s.load(std::memory_order_relaxed) && !s.exchange(true, std::memory_order_acq_rel);
+}
+/// For an entry the caller claimed (wait_queue::claim_first): unlinks it, records which
+/// entry fired, and queues the owner's wake-up through its executor. Anything handed to
+/// the owner is written before this; for a shared object, under its lock.
+XCORO_EXPORT void wake_claimed(wait_entry& e) noexcept;
+/// Claims and wakes the first entry of `q` that can be claimed; returns it, or nullptr.
 XCORO_EXPORT wait_entry* signal_one(wait_queue& q) noexcept;
-/// Signals every entry of `q`.
+/// Claims and wakes every entry of `q` that can be claimed.
 XCORO_EXPORT void signal_all(wait_queue& q) noexcept;
 
 }  // namespace xcoro::detail
