@@ -159,13 +159,6 @@ void handoff_release(coro* c, std::uint8_t to = handoff_free) noexcept {
   std::atomic_ref<std::uint8_t>(a::handoff_word(c)).store(to, std::memory_order_release);
 }
 
-/// Serialises the signals of a waiter registered with several handed-off coroutines
-/// (xawait_any), which their ends on several threads could otherwise deliver at once.
-std::mutex& multi_wait_lock() noexcept {
-  static std::mutex m;
-  return m;
-}
-
 /// Holds the hand-off word of `c` for a scope, if `c` was handed off and its end is not
 /// published (held() says whether it is held).
 class handoff_guard {
@@ -264,11 +257,6 @@ bool waits_in_xresume_below(coro* c, coro* from) noexcept {
     unlink_live(t, self);
     a::next_live(self) = t.finished_handed_off;
     t.finished_handed_off = self;
-  } else if (a::multi_awaited(self)) [[unlikely]] {
-    // An xawait_any that waits for this one waits for handed-off coroutines too, whose
-    // ends on other threads may signal it at the same moment.
-    std::lock_guard<std::mutex> multi(multi_wait_lock());
-    signal_all(a::awaiters(self));
   } else {
     signal_all(a::awaiters(self));
   }
@@ -521,12 +509,7 @@ bool coro_publish_finished() noexcept {
     }
     // Empties the queue: every entry is signalled and unlinked, or unlinked as its waiter
     // was signalled elsewhere, so no awaiter's entry stays linked in a final record.
-    if (a::multi_awaited(c)) {
-      std::lock_guard<std::mutex> multi(multi_wait_lock());
-      signal_all(a::awaiters(c));
-    } else {
-      signal_all(a::awaiters(c));
-    }
+    signal_all(a::awaiters(c));
     handoff_release(c, handoff_published);
     c = next;
   }
@@ -758,8 +741,11 @@ std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
   } cleanup{cs, slots, made};
   // Several handed-off coroutines may end at once on several threads, each holding only its
   // own word, and one of this thread's at the same moment: a waiter registered with more
-  // than one coroutine, one of them handed off, is signalled under multi_wait_lock too.
-  bool multi = n > 1 && any_handed_off;
+  // than one coroutine, one of them handed off, is claimed with an atomic exchange, as a
+  // select over shared channels is (detail::claim), so that one signal wins.
+  if (n > 1 && any_handed_off) {
+    w.lock = &w;  // only whether it is null is read
+  }
   for (std::size_t k = 0; k < n; ++k) {
     ::new (&slots[made]) wait_entry(w, static_cast<int>(k));
     ++made;
@@ -770,14 +756,8 @@ std::size_t wait_any_done(coro* const* cs, std::size_t n, const char* call) {
         break;
       }
       a::awaiters(cs[k]).push_back(slots[made - 1]);
-      if (multi) {
-        a::multi_awaited(cs[k]) = true;
-      }
     } else if (a::starter(cs[k]) != self) {
       a::awaiters(cs[k]).push_back(slots[made - 1]);
-      if (multi) {
-        a::multi_awaited(cs[k]) = true;  // this thread's: its end is on this thread too
-      }
     }
   }
   // A coroutine of this thread cannot finish while this one runs; a handed-off one that

@@ -177,9 +177,6 @@ class alignas(64) coro {
   // thread, or handoff_published once it finished and its awaiters were told, after which
   // nothing writes the record. Only through coro_access's atomic accessors (src/coro.cpp).
   std::uint8_t handoff_ = 0;
-  bool multi_awaited_ = false;          // an xawait_any of several frames, one of them
-                                        // handed off, waits for it (src/coro.cpp); set by
-                                        // the waiter (under handoff_ if handed off)
   char name_[detail::max_name_length + 1];
 };
 
@@ -205,8 +202,8 @@ struct thread_state {
                                         // (src/runtime.cpp), or nullptr
   int worker_index = -1;                // that worker's index, or -1: for debuggers, which
                                         // cannot see the opaque type (share/gdb/xcoro.py)
-  void* shared_lock = nullptr;          // that runtime's lock for channels and sync made
-                                        // here (detail/shared_lock.hpp), or nullptr
+  void* shared_lock = nullptr;          // identifies the runtime this thread is a worker
+                                        // of (task_group compares it), or nullptr
   coro root;
 
   coro* cur() noexcept { return current != nullptr ? current : &root; }
@@ -276,7 +273,6 @@ struct coro_access {
   static unsigned& valgrind_stack(coro* c) noexcept { return c->valgrind_stack_; }
   static std::uint32_t& shields(coro* c) noexcept { return c->shields_; }
   static bool& handed_off(coro* c) noexcept { return c->handed_off_; }
-  static bool& multi_awaited(coro* c) noexcept { return c->multi_awaited_; }
   /// The hand-off word, read and changed atomically (see handoff_).
   static std::uint8_t& handoff_word(coro* c) noexcept { return c->handoff_; }
   /// Whether a handed-off `c` finished and its awaiters were told: it is then final, and

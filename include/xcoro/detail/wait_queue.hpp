@@ -111,7 +111,7 @@ XCORO_EXPORT void resume_waiter(void* w);
 /// Claims `w` for the caller (docs/runtime.md, "Claiming a waiter"): true if no signal or
 /// withdrawal claimed it before. A shared waiter is claimed with an atomic exchange, an
 /// unshared one with a load and a store (its signals come from one thread, or, for the
-/// awaiters of a handed-off coroutine, under one lock).
+/// awaiters of one handed-off coroutine, under that coroutine's hand-off word).
 inline bool claim(waiter& w) noexcept {
   std::atomic_ref<bool> s(w.signalled);
   if (w.lock == nullptr) [[likely]] {
