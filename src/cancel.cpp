@@ -13,6 +13,14 @@ namespace {
 
 using a = detail::coro_access;
 
+/// The coroutines `c` spawned onto a runtime run from their workers' roots, not in `c`'s
+/// tree: a cancel reaches them through every worker (src/runtime.cpp).
+void flow_to_spawned(coro* c) noexcept {
+  if (a::spawned_any(c) && detail::post_cancel_spawned != nullptr) [[unlikely]] {
+    detail::post_cancel_spawned(c, c->id());
+  }
+}
+
 /// Marks `c` cancelled. Unless a shield holds it back (and `force` is false), makes it
 /// pending, withdraws the wait it is suspended in (if that kind of wait can be withdrawn)
 /// and returns true: the cancel goes on to the coroutines it started. A shielded coroutine
@@ -27,6 +35,7 @@ bool cancel_one(coro* c, bool force) noexcept {
   if (k != nullptr && k->withdraw != nullptr) {
     k->withdraw(a::wait_ctx(c));
   }
+  flow_to_spawned(c);
   return true;
 }
 
@@ -97,6 +106,7 @@ elsewhere cancel_handed_off(coro* f) noexcept {
 
 namespace detail {
 void (*post_cancel)(void* worker, coro* c, std::uint64_t id) noexcept = nullptr;
+void (*post_cancel_spawned)(coro* spawner, std::uint64_t id) noexcept = nullptr;
 }  // namespace detail
 
 bool cancel(frame f) noexcept {
@@ -147,6 +157,7 @@ cancel_shield::~cancel_shield() {
     for (coro* k = a::first_child(c_); k != nullptr; k = a::next_sibling(k)) {
       cancel_tree(k);
     }
+    flow_to_spawned(c_);
   }
 }
 

@@ -18,4 +18,9 @@ extern void (*post_cancel)(void* worker, coro* c, std::uint64_t id) noexcept;
 /// records, on that worker (coro_free there), for a frame_t destroyed on another thread.
 extern void (*post_free)(void* worker, coro* c) noexcept;
 
+/// Set by the runtime too: tells every worker of the calling worker's runtime to cancel the
+/// coroutines that `spawner` (whose id is `id`) spawned and that have not finished, started
+/// or not. Called where a cancel reaches a coroutine that spawned some.
+extern void (*post_cancel_spawned)(coro* spawner, std::uint64_t id) noexcept;
+
 }  // namespace xcoro::detail

@@ -236,24 +236,21 @@ bool steal(worker& w) {
       continue;
     }
     constexpr std::size_t batch = 32;
-    coro* taken[batch];
     std::size_t k = 0;
     {
-      std::lock_guard<std::mutex> hold(v.spawned_m);
+      // Both queues at once, so that a cancel flowing to spawned coroutines, which looks
+      // in every worker's queue under all their locks, cannot miss a batch in between.
+      std::scoped_lock hold(v.spawned_m, w.spawned_m);
       std::size_t half = std::min((v.spawned.size() + 1) / 2, batch);
       for (; k < half; ++k) {
-        taken[k] = v.spawned.front();
+        w.spawned.push_back(v.spawned.front());
         v.spawned.pop_front();
       }
       v.queued.store(v.spawned.size(), std::memory_order_relaxed);
+      w.queued.store(w.spawned.size(), std::memory_order_relaxed);
     }
     if (k == 0) {
       continue;
-    }
-    {
-      std::lock_guard<std::mutex> hold(w.spawned_m);
-      w.spawned.insert(w.spawned.end(), taken, taken + k);
-      w.queued.store(w.spawned.size(), std::memory_order_relaxed);
     }
     if (k > 1 && rt.idle_workers.load(std::memory_order_seq_cst) != 0) {
       hint_idle(rt, w);  // more than this worker starts at once: pass the word on (Go's wakep)
@@ -293,6 +290,66 @@ void post_cancel_to(void* w, coro* c, std::uint64_t id) noexcept {
   n->c = c;
   n->id = id;
   static_cast<worker*>(w)->ex->exec().run_soon(n->node);
+}
+
+/// A cancel flowing from a coroutine that spawned to the coroutines it spawned, on one
+/// worker.
+struct cancel_spawned_node {
+  executor::func node{};
+  coro* spawner = nullptr;
+  std::uint64_t id = 0;
+};
+
+bool spawned_by(coro* c, const cancel_spawned_node& n) noexcept {
+  return a::spawner(c) == n.spawner && a::spawner_id(c) == n.id;
+}
+
+/// On each worker: cancels the unfinished coroutines on this worker's list of records
+/// (started here) that the node's spawner spawned. Each cancel flows on from there.
+void run_cancel_spawned(void* p) {
+  auto* n = static_cast<cancel_spawned_node*>(p);
+  for (coro* c = tls.live; c != nullptr; c = a::next_live(c)) {
+    if (spawned_by(c, *n) && c->status() != status::done) {
+      xcoro::cancel(c);
+    }
+  }
+  delete n;
+}
+
+void post_cancel_spawned_to(coro* spawner, std::uint64_t id) noexcept {
+  worker* here = current_worker;
+  if (here == nullptr) {
+    return;  // not on a worker: nothing was spawned from here
+  }
+  // Those not started yet, in every worker's queue at once: a steal holds two queues' locks,
+  // so each queued coroutine is seen once, and is born cancelled. One that leaves a queue
+  // after this starts on the worker that took it, whose job below runs after that start
+  // and finds it on its list of records.
+  cancel_spawned_node match{{}, spawner, id};
+  for (auto& w : here->rt->workers) {
+    w->spawned_m.lock();
+  }
+  for (auto& w : here->rt->workers) {
+    for (coro* c : w->spawned) {
+      if (spawned_by(c, match)) {
+        xcoro::cancel(c);  // not adopted yet: its flags, under its hand-off word
+      }
+    }
+  }
+  for (auto& w : here->rt->workers) {
+    w->spawned_m.unlock();
+  }
+  for (auto& w : here->rt->workers) {
+    if (!w->ready) {
+      continue;
+    }
+    auto* n = new cancel_spawned_node;
+    n->node.fn = &run_cancel_spawned;
+    n->node.userdata = n;
+    n->spawner = spawner;
+    n->id = id;
+    w->ex->exec().run_soon(n->node);
+  }
 }
 
 /// A frame_t destroyed on another thread than its coroutine's worker: the record is freed
@@ -546,6 +603,12 @@ std::size_t spawn_stack_size() noexcept {
 void spawn_start(coro* c) noexcept {
   worker& w = *current_worker;
   runtime_state& rt = *w.rt;
+  if (coro* self = tls.running_coroutine()) {
+    // A cancel of the spawner finds this one by these (post_cancel_spawned_to).
+    a::spawner(c) = self;
+    a::spawner_id(c) = self->id();
+    a::spawned_any(self) = true;
+  }
   coro_hand_off(c);
   {
     std::lock_guard<std::mutex> hold(w.spawned_m);
@@ -571,8 +634,11 @@ result<runtime> runtime::create(runtime_options o) {
   // Once, before any worker exists to read it.
   static const bool cancel_installed = (detail::post_cancel = &detail::post_cancel_to, true);
   static const bool free_installed = (detail::post_free = &detail::post_free_to, true);
+  static const bool spawned_installed =
+      (detail::post_cancel_spawned = &detail::post_cancel_spawned_to, true);
   (void)cancel_installed;
   (void)free_installed;
+  (void)spawned_installed;
   auto* rt = new detail::runtime_state;
   rt->opts = o;
   runtime owner(rt);  // joins whatever started if anything below fails

@@ -1384,6 +1384,88 @@ TEST_P(Runtime, AFrameDestroyedOnAnotherWorkerLeavesItsWorkersRecordsWhole) {
   first.join();
 }
 
+// A cancel flows into what a coroutine spawned (the contract's "flows down" covers spawn):
+// 16 children, each with a grandchild, spread over the workers and asleep for 20 s, are all
+// ended with errc::canceled soon after a third coroutine cancels their spawner; counted
+// values come back from each. (Before, spawned children ran from their worker's root, out
+// of the spawner's reach, and slept their 20 s.)
+TEST_P(Runtime, ACancelFlowsIntoSpawnedCoroutinesOnEveryWorker) {
+  auto rt = make();
+  std::atomic<int> asleep{0};
+  std::atomic<int> cancelled{0};
+  auto nap = [&asleep, &cancelled] {
+    asleep.fetch_add(1);
+    auto slept = aio::sleep(nullptr, 20000ms);
+    if (!slept && slept.error() == xcoro::errc::canceled) {
+      cancelled.fetch_add(1);
+    }
+  };
+  auto r = rt.block_on([&]() -> xcoro::result<long> {
+    auto parent = xcoro::spawn([&] {
+      std::vector<xcoro::frame_t<counted>> kids;
+      for (int i = 0; i < 16; ++i) {
+        auto k = xcoro::spawn([&nap](int v) {
+          auto grandchild = xcoro::spawn([&nap] {
+            nap();
+            return counted(1);
+          });
+          EXPECT_TRUE(grandchild);
+          nap();
+          counted g = xcoro::xawait(std::move(*grandchild));
+          return counted(v + g.value());
+        }, i);
+        EXPECT_TRUE(k);
+        kids.push_back(std::move(*k));
+      }
+      long sum = 0;
+      for (auto& k : kids) {
+        sum += xcoro::xawait(std::move(k)).value();
+      }
+      return sum;
+    });
+    EXPECT_TRUE(parent);
+    while (asleep.load() < 32) {
+      EXPECT_TRUE(aio::sleep(nullptr, 1ms));
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    auto third = xcoro::spawn([f = parent->frame()] { return xcoro::cancel(f); });
+    EXPECT_TRUE(third);
+    EXPECT_TRUE(xcoro::xawait(std::move(*third)));
+    long sum = xcoro::xawait(std::move(*parent));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10000ms);
+    return sum;
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, 16 * 15 / 2 + 16);
+  EXPECT_EQ(cancelled.load(), 32);
+}
+
+// Children spawned and still queued, not started, when their spawner is cancelled start
+// cancelled: the cancel finds them in the queues of spawned coroutines.
+TEST_P(Runtime, ACancelReachesSpawnedCoroutinesThatHaveNotStarted) {
+  auto rt = make();
+  auto r = rt.block_on([]() -> xcoro::result<int> {
+    int cancelled = 0;
+    std::vector<xcoro::frame_t<xcoro::result<void>>> kids;
+    for (int i = 0; i < 8; ++i) {
+      auto k = xcoro::spawn([] { return aio::sleep(nullptr, 20000ms); });
+      EXPECT_TRUE(k);
+      kids.push_back(std::move(*k));
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    // Cancels this coroutine, and what it spawned; xawait is not interrupted by it.
+    EXPECT_TRUE(xcoro::cancel(xcoro::xframe()));
+    for (auto& k : kids) {
+      auto slept = xcoro::xawait(std::move(k));
+      cancelled += !slept && slept.error() == xcoro::errc::canceled;
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10000ms);
+    return cancelled;
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, 8);
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, Runtime, ::testing::Values(1u, 2u, 8u),
                          [](const auto& info) { return std::to_string(info.param) + "workers"; });
 

@@ -178,6 +178,12 @@ class alignas(64) coro {
   // nothing writes the record. Only through coro_access's atomic accessors (src/coro.cpp).
   std::uint8_t handoff_ = 0;
   char name_[detail::max_name_length + 1];
+  // A runtime's spawn: set on the spawning thread before the hand-off, then only read. A
+  // cancel of the spawner reaches the coroutines it spawned through them (src/runtime.cpp,
+  // post_cancel_spawned), since they run from their worker's root, not below it.
+  bool spawned_any_ = false;            // this coroutine spawned some (runtime spawn)
+  coro* spawner_ = nullptr;             // the coroutine that spawned this one, and its id
+  std::uint64_t spawner_id_ = 0;
 };
 
 namespace detail {
@@ -273,6 +279,9 @@ struct coro_access {
   static unsigned& valgrind_stack(coro* c) noexcept { return c->valgrind_stack_; }
   static std::uint32_t& shields(coro* c) noexcept { return c->shields_; }
   static bool& handed_off(coro* c) noexcept { return c->handed_off_; }
+  static bool& spawned_any(coro* c) noexcept { return c->spawned_any_; }
+  static coro*& spawner(coro* c) noexcept { return c->spawner_; }
+  static std::uint64_t& spawner_id(coro* c) noexcept { return c->spawner_id_; }
   /// The hand-off word, read and changed atomically (see handoff_).
   static std::uint8_t& handoff_word(coro* c) noexcept { return c->handoff_; }
   /// Whether a handed-off `c` finished and its awaiters were told: it is then final, and
