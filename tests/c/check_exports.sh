@@ -4,8 +4,10 @@
 #   check_exports.sh header <xcoro.h> <c-api.md>   the functions the header declares
 #   check_exports.sh nm <libxcoro.so> <c-api.md>   the xcoro_ symbols `nm -D` lists, which
 #       must also include the switch's own (between "asm exports begin" and "end"); every
-#       other exported symbol must be C++ in namespace xcoro, or a weak std:: template
-#       instance that libstdc++'s headers give default visibility.
+#       other exported symbol must be C++ in namespace xcoro, or a weak (W, V) or unique
+#       (u) instance of a libstdc++ template or inline function, which its headers give
+#       default visibility: std::lock's, std::thread's typeinfo for a lambda, the static
+#       waiter pool of std::atomic::wait.
 # Any difference is printed and fails the test.
 set -eu
 mode=$1 subject=$2 doc=$3
@@ -24,7 +26,8 @@ case $mode in
     # The rest, demangled: "<address> <type> <name...>".
     nm -D --defined-only -C "$subject" | grep -v ' xcoro_' \
       | grep -Ev ' (xcoro::|(typeinfo|typeinfo name|vtable|VTT|guard variable) for xcoro::)' \
-      | grep -Ev ' [WV] std::' > "$tmp/stray" || true
+      | grep -Ev ' [WVu] ((typeinfo|typeinfo name|vtable|VTT|guard variable) for |void |bool )?std::' \
+      > "$tmp/stray" || true
     if [ -s "$tmp/stray" ]; then
       echo "exported, but neither the C API nor C++ in namespace xcoro:" >&2
       cat "$tmp/stray" >&2
