@@ -9,7 +9,6 @@
 #include <cstring>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #if __has_include(<valgrind/valgrind.h>)
